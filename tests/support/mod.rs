@@ -1,0 +1,45 @@
+//! Test support shared by the integration tests: locating the real-world data set beside the
+//! project, and the reference apk-tools.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The shared real-world data (`../shared/data`, or `$BASALT_SHARED_DATA`).
+///
+/// Returns `None`, after printing a visible skip message, when it is absent; panics instead
+/// when `BASALT_REQUIRE_SHARED_DATA=1` (as in CI), so that real-data tests cannot silently
+/// skip there.
+pub fn shared_data(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("BASALT_SHARED_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"),
+        PathBuf::from,
+    );
+    if dir.join("alpine").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("BASALT_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1") {
+        panic!(
+            "{test}: shared data not found at `{}` and BASALT_REQUIRE_SHARED_DATA=1",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: shared data not found at `{}` (set BASALT_SHARED_DATA)",
+        dir.display()
+    );
+    None
+}
+
+/// The real apk-tools wrapper (`../shared/tools/alpine-apk`), when the shared data is present.
+pub fn alpine_apk(test: &str) -> Option<PathBuf> {
+    let data = shared_data(test)?;
+    let tool = data.join("../tools/alpine-apk");
+    if tool.is_file() {
+        Some(tool)
+    } else if std::env::var("BASALT_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1") {
+        panic!("{test}: `{}` not found", tool.display());
+    } else {
+        eprintln!("SKIPPED {test}: `{}` not found", tool.display());
+        None
+    }
+}
