@@ -9,10 +9,9 @@ use basalt::apk::tar::EntryKind;
 use basalt::apk::{Checksum, DataEntry, Keyring, Limits, index};
 use support::apk::{ApkBuilder, IndexBuilder, TestKey};
 
-fn read(
-    bytes: &[u8],
-    ring: &Keyring,
-) -> Result<(package::Package, Vec<(DataEntry, Vec<u8>)>), package::Error> {
+type Seen = (DataEntry, Vec<u8>);
+
+fn read(bytes: &[u8], ring: &Keyring) -> Result<(package::Package, Vec<Seen>), package::Error> {
     let mut seen = Vec::new();
     let pkg = package::read_package(bytes, "test.apk", &ReadOptions::new(ring), |e, content| {
         let mut data = Vec::new();
