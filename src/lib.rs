@@ -6,6 +6,8 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
+//!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -21,6 +23,8 @@
 pub mod finding;
 
 pub mod apk;
+
+pub mod repo;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
