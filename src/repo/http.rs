@@ -131,7 +131,9 @@ fn parse_proxy(variable: &str, value: Option<&String>) -> Result<Option<Proxy>, 
         proxy.protocol(),
         ureq::ProxyProtocol::Http | ureq::ProxyProtocol::Https
     ) {
-        return Err(invalid("only http:// and https:// proxies are supported".to_owned()));
+        return Err(invalid(
+            "only http:// and https:// proxies are supported".to_owned(),
+        ));
     }
     Ok(Some(proxy))
 }
@@ -244,7 +246,11 @@ impl Client {
             url: url.to_owned(),
             total,
         });
-        let mut reader = response.into_body().into_with_config().limit(u64::MAX).reader();
+        let mut reader = response
+            .into_body()
+            .into_with_config()
+            .limit(u64::MAX)
+            .reader();
         let capacity = usize::try_from(total.unwrap_or(0).min(limit).min(64 << 20)).unwrap_or(0);
         let mut bytes = Vec::with_capacity(capacity);
         let mut buf = vec![0; CHUNK];
@@ -361,7 +367,10 @@ mod tests {
             ("HTTP_PROXY", "http://upper:1"),
             ("http_proxy", "http://lower:1"),
             ("HTTPS_PROXY", "http://secure:2"),
-            ("NO_PROXY", "localhost, .internal.example,*.corp ,10.0.0.1:8080"),
+            (
+                "NO_PROXY",
+                "localhost, .internal.example,*.corp ,10.0.0.1:8080",
+            ),
         ]);
         assert_eq!(s.http.as_deref(), Some("http://lower:1"));
         assert_eq!(s.https.as_deref(), Some("http://secure:2"));
@@ -394,10 +403,12 @@ mod tests {
         assert!(status(429).is_transient());
         assert!(!status(404).is_transient());
         assert!(!status(403).is_transient());
-        assert!(HttpFailure::Timeout {
-            after: Duration::from_millis(1)
-        }
-        .is_transient());
+        assert!(
+            HttpFailure::Timeout {
+                after: Duration::from_millis(1)
+            }
+            .is_transient()
+        );
         assert!(!HttpFailure::TooLarge { limit: 1 }.is_transient());
     }
 }

@@ -115,7 +115,9 @@ pub enum Error {
         actual: u64,
     },
     /// A package does not have the SHA-256 the caller expects.
-    #[error("`{subject}` does not match its expected checksum: expected sha256 {expected}, got {actual}")]
+    #[error(
+        "`{subject}` does not match its expected checksum: expected sha256 {expected}, got {actual}"
+    )]
     ChecksumMismatch {
         /// The URL, path or cache entry.
         subject: String,
@@ -556,9 +558,7 @@ fn percent_decode(text: &str) -> Result<String, String> {
 fn check_arch(arch: &str) -> Result<(), Error> {
     if arch.is_empty()
         || arch.len() > 32
-        || !arch
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || !arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         return Err(Error::InvalidArch {
             arch: arch.to_owned(),
@@ -935,7 +935,8 @@ impl Fetcher {
                             Err(err) => {
                                 // A stale copy (the package was rebuilt) or a damaged one: forget
                                 // the URL's entry and download again.
-                                self.cache.forget(&url, &path, &err.to_string(), &*self.events)?;
+                                self.cache
+                                    .forget(&url, &path, &err.to_string(), &*self.events)?;
                             }
                         }
                     }

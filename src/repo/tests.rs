@@ -136,8 +136,12 @@ fn resources_follow_alpines_layout() {
     );
     let local = Repository::parse("/srv/repo").unwrap();
     assert_eq!(
-        local.package_resource("x86_64", "musl", "1.2.4_git20230717-r4").unwrap(),
-        Resource::File(PathBuf::from("/srv/repo/x86_64/musl-1.2.4_git20230717-r4.apk"))
+        local
+            .package_resource("x86_64", "musl", "1.2.4_git20230717-r4")
+            .unwrap(),
+        Resource::File(PathBuf::from(
+            "/srv/repo/x86_64/musl-1.2.4_git20230717-r4.apk"
+        ))
     );
 }
 
