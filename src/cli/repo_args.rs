@@ -87,12 +87,21 @@ impl RepoArgs {
     }
 }
 
-/// Turns a repository error into an `anyhow` error whose message ends with its hint.
+/// Turns a repository error into an `anyhow` error whose message is the error, its causes,
+/// and its hint after a blank line (so the hint comes last however the chain is printed).
+#[must_use]
 pub fn with_hint(err: crate::repo::Error) -> anyhow::Error {
-    match err.hint() {
-        Some(hint) => anyhow::Error::new(err).context(format!("hint: {hint}")),
-        None => anyhow::Error::new(err),
+    let Some(hint) = err.hint() else {
+        return anyhow::Error::new(err);
+    };
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
+    anyhow::anyhow!("{text}\n\nhint: {hint}")
 }
 
 #[cfg(test)]
@@ -146,6 +155,16 @@ mod tests {
         let from_profile = vec![Repository::parse("/p").unwrap()];
         assert_eq!(h.repo.repositories_or(from_profile.clone()), from_profile);
         assert!(!h.repo.options().unwrap().offline);
+    }
+
+    #[test]
+    fn hints_come_last() {
+        let err = with_hint(crate::repo::Error::NoCacheDir);
+        assert_eq!(
+            format!("{:#}", err.context("failed to lock `p.toml`")),
+            "failed to lock `p.toml`: no cache directory: neither `XDG_CACHE_HOME` nor `HOME` \
+             is set to an absolute path\n\nhint: pass `--cache-dir DIR`"
+        );
     }
 
     #[test]

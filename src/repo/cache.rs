@@ -40,7 +40,7 @@ pub(super) enum Lookup {
 }
 
 impl Cache {
-    pub(super) fn new(dir: PathBuf) -> Self {
+    pub(super) fn new(dir: &Path) -> Self {
         Cache {
             root: dir.join("v1"),
         }
@@ -74,13 +74,13 @@ impl Cache {
         };
         let digest = match parse_url_entry(&text, url) {
             Ok(digest) => digest,
-            Err(reason) => return self.discard(url, entry_path, reason, events),
+            Err(reason) => return Self::discard(url, entry_path, reason, events),
         };
         match self.blob(url, &digest, limit, events)? {
             Lookup::Miss => {
                 // The entry points at a blob that is gone: the entry is useless.
                 let reason = format!("its blob sha256 {} is missing", hex::encode(digest));
-                self.discard(url, entry_path, reason, events)
+                Self::discard(url, entry_path, reason, events)
             }
             Lookup::Corrupt { path, reason } => {
                 remove(&entry_path)?;
@@ -104,7 +104,7 @@ impl Cache {
         };
         if bytes.len() as u64 > limit {
             let reason = format!("larger than the limit of {limit} bytes");
-            return self.discard(url, path, reason, events);
+            return Self::discard(url, path, reason, events);
         }
         let actual = sha256(&bytes);
         if &actual != digest {
@@ -112,7 +112,7 @@ impl Cache {
                 "its contents hash to sha256 {}, not to its name",
                 hex::encode(actual)
             );
-            return self.discard(url, path, reason, events);
+            return Self::discard(url, path, reason, events);
         }
         Ok(Lookup::Hit { bytes, path })
     }
@@ -149,7 +149,6 @@ impl Cache {
     }
 
     fn discard(
-        &self,
         url: &str,
         path: PathBuf,
         reason: String,

@@ -262,7 +262,7 @@ impl Client {
                 Err(err) => {
                     let received = bytes.len() as u64;
                     return Err(match total {
-                        Some(expected) if !self.is_timeout_io(&err) && received < expected => {
+                        Some(expected) if !is_timeout_io(&err) && received < expected => {
                             HttpFailure::Truncated { expected, received }
                         }
                         _ => self.io_failure(&err),
@@ -307,18 +307,8 @@ impl Client {
         }
     }
 
-    fn is_timeout_io(&self, err: &io::Error) -> bool {
-        matches!(
-            err.kind(),
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-        ) || err
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-            .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)))
-    }
-
     fn io_failure(&self, err: &io::Error) -> HttpFailure {
-        if self.is_timeout_io(err) {
+        if is_timeout_io(err) {
             return HttpFailure::Timeout {
                 after: self.timeout,
             };
@@ -331,6 +321,16 @@ impl Client {
         }
         HttpFailure::Connection(err.to_string())
     }
+}
+
+fn is_timeout_io(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) || err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+        .is_some_and(|inner| matches!(inner, ureq::Error::Timeout(_)))
 }
 
 /// The wait after failed attempt `attempt` (from 1): `base`, `2 base`, `4 base`, … at most

@@ -114,6 +114,14 @@ pub enum Error {
         /// The size read.
         actual: u64,
     },
+    /// A package is longer than the size its index gives.
+    #[error("`{subject}` is longer than the {expected} bytes expected")]
+    LongerThanExpected {
+        /// The URL or path.
+        subject: String,
+        /// The expected size.
+        expected: u64,
+    },
     /// A package does not have the SHA-256 the caller expects.
     #[error(
         "`{subject}` does not match its expected checksum: expected sha256 {expected}, got {actual}"
@@ -210,7 +218,10 @@ impl Error {
                 "run the same command once without `--offline` to fetch a good copy".to_owned(),
             ),
             Error::NoCacheDir => Some("pass `--cache-dir DIR`".to_owned()),
-            Error::SizeMismatch { .. } | Error::ChecksumMismatch { .. } | Error::Rejected { .. } => {
+            Error::SizeMismatch { .. }
+            | Error::LongerThanExpected { .. }
+            | Error::ChecksumMismatch { .. }
+            | Error::Rejected { .. } => {
                 Some(
                     "the repository serves a file that differs from its index; \
                      refresh the index or try another mirror"
@@ -807,7 +818,7 @@ impl Fetcher {
     /// [`Error::InvalidProxy`] when a proxy setting cannot be used.
     pub fn new(options: RepoOptions) -> Result<Self, Error> {
         let http = http::Client::new(&options)?;
-        let cache = cache::Cache::new(options.cache_dir.clone());
+        let cache = cache::Cache::new(&options.cache_dir);
         Ok(Fetcher {
             options,
             http,
@@ -897,9 +908,25 @@ impl Fetcher {
         let check = |subject: &str, bytes: &[u8], sha256: &[u8; 32]| {
             check_package(subject, bytes, sha256, expected, &verify)
         };
+        // Reading stopped one byte past the announced size: say so in the index's terms.
+        let longer = |err: Error| match (err, expected.size) {
+            (
+                Error::TooLarge { subject, limit }
+                | Error::Http {
+                    url: subject,
+                    failure: HttpFailure::TooLarge { limit },
+                    ..
+                },
+                Some(size),
+            ) if limit == size.saturating_add(1) => Error::LongerThanExpected {
+                subject,
+                expected: size,
+            },
+            (err, _) => err,
+        };
         match repo.package_resource(arch, name, version)? {
             Resource::File(path) => {
-                let bytes = read_local(repo, &path, limit)?;
+                let bytes = read_local(repo, &path, limit).map_err(longer)?;
                 let sha256 = sha256(&bytes);
                 check(&path.display().to_string(), &bytes, &sha256)?;
                 Ok(Fetched {
@@ -948,7 +975,7 @@ impl Fetcher {
                     }
                     cache::Lookup::Corrupt { .. } | cache::Lookup::Miss => {}
                 }
-                let bytes = self.http.get(&url, limit, &*self.events)?;
+                let bytes = self.http.get(&url, limit, &*self.events).map_err(longer)?;
                 let sha256 = sha256(&bytes);
                 check(&url, &bytes, &sha256)?;
                 self.cache.store(&url, &bytes)?;
