@@ -701,6 +701,37 @@ fn an_index_comes_from_the_cache_offline() {
 }
 
 #[test]
+fn a_pinned_index_is_served_from_the_cache_even_after_the_index_changed() {
+    let s = setup();
+    let server = Server::start(|_, n| Reply::Ok(format!("index generation {n}").into_bytes()));
+    let r = repo(&server);
+    let first = fetcher(&s.cache).fetch_index(&r, "x86_64").unwrap();
+    let second = fetcher(&s.cache).fetch_index(&r, "x86_64").unwrap();
+    assert_ne!(first.sha256, second.sha256);
+    // A lock made from the first index still finds it, online or offline.
+    for f in [fetcher(&s.cache), offline(&s.cache)] {
+        let pinned = f.fetch_index_pinned(&r, "x86_64", &first.sha256).unwrap();
+        assert_eq!(pinned.bytes, b"index generation 1");
+        assert!(matches!(pinned.origin, Origin::Cache { .. }));
+    }
+    assert_eq!(server.count(INDEX), 2);
+    // A digest that nothing has: offline it is not cached; online the served index differs.
+    let unknown = sha256(b"never served");
+    let err = offline(&s.cache)
+        .fetch_index_pinned(&r, "x86_64", &unknown)
+        .unwrap_err();
+    assert!(matches!(err, Error::NotCached { .. }), "{err:?}");
+    let err = fetcher(&s.cache)
+        .fetch_index_pinned(&r, "x86_64", &unknown)
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ChecksumMismatch { expected, .. } if *expected == hex::encode(unknown)),
+        "{err:?}"
+    );
+    assert_eq!(server.count(INDEX), 3);
+}
+
+#[test]
 fn offline_without_a_cached_copy_names_the_url() {
     let s = setup();
     let r = Repository::parse("https://mirror.invalid/alpine/v3.19/main").unwrap();

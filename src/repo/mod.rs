@@ -11,7 +11,7 @@
 //! [`Fetcher::fetch_package`], next to the size and SHA-256 checks done here.
 //!
 //! Caching: remote files are kept in the cache directory as SHA-256 addressed blobs, plus a
-//! small map from URL to digest (see [`cache`](self) for the layout). Every read from the cache
+//! small map from URL to digest (the `cache` submodule documents the layout). Every read from the cache
 //! re-hashes the blob; a corrupt entry is discarded and fetched again (or reported, offline).
 //! Indexes are always fetched again when online (they change); packages are served from the
 //! cache when the cached bytes pass the caller's checks. Local directories and `file://`
@@ -874,6 +874,51 @@ impl Fetcher {
                 Ok(fetched(bytes, Origin::Network { url }))
             }
         }
+    }
+
+    /// The raw `APKINDEX.tar.gz` of `repo` for `arch` whose SHA-256 is `sha256` (as a lock
+    /// file records it). A cached copy with that digest is used without touching the network,
+    /// even when a newer index has been fetched since; otherwise the index is fetched (online)
+    /// and must have that digest.
+    ///
+    /// # Errors
+    ///
+    /// As [`Fetcher::fetch_index`]; [`Error::ChecksumMismatch`] when the repository now serves
+    /// a different index; [`Error::NotCached`] offline when no copy has that digest.
+    pub fn fetch_index_pinned(
+        &self,
+        repo: &Repository,
+        arch: &str,
+        sha256: &[u8; 32],
+    ) -> Result<Fetched, Error> {
+        let mismatch = |subject: String, actual: &[u8; 32]| Error::ChecksumMismatch {
+            subject,
+            expected: hex::encode(sha256),
+            actual: hex::encode(actual),
+        };
+        if let Resource::Url(url) = repo.index_resource(arch)? {
+            let limit = self.options.max_index_size;
+            match self.cache.blob(&url, sha256, limit, &*self.events)? {
+                cache::Lookup::Hit { bytes, path } => {
+                    (self.events)(&Event::CacheHit { url: url.clone() });
+                    return Ok(fetched(bytes, Origin::Cache { url, path }));
+                }
+                cache::Lookup::Corrupt { path, reason } if self.options.offline => {
+                    return Err(Error::CorruptCache { url, path, reason });
+                }
+                cache::Lookup::Miss if self.options.offline => return Err(self.not_cached(url)),
+                cache::Lookup::Corrupt { .. } | cache::Lookup::Miss => {}
+            }
+        }
+        let fetched = self.fetch_index(repo, arch)?;
+        if &fetched.sha256 != sha256 {
+            let subject = match &fetched.origin {
+                Origin::Network { url } | Origin::Cache { url, .. } => url.clone(),
+                Origin::Local { path } => path.display().to_string(),
+            };
+            return Err(mismatch(subject, &fetched.sha256));
+        }
+        Ok(fetched)
     }
 
     /// The raw `NAME-VERSION.apk` of `repo` for `arch`, checked against `expected` and `verify`
