@@ -28,6 +28,10 @@ enum Reply {
     },
     /// Waits before answering (longer than the client's timeout).
     Slow(Duration, Vec<u8>),
+    /// No `Content-Length`: the body ends when the connection closes.
+    Unsized(Vec<u8>),
+    /// `301 Moved Permanently` to this path.
+    Redirect(String),
 }
 
 type Handler = dyn Fn(&str, usize) -> Reply + Send + Sync;
@@ -37,6 +41,7 @@ type Handler = dyn Fn(&str, usize) -> Reply + Send + Sync;
 struct Server {
     base: String,
     requests: Arc<Mutex<Vec<String>>>,
+    headers: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -44,17 +49,26 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&requests);
+        let headers = Arc::new(Mutex::new(Vec::new()));
+        let (seen, heads) = (Arc::clone(&requests), Arc::clone(&headers));
         let handler: Arc<Handler> = Arc::new(handler);
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let seen = Arc::clone(&seen);
+                let (seen, heads) = (Arc::clone(&seen), Arc::clone(&heads));
                 let handler = Arc::clone(&handler);
-                thread::spawn(move || serve(stream, &seen, &*handler));
+                thread::spawn(move || serve(stream, &seen, &heads, &*handler));
             }
         });
-        Server { base, requests }
+        Server {
+            base,
+            requests,
+            headers,
+        }
+    }
+
+    fn headers(&self) -> Vec<String> {
+        self.headers.lock().unwrap().clone()
     }
 
     fn requests(&self) -> Vec<String> {
@@ -82,16 +96,22 @@ fn read_head(stream: &TcpStream) -> Option<(String, Vec<String>)> {
     Some((first.trim_end().to_owned(), headers))
 }
 
-fn serve(mut stream: TcpStream, seen: &Mutex<Vec<String>>, handler: &Handler) {
+fn serve(
+    mut stream: TcpStream,
+    seen: &Mutex<Vec<String>>,
+    heads: &Mutex<Vec<String>>,
+    handler: &Handler,
+) {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     stream
         .set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let Some((line, _)) = read_head(&stream) else {
+    let Some((line, headers)) = read_head(&stream) else {
         return;
     };
+    heads.lock().unwrap().extend(headers);
     let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
     let n = {
         let mut seen = seen.lock().unwrap();
@@ -114,6 +134,16 @@ fn serve(mut stream: TcpStream, seen: &Mutex<Vec<String>>, handler: &Handler) {
         Reply::Truncated { announced, body } => stream
             .write_all(head("200 OK", announced).as_bytes())
             .and_then(|()| stream.write_all(&body)),
+        Reply::Unsized(body) => stream
+            .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            .and_then(|()| stream.write_all(&body)),
+        Reply::Redirect(to) => stream.write_all(
+            format!(
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: {to}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        ),
         Reply::Slow(delay, body) => {
             thread::sleep(delay);
             stream
@@ -249,6 +279,65 @@ fn an_index_is_fetched_and_cached() {
     let blobs = blobs(&s.cache);
     assert_eq!(blobs.len(), 1);
     assert!(blobs[0].ends_with(fetched.sha256_hex()));
+}
+
+#[test]
+fn requests_identify_basalt_and_ask_for_the_bytes_as_published() {
+    let s = setup();
+    let server = Server::start(|_, _| Reply::Ok(b"x".to_vec()));
+    fetcher(&s.cache)
+        .fetch_index(&repo(&server), "x86_64")
+        .unwrap();
+    let headers: Vec<String> = server
+        .headers()
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(
+        headers.contains(&format!("user-agent: basalt/{version}")),
+        "{headers:?}"
+    );
+    assert!(
+        headers.contains(&"accept-encoding: identity".to_owned()),
+        "{headers:?}"
+    );
+}
+
+#[test]
+fn a_body_without_content_length_is_read_to_the_end() {
+    let s = setup();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let served = body.clone();
+    let server = Server::start(move |_, _| Reply::Unsized(served.clone()));
+    let fetched = fetcher(&s.cache)
+        .fetch_index(&repo(&server), "x86_64")
+        .unwrap();
+    assert_eq!(fetched.bytes, body);
+}
+
+#[test]
+fn redirects_to_a_mirror_are_followed() {
+    let s = setup();
+    let server = Server::start(|path, _| {
+        if let Some(rest) = path.strip_prefix("/alpine/") {
+            Reply::Redirect(format!("/mirror/{rest}"))
+        } else {
+            Reply::Ok(format!("served at {path}").into_bytes())
+        }
+    });
+    let fetched = fetcher(&s.cache)
+        .fetch_index(&repo(&server), "x86_64")
+        .unwrap();
+    assert_eq!(
+        fetched.bytes,
+        b"served at /mirror/v3.19/main/x86_64/APKINDEX.tar.gz"
+    );
+    // The cache knows it by the URL that was asked for.
+    let cached = offline(&s.cache)
+        .fetch_index(&repo(&server), "x86_64")
+        .unwrap();
+    assert_eq!(cached.bytes, fetched.bytes);
 }
 
 #[test]
