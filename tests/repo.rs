@@ -1089,6 +1089,25 @@ fn directory_and_file_url_repositories_are_read_in_place() {
 }
 
 #[test]
+fn package_names_with_plus_signs_are_requested_as_published() {
+    let s = setup();
+    let server = Server::start(|path, _| Reply::Ok(path.as_bytes().to_vec()));
+    let fetched = fetcher(&s.cache)
+        .fetch_package(
+            &repo(&server),
+            "x86_64",
+            "libstdc++",
+            "12.2.1_git20220924-r10",
+            &ExpectedChecksum::default(),
+            accept,
+        )
+        .unwrap();
+    let path = "/alpine/v3.19/main/x86_64/libstdc++-12.2.1_git20220924-r10.apk";
+    assert_eq!(fetched.bytes, path.as_bytes());
+    assert_eq!(server.requests(), [path]);
+}
+
+#[test]
 fn fetches_run_from_several_threads() {
     let s = setup();
     let server = Server::start(|path, _| Reply::Ok(path.as_bytes().to_vec()));
