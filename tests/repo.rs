@@ -1186,3 +1186,49 @@ fn the_shared_boot_repository_is_read_in_place() {
         .unwrap();
     assert_eq!(fetched.bytes, bytes);
 }
+
+#[test]
+fn trusted_keys_are_read_from_files_and_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    fs_err::create_dir_all(&keys).unwrap();
+    fs_err::write(keys.join("b@example-2.rsa.pub"), b"key b").unwrap();
+    fs_err::write(keys.join("a@example-1.rsa.pub"), b"key a").unwrap();
+    fs_err::write(keys.join("README"), b"not a key").unwrap();
+    let single = dir.path().join("extra.rsa.pub");
+    fs_err::write(&single, b"key extra").unwrap();
+    let trust = basalt::repo::Trust {
+        key_paths: vec![keys, single],
+        allow_untrusted: false,
+    };
+    let read = trust.read_keys().unwrap();
+    assert_eq!(
+        read.into_iter().collect::<Vec<_>>(),
+        [
+            ("a@example-1.rsa.pub".to_owned(), b"key a".to_vec()),
+            ("b@example-2.rsa.pub".to_owned(), b"key b".to_vec()),
+            ("extra.rsa.pub".to_owned(), b"key extra".to_vec()),
+        ]
+    );
+    let missing = basalt::repo::Trust {
+        key_paths: vec![dir.path().join("nope.rsa.pub")],
+        allow_untrusted: false,
+    };
+    let err = missing.read_keys().unwrap_err();
+    assert!(err.to_string().contains("nope.rsa.pub"), "{err}");
+}
+
+#[test]
+fn alpines_release_keys_are_read() {
+    let Some(data) = support::shared_data("alpines_release_keys_are_read") else {
+        return;
+    };
+    let trust = basalt::repo::Trust {
+        key_paths: vec![data.join("alpine/keys")],
+        allow_untrusted: false,
+    };
+    let keys = trust.read_keys().unwrap();
+    assert_eq!(keys.len(), 17);
+    let key = &keys["alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub"];
+    assert!(key.starts_with(b"-----BEGIN PUBLIC KEY-----"));
+}
