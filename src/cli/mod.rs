@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod apk;
+pub mod apk_version;
+
 /// How a command ended, mapped to the process exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -61,10 +64,16 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Tools for debugging Alpine repositories and packages
+    #[command(subcommand)]
+    Apk(apk::ApkCommand),
+}
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Command::Apk(command) => apk::run(command),
+    }
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
