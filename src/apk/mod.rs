@@ -4,4 +4,5 @@
 //! control, data); an `APKINDEX.tar.gz` is two (signature, index). Nothing here opens files,
 //! resolves dependencies or knows about images.
 
+pub mod dependency;
 pub mod version;
