@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apk;
+pub mod apk_version;
 pub mod repo_args;
 
 /// How a command ended, mapped to the process exit code in one place.
