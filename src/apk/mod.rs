@@ -5,3 +5,4 @@
 //! resolves dependencies or knows about images.
 
 pub mod installed;
+pub mod version;
