@@ -7,6 +7,7 @@
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
 //! - [`scan`]: installed packages against Alpine's security database.
+//! - [`diff`]: what a redeploy changes: packages and files between two sides.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -24,6 +25,8 @@ pub mod finding;
 pub mod apk;
 
 pub mod scan;
+
+pub mod diff;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod diff;
 pub mod scan;
 pub mod target;
 
@@ -66,11 +67,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Scan(scan::Args),
+    Diff(diff::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }
 
