@@ -8,6 +8,7 @@
 //!   the installed database.
 //! - [`scan`]: installed packages against Alpine's security database.
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
+//! - [`outdated`]: which packages have newer versions in the repositories now.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -27,6 +28,8 @@ pub mod apk;
 pub mod scan;
 
 pub mod diff;
+
+pub mod outdated;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
