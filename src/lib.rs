@@ -9,6 +9,8 @@
 //! - [`scan`]: installed packages against Alpine's security database.
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
 //! - [`outdated`]: which packages have newer versions in the repositories now.
+//! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
+//!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -30,6 +32,7 @@ pub mod scan;
 pub mod diff;
 
 pub mod outdated;
+pub mod repo;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
