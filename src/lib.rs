@@ -6,6 +6,9 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`scan`]: installed packages against Alpine's security database.
+//! - [`diff`]: what a redeploy changes: packages and files between two sides.
+//! - [`outdated`]: which packages have newer versions in the repositories now.
 //! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
 //!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
@@ -24,6 +27,11 @@ pub mod finding;
 
 pub mod apk;
 
+pub mod scan;
+
+pub mod diff;
+
+pub mod outdated;
 pub mod repo;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]

@@ -32,6 +32,7 @@ pub mod checksum;
 pub mod dependency;
 pub mod gzip;
 pub mod index;
+pub mod installed;
 pub mod keys;
 pub mod package;
 pub mod pkginfo;

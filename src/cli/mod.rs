@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apk;
 pub mod apk_version;
+pub mod diff;
 pub mod repo_args;
+pub mod scan;
+pub mod target;
 
 /// How a command ended, mapped to the process exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,11 +71,15 @@ pub struct Cli {
 enum Command {
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
+    Scan(scan::Args),
+    Diff(diff::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Apk(args) => apk::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Diff(args) => diff::run(args),
     }
 }
 
