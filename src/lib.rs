@@ -6,6 +6,9 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
+//!   JSON and mtree exports.
+//! - [`sign`]: Ed25519 keys and signatures in minisign's formats; trusted and revoked keys.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -21,6 +24,9 @@
 pub mod finding;
 
 pub mod apk;
+
+pub mod manifest;
+pub mod sign;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
