@@ -17,6 +17,7 @@
 //! - [`host`]: a read-only, parallel, streaming walk of a root or an image archive.
 //! - [`compare`]: the merge-join of two sorted entry lists.
 //! - [`verify`]: signature first, then drift under the runtime policy, as findings.
+//! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -45,6 +46,7 @@ pub mod sign;
 pub mod compare;
 pub mod host;
 pub mod verify;
+pub mod rootfs;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
