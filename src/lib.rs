@@ -6,6 +6,9 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`tree`]: the in-memory image: normalised paths, nodes, owners.
+//! - [`unpack`]: package data into the tree, as apk installs it; path safety and conflicts.
+//! - [`image`]: the tree as a reproducible tar.gz.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -21,6 +24,10 @@
 pub mod finding;
 
 pub mod apk;
+pub mod tree;
+
+pub mod image;
+pub mod unpack;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
