@@ -8,6 +8,8 @@
 //!   the installed database.
 //! - [`tree`]: the in-memory image: normalised paths, nodes, owners.
 //! - [`unpack`]: package data into the tree, as apk installs it; path safety and conflicts.
+//! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
+//!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
@@ -26,6 +28,7 @@ pub mod finding;
 pub mod apk;
 pub mod tree;
 
+pub mod effects;
 pub mod image;
 pub mod unpack;
 

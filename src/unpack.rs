@@ -265,6 +265,8 @@ pub struct Unpacker {
     replaced: Vec<FileSlot>,
     /// Every package's declared permissions for each directory, in install order.
     dir_acls: BTreeMap<ImagePath, Vec<Acl>>,
+    /// Directories that existed before a package declared them: their permissions stay.
+    frozen: std::collections::BTreeSet<ImagePath>,
 }
 
 /// The image and the per-package file lists, once every package is in.
@@ -364,6 +366,11 @@ impl Unpacker {
         if entry.kind == EntryKind::Dir {
             let slot = self.dir_slot(index, dir_index, Some(path.clone()), acl);
             self.packages[index].dirs[slot].acl = acl;
+            // A directory that exists before any package declared it (a home a pre-install
+            // script made) keeps its permissions, as apk leaves such directories alone.
+            if !self.dir_acls.contains_key(&path) && self.tree.get(&path).is_some() {
+                self.frozen.insert(path.clone());
+            }
             self.dir_acls.entry(path.clone()).or_default().push(acl);
             match self.tree.get(&path) {
                 Some(node) if node.is_dir() => {}
@@ -609,6 +616,9 @@ impl Unpacker {
     #[must_use]
     pub fn finish(mut self) -> Unpacked {
         for (path, acls) in &self.dir_acls {
+            if self.frozen.contains(path) {
+                continue;
+            }
             let Some(node) = self.tree.get_mut(path) else {
                 continue;
             };
