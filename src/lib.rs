@@ -11,6 +11,7 @@
 //! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
 //!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
+//! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -30,6 +31,8 @@ pub mod tree;
 
 pub mod effects;
 pub mod image;
+
+pub mod pipeline;
 pub mod unpack;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
