@@ -12,6 +12,8 @@
 //!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
+//! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
+//!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -34,6 +36,8 @@ pub mod image;
 
 pub mod pipeline;
 pub mod unpack;
+
+pub mod repo;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
