@@ -27,8 +27,13 @@ fn keyring() -> &'static Keyring {
 
 /// What the fuzz targets run on each input: every reader, all errors tolerated.
 fn exercise(data: &[u8]) {
-    let _ = index::parse_apkindex(data);
-    let _ = PkgInfo::parse(data);
+    if let Ok(entries) = index::parse_apkindex(data) {
+        let text = index::render_apkindex(&entries);
+        assert_eq!(index::parse_apkindex(text.as_bytes()).unwrap(), entries);
+    }
+    if let Ok(info) = PkgInfo::parse(data) {
+        assert_eq!(PkgInfo::parse(info.to_string().as_bytes()).unwrap(), info);
+    }
     let ring = keyring();
     let _ = index::read_index(data, "fuzz", ring, &small_limits());
     let mut opts = ReadOptions::new(ring);
@@ -41,9 +46,11 @@ fn exercise(data: &[u8]) {
 fn line_soup() -> impl Strategy<Value = Vec<u8>> {
     let line = prop_oneof![
         "[CPVASITULomtckDpirqZ]:[ -~]{0,40}",
-        "[a-z_]{1,12} = [ -~]{0,40}",
+        "[a-z_]{1,12} = [ -~\\r]{0,40}",
         "",
         "#[ -~]{0,20}",
+        "pkgname = [a-z]{1,5}",
+        "pkgver = [0-9.]{1,5}",
         "[ -~]{0,30}",
         "C:Q1[A-Za-z0-9+/]{27}=",
         "[SItkq]:[0-9]{0,25}",
