@@ -218,6 +218,41 @@ pub fn read_index<R: Read>(
     keyring: &Keyring,
     limits: &Limits,
 ) -> Result<Index, Error> {
+    let mut entries = Vec::new();
+    let summary = read_index_with(reader, file, keyring, limits, |e| {
+        entries.push(e.to_entry())
+    })?;
+    Ok(Index {
+        description: summary.description,
+        entries,
+        signature: summary.signature,
+    })
+}
+
+/// What [`read_index_with`] found besides the packages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IndexSummary {
+    /// The `DESCRIPTION` text, trimmed.
+    pub description: Option<String>,
+    /// Number of packages.
+    pub packages: usize,
+    /// The signature check.
+    pub signature: SignatureStatus,
+}
+
+/// Reads and checks an `APKINDEX.tar.gz` like [`read_index`], handing each validated package
+/// to `visit` as a borrowed [`IndexEntryRef`] instead of collecting owned entries (faster
+/// when only some fields or a count are needed).
+///
+/// # Errors
+/// As [`read_index`].
+pub fn read_index_with<R: Read>(
+    reader: R,
+    file: &str,
+    keyring: &Keyring,
+    limits: &Limits,
+    mut visit: impl FnMut(IndexEntryRef<'_>),
+) -> Result<IndexSummary, Error> {
     let mut members = gzip::Members::new(reader);
     let gz = |number, e| Error::archive(file, number, ArchiveError::Gzip(e));
     let mut first = members
@@ -246,14 +281,14 @@ pub fn read_index<R: Read>(
                     problem: "the index member is missing after the signature member".to_owned(),
                 })?;
             let mut tar = tar::Reader::new(&mut member);
-            let (description, entries) = read_index_member(&mut tar, None, file, 2)?;
+            let (description, entries) = read_index_member(&mut tar, None, file, 2, &mut visit)?;
             drop(tar);
             let raw = member.finish().map_err(|e| gz(2, e))?;
             (description, entries, Some(raw))
         }
         head => {
             signatures = Vec::new();
-            let (description, entries) = read_index_member(&mut tar, head, file, 1)?;
+            let (description, entries) = read_index_member(&mut tar, head, file, 1, &mut visit)?;
             drop(tar);
             first.finish().map_err(|e| gz(1, e))?;
             (description, entries, None)
@@ -265,9 +300,9 @@ pub fn read_index<R: Read>(
         sha256: raw.sha256,
         sha512: raw.sha512,
     });
-    Ok(Index {
+    Ok(IndexSummary {
         description,
-        entries,
+        packages: entries,
         signature: keyring.check(&signatures, &digests),
     })
 }
@@ -292,7 +327,8 @@ fn read_index_member<R: Read>(
     mut pending: Option<tar::Header>,
     file: &str,
     number: usize,
-) -> Result<(Option<String>, Vec<IndexEntry>), Error> {
+    visit: &mut dyn FnMut(IndexEntryRef<'_>),
+) -> Result<(Option<String>, usize), Error> {
     let mut description = None;
     let mut entries = None;
     let tar_err = |e: tar::Error| Error::archive(file, number, ArchiveError::from_tar(e));
@@ -329,10 +365,13 @@ fn read_index_member<R: Read>(
                 tar.content()
                     .read_to_end(&mut text)
                     .map_err(|e| tar_err(tar::Error::Io(e)))?;
-                entries = Some(parse_apkindex(&text).map_err(|source| Error::Parse {
-                    file: file.to_owned(),
-                    source,
-                })?);
+                entries =
+                    Some(
+                        visit_apkindex(&text, &mut *visit).map_err(|source| Error::Parse {
+                            file: file.to_owned(),
+                            source,
+                        })?,
+                    );
             }
             _ => {}
         }
@@ -361,28 +400,109 @@ impl Index {
     }
 }
 
+/// One package of an index, borrowed from the `APKINDEX` text: every field validated as for
+/// [`IndexEntry`], nothing copied yet. Lists are the raw space-separated values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntryRef<'a> {
+    /// `C`.
+    pub checksum: Checksum,
+    /// `P`.
+    pub name: &'a str,
+    /// `V`.
+    pub version: &'a str,
+    /// `A`.
+    pub arch: Option<&'a str>,
+    /// `S`.
+    pub size: Option<u64>,
+    /// `I`.
+    pub installed_size: Option<u64>,
+    /// `T`.
+    pub description: Option<&'a str>,
+    /// `U`.
+    pub url: Option<&'a str>,
+    /// `L`.
+    pub license: Option<&'a str>,
+    /// `o`.
+    pub origin: Option<&'a str>,
+    /// `m`.
+    pub maintainer: Option<&'a str>,
+    /// `t`.
+    pub build_time: Option<u64>,
+    /// `c`.
+    pub commit: Option<&'a str>,
+    /// `k`.
+    pub provider_priority: Option<u64>,
+    /// `D`, as written.
+    pub depends: &'a str,
+    /// `p`, as written.
+    pub provides: &'a str,
+    /// `i`, as written.
+    pub install_if: &'a str,
+    /// `r`, as written.
+    pub replaces: &'a str,
+    /// `q`.
+    pub replaces_priority: Option<u64>,
+    /// Other fields, in order.
+    pub other: Vec<(char, &'a str)>,
+}
+
+impl IndexEntryRef<'_> {
+    /// The owned entry.
+    #[must_use]
+    pub fn to_entry(&self) -> IndexEntry {
+        let s = |v: Option<&str>| v.map(str::to_owned);
+        let atoms = |v: &str| v.split_whitespace().map(str::to_owned).collect();
+        IndexEntry {
+            checksum: self.checksum.clone(),
+            name: self.name.to_owned(),
+            version: self.version.to_owned(),
+            arch: s(self.arch),
+            size: self.size,
+            installed_size: self.installed_size,
+            description: s(self.description),
+            url: s(self.url),
+            license: s(self.license),
+            origin: s(self.origin),
+            maintainer: s(self.maintainer),
+            build_time: self.build_time,
+            commit: s(self.commit),
+            provider_priority: self.provider_priority,
+            depends: atoms(self.depends),
+            provides: atoms(self.provides),
+            install_if: atoms(self.install_if),
+            replaces: atoms(self.replaces),
+            replaces_priority: self.replaces_priority,
+            other: self
+                .other
+                .iter()
+                .map(|(c, v)| (*c, (*v).to_owned()))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Default)]
-struct Stanza {
+struct Stanza<'a> {
     checksum: Option<Checksum>,
-    name: Option<String>,
-    version: Option<String>,
-    arch: Option<String>,
+    name: Option<&'a str>,
+    version: Option<&'a str>,
+    arch: Option<&'a str>,
     size: Option<u64>,
     installed_size: Option<u64>,
-    description: Option<String>,
-    url: Option<String>,
-    license: Option<String>,
-    origin: Option<String>,
-    maintainer: Option<String>,
+    description: Option<&'a str>,
+    url: Option<&'a str>,
+    license: Option<&'a str>,
+    origin: Option<&'a str>,
+    maintainer: Option<&'a str>,
     build_time: Option<u64>,
-    commit: Option<String>,
+    commit: Option<&'a str>,
     provider_priority: Option<u64>,
-    depends: Option<Vec<String>>,
-    provides: Option<Vec<String>>,
-    install_if: Option<Vec<String>>,
-    replaces: Option<Vec<String>>,
+    depends: Option<&'a str>,
+    provides: Option<&'a str>,
+    install_if: Option<&'a str>,
+    replaces: Option<&'a str>,
     replaces_priority: Option<u64>,
-    other: Vec<(char, String)>,
+    other: Vec<(char, &'a str)>,
     lines: usize,
 }
 
@@ -394,11 +514,9 @@ fn set<T>(slot: &mut Option<T>, value: T, line: usize, field: char) -> Result<()
     Ok(())
 }
 
-impl Stanza {
-    fn add(&mut self, field: char, value: &str, line: usize) -> Result<(), ParseError> {
+impl<'a> Stanza<'a> {
+    fn add(&mut self, field: char, value: &'a str, line: usize) -> Result<(), ParseError> {
         self.lines += 1;
-        let text = || value.to_owned();
-        let atoms = || value.split_whitespace().map(str::to_owned).collect();
         let num = || {
             value.parse::<u64>().map_err(|_| ParseError::BadNumber {
                 line,
@@ -415,34 +533,34 @@ impl Stanza {
                 line,
                 field,
             ),
-            'P' => set(&mut self.name, text(), line, field),
-            'V' => set(&mut self.version, text(), line, field),
-            'A' => set(&mut self.arch, text(), line, field),
+            'P' => set(&mut self.name, value, line, field),
+            'V' => set(&mut self.version, value, line, field),
+            'A' => set(&mut self.arch, value, line, field),
             'S' => set(&mut self.size, num()?, line, field),
             'I' => set(&mut self.installed_size, num()?, line, field),
-            'T' => set(&mut self.description, text(), line, field),
-            'U' => set(&mut self.url, text(), line, field),
-            'L' => set(&mut self.license, text(), line, field),
-            'o' => set(&mut self.origin, text(), line, field),
-            'm' => set(&mut self.maintainer, text(), line, field),
+            'T' => set(&mut self.description, value, line, field),
+            'U' => set(&mut self.url, value, line, field),
+            'L' => set(&mut self.license, value, line, field),
+            'o' => set(&mut self.origin, value, line, field),
+            'm' => set(&mut self.maintainer, value, line, field),
             't' => set(&mut self.build_time, num()?, line, field),
-            'c' => set(&mut self.commit, text(), line, field),
+            'c' => set(&mut self.commit, value, line, field),
             'k' => set(&mut self.provider_priority, num()?, line, field),
-            'D' => set(&mut self.depends, atoms(), line, field),
-            'p' => set(&mut self.provides, atoms(), line, field),
-            'i' => set(&mut self.install_if, atoms(), line, field),
-            'r' => set(&mut self.replaces, atoms(), line, field),
+            'D' => set(&mut self.depends, value, line, field),
+            'p' => set(&mut self.provides, value, line, field),
+            'i' => set(&mut self.install_if, value, line, field),
+            'r' => set(&mut self.replaces, value, line, field),
             'q' => set(&mut self.replaces_priority, num()?, line, field),
             other => {
-                self.other.push((other, text()));
+                self.other.push((other, value));
                 Ok(())
             }
         }
     }
 
-    fn finish(self, line: usize) -> Result<IndexEntry, ParseError> {
+    fn finish(self, line: usize) -> Result<IndexEntryRef<'a>, ParseError> {
         let missing = |field| ParseError::Missing { line, field };
-        Ok(IndexEntry {
+        Ok(IndexEntryRef {
             checksum: self.checksum.ok_or_else(|| missing('C'))?,
             name: self
                 .name
@@ -473,11 +591,15 @@ impl Stanza {
     }
 }
 
-/// Parses `APKINDEX` text (the file inside the index member).
+/// Parses `APKINDEX` text, handing each validated package to `visit` without copying it;
+/// returns the number of packages.
 ///
 /// # Errors
 /// See [`ParseError`].
-pub fn parse_apkindex(text: &[u8]) -> Result<Vec<IndexEntry>, ParseError> {
+pub fn visit_apkindex<'a>(
+    text: &'a [u8],
+    mut visit: impl FnMut(IndexEntryRef<'a>),
+) -> Result<usize, ParseError> {
     // One UTF-8 check over the whole text; an error is reported on its line.
     let text = std::str::from_utf8(text).map_err(|e| ParseError::NotUtf8 {
         line: 1 + text[..e.valid_up_to()]
@@ -485,10 +607,7 @@ pub fn parse_apkindex(text: &[u8]) -> Result<Vec<IndexEntry>, ParseError> {
             .filter(|&&b| b == b'\n')
             .count(),
     })?;
-    // Stanzas end with a blank line: sizing the vector once avoids moving every entry as it
-    // grows (entries are large).
-    let stanzas = text.as_bytes().windows(2).filter(|w| w == b"\n\n").count();
-    let mut entries = Vec::with_capacity(stanzas + 1);
+    let mut count = 0;
     let mut stanza = Stanza::default();
     let mut line = 0;
     let mut rest = text;
@@ -508,7 +627,8 @@ pub fn parse_apkindex(text: &[u8]) -> Result<Vec<IndexEntry>, ParseError> {
         }
         if current.is_empty() {
             if stanza.lines > 0 {
-                entries.push(std::mem::take(&mut stanza).finish(line)?);
+                visit(std::mem::take(&mut stanza).finish(line)?);
+                count += 1;
             }
             continue;
         }
@@ -525,8 +645,22 @@ pub fn parse_apkindex(text: &[u8]) -> Result<Vec<IndexEntry>, ParseError> {
         }
     }
     if stanza.lines > 0 {
-        entries.push(stanza.finish(line)?);
+        visit(stanza.finish(line)?);
+        count += 1;
     }
+    Ok(count)
+}
+
+/// Parses `APKINDEX` text (the file inside the index member).
+///
+/// # Errors
+/// See [`ParseError`].
+pub fn parse_apkindex(text: &[u8]) -> Result<Vec<IndexEntry>, ParseError> {
+    // Stanzas end with a blank line: sizing the vector once avoids moving every entry as it
+    // grows (entries are large).
+    let stanzas = text.windows(2).filter(|w| w == b"\n\n").count();
+    let mut entries = Vec::with_capacity(stanzas + 1);
+    visit_apkindex(text, |e| entries.push(e.to_entry()))?;
     Ok(entries)
 }
 

@@ -126,12 +126,13 @@ fn run_index(args: IndexArgs) -> anyhow::Result<ExitStatus> {
     let ring = load_keyring(&keys)?;
     let label = path.display().to_string();
     let file = fs_err::File::open(&path)?;
-    let index = index::read_index(file, &label, &ring, &Limits::default())?;
+    // Every package is parsed and validated; none needs to be kept.
+    let index = index::read_index_with(file, &label, &ring, &Limits::default(), |_| {})?;
     let report = IndexReport {
         file: label,
         signature: &index.signature,
         description: index.description.as_deref(),
-        packages: index.entries.len(),
+        packages: index.packages,
     };
     let mut out = io::stdout().lock();
     match format {
