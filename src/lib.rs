@@ -7,6 +7,8 @@
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
 //! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
+//! - [`audit`]: host checks kept as data (OS, access, logs, network, Docker, containers,
+//!   immutability), their findings with evidence, and SARIF output.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -24,6 +26,8 @@ pub mod finding;
 pub mod apk;
 
 pub mod rootfs;
+
+pub mod audit;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
