@@ -333,14 +333,31 @@ impl RootFs {
                 } else {
                     format!("{resolved}/")
                 };
-                let out = image
+                let mut out: BTreeMap<String, Metadata> = BTreeMap::new();
+                for (path, node) in image
                     .nodes
                     .range(prefix.clone()..)
                     .take_while(|(path, _)| path.starts_with(&prefix))
-                    .filter(|(path, _)| !path[prefix.len()..].contains('/'))
-                    .map(|(path, node)| (path[prefix.len()..].to_owned(), image.meta_of(node)))
-                    .collect();
-                Ok(Some(out))
+                {
+                    let rest = &path[prefix.len()..];
+                    match rest.split_once('/') {
+                        None => {
+                            out.insert(rest.to_owned(), image.meta_of(node));
+                        }
+                        // A deeper entry whose parent has no entry of its own: an implicit
+                        // directory.
+                        Some((child, _)) => {
+                            out.entry(child.to_owned()).or_insert(Metadata {
+                                kind: Kind::Dir,
+                                mode: 0o755,
+                                uid: 0,
+                                gid: 0,
+                                size: 0,
+                            });
+                        }
+                    }
+                }
+                Ok(Some(out.into_iter().collect()))
             }
         }
     }

@@ -691,13 +691,8 @@ pub fn parse_nft(text: &str) -> Ruleset {
         match w.first().map(String::as_str) {
             Some("define") => {
                 if let Some(name) = w.get(1) {
-                    let value: Vec<String> = w
-                        .iter()
-                        .skip(2)
-                        .filter(|x| *x != "=")
-                        .filter(|x| *x != "{" && *x != "}")
-                        .cloned()
-                        .collect();
+                    let value: Vec<String> =
+                        w.iter().skip(2).filter(|x| *x != "=").cloned().collect();
                     let value = expand(&value, &defines, &sets);
                     defines.insert(name.clone(), value);
                 }
