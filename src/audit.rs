@@ -629,29 +629,6 @@ fn atom_name(atom: &str) -> &str {
     &atom[..end]
 }
 
-/// Reads the names, dependencies and provides of `lib/apk/db/installed`.
-fn installed_packages(text: &str) -> Vec<Package> {
-    let mut out = Vec::new();
-    let mut current = Package::default();
-    for line in text.lines().chain(std::iter::once("")) {
-        if line.is_empty() {
-            if !current.name.is_empty() {
-                out.push(std::mem::take(&mut current));
-            }
-            current = Package::default();
-            continue;
-        }
-        if let Some(v) = line.strip_prefix("P:") {
-            v.clone_into(&mut current.name);
-        } else if let Some(v) = line.strip_prefix("D:") {
-            current.depends = v.split_whitespace().map(str::to_owned).collect();
-        } else if let Some(v) = line.strip_prefix("p:") {
-            current.provides = v.split_whitespace().map(str::to_owned).collect();
-        }
-    }
-    out
-}
-
 /// An sshd setting: keyword, alias, OpenSSH's default, the check, and when a value is weak.
 type SshSetting = (
     &'static str,
@@ -815,8 +792,36 @@ impl<'a> Host<'a> {
                 .filter(|a| !a.is_empty())
                 .collect();
         }
-        if let Some(db) = self.text("/lib/apk/db/installed") {
-            self.installed = installed_packages(&db);
+        let db_path = "/lib/apk/db/installed";
+        match self.fs.read(db_path) {
+            Ok(Some(bytes)) => match crate::apk::installed::Database::parse(&bytes) {
+                Ok(db) => {
+                    self.installed = db
+                        .packages
+                        .into_iter()
+                        .map(|p| Package {
+                            name: p.name,
+                            depends: p.depends,
+                            provides: p.provides,
+                        })
+                        .collect();
+                }
+                Err(err) => self.emit(
+                    "unreadable-file",
+                    db_path,
+                    None,
+                    "the installed package database cannot be parsed".to_owned(),
+                    err.to_string(),
+                ),
+            },
+            Ok(None) => {}
+            Err(err) => self.emit(
+                "unreadable-file",
+                db_path,
+                None,
+                format!("cannot read `{db_path}`"),
+                err.to_string(),
+            ),
         }
         if let Some(text) = self.text("/etc/passwd") {
             self.passwd = config::parse_passwd(&text);

@@ -53,15 +53,15 @@ pub mod scan;
 
 pub mod diff;
 
+pub mod manifest;
 pub mod outdated;
 pub mod repo;
-pub mod manifest;
 pub mod sign;
 
 pub mod compare;
 pub mod host;
-pub mod verify;
 pub mod rootfs;
+pub mod verify;
 
 pub mod audit;
 

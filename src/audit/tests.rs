@@ -604,6 +604,9 @@ fn cases() -> Vec<(&'static [&'static str], Mutation)> {
         (&["unreadable-file"], |h| {
             h.link("/etc/doas.d", "/etc/doas.d");
         }),
+        (&["unreadable-file"], |h| {
+            h.file("/lib/apk/db/installed", "P:broken\nnot a field\n");
+        }),
     ]
 }
 
@@ -897,4 +900,44 @@ fn sarif_names_every_rule_and_result() {
         .find(|r| r["ruleId"] == "os-release-unlisted")
         .unwrap();
     assert_eq!(info["level"], "note");
+}
+
+/// Files whose contents the audit interprets.
+const PARSED: &[&str] = &[
+    "/etc/alpine-release",
+    "/etc/apk/world",
+    "/lib/apk/db/installed",
+    "/etc/ssh/sshd_config",
+    "/etc/ssh/sshd_config.d/10-log.conf",
+    "/etc/passwd",
+    "/etc/shadow",
+    "/etc/group",
+    "/etc/doas.conf",
+    "/etc/audit/rules.d/docker.rules",
+    "/etc/syslog-ng/syslog-ng.conf",
+    "/etc/nftables.nft",
+    "/etc/conf.d/docker",
+    "/etc/docker/daemon.json",
+    "/etc/fstab",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any contents in any of the parsed files: the audit completes, and every finding names
+    /// a known check.
+    #[test]
+    fn hostile_contents_never_break_the_audit(
+        which in proptest::sample::select(PARSED),
+        text in "\\PC{0,300}",
+        json in "[{}\\[\\]\":,a-z0-9 /.-]{0,80}",
+    ) {
+        let mut host = Host::hardened();
+        host.file(which, &text);
+        host.container(&json, &json);
+        let report = host.audit();
+        for f in &report.findings {
+            proptest::prop_assert!(check(f.check).is_some());
+        }
+    }
 }
