@@ -2270,19 +2270,26 @@ impl<'a> Host<'a> {
             "/var/lib/containerd",
         ];
         skip.extend(self.policy.temporary_paths.iter().map(String::as_str));
-        let entries = match self.fs.walk(&skip) {
-            Ok(e) => e,
-            Err(err) => {
-                self.emit(
-                    "unreadable-file",
-                    "/",
-                    None,
-                    "cannot walk the root".to_owned(),
-                    err.to_string(),
-                );
-                return;
-            }
-        };
+        let (entries, errors) = self.fs.walk_lossy(&skip);
+        let total = errors.len();
+        for err in errors.into_iter().take(MAX_WALK_ERRORS) {
+            self.emit(
+                "unreadable-file",
+                "/",
+                None,
+                "part of the root cannot be walked; its permissions are not checked".to_owned(),
+                err.to_string(),
+            );
+        }
+        if total > MAX_WALK_ERRORS {
+            self.emit(
+                "unreadable-file",
+                "/",
+                None,
+                format!("{} more entries cannot be walked", total - MAX_WALK_ERRORS),
+                format!("{total} walk errors in all"),
+            );
+        }
         let mut found = Vec::new();
         for entry in entries {
             let m = entry.metadata;
@@ -2321,6 +2328,9 @@ impl<'a> Host<'a> {
         }
     }
 }
+
+/// The most walk errors reported one by one.
+const MAX_WALK_ERRORS: usize = 20;
 
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
