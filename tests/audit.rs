@@ -294,3 +294,15 @@ fn sarif_output_is_valid_against_the_official_schema() {
     broken["version"] = "2.0.0".into();
     assert!(!validator.is_valid(&broken));
 }
+
+#[test]
+fn the_check_table_is_documented() {
+    let doc = include_str!("../docs/audit.md");
+    for c in audit::CHECKS {
+        let row = format!("| `{}` | {} | {} | {} |", c.id, c.severity, c.cis, c.title);
+        assert!(
+            doc.contains(&row),
+            "docs/audit.md lacks or misstates: {row}"
+        );
+    }
+}
