@@ -143,7 +143,20 @@ fn sshd_into(
             }
             for arg in args {
                 for (path, body) in include(arg) {
+                    // A Match block opened inside an included file ends with that file; the
+                    // including file goes on in the block it was in.
+                    let outer = current.as_ref().map(|m| (m.file.clone(), m.line));
+                    let mark = config.matches.len();
                     sshd_into(&body, &path, include, depth + 1, config, current);
+                    let now = current.as_ref().map(|m| (m.file.clone(), m.line));
+                    if now != outer {
+                        if let Some(inner) = current.take() {
+                            config.matches.push(inner);
+                        }
+                        if outer.is_some() && mark < config.matches.len() {
+                            *current = Some(config.matches.remove(mark));
+                        }
+                    }
                 }
             }
             continue;
@@ -1273,6 +1286,27 @@ mod tests {
         assert_eq!(c.matches.len(), 1);
         assert_eq!(c.matches[0].criteria, "User alice");
         assert_eq!(c.matches[0].directives[0].line, 6);
+    }
+
+    #[test]
+    fn a_match_block_ends_with_its_included_file() {
+        let mut include = |_: &str| {
+            vec![(
+                "/etc/ssh/sshd_config.d/50-sftp.conf".to_owned(),
+                "Match Group sftp\nForceCommand internal-sftp\n".to_owned(),
+            )]
+        };
+        let c = parse_sshd(
+            "Include sshd_config.d/*.conf\nPasswordAuthentication no\nMatch User bob\nInclude x\nX11Forwarding no\n",
+            "/etc/ssh/sshd_config",
+            &mut include,
+        );
+        // The directive after the first Include is global again.
+        assert_eq!(c.get("passwordauthentication").unwrap().line, 2);
+        let criteria: Vec<&str> = c.matches.iter().map(|m| m.criteria.as_str()).collect();
+        assert_eq!(criteria, ["Group sftp", "Group sftp", "User bob"]);
+        // Back in `Match User bob` after the second Include.
+        assert_eq!(c.matches[2].directives[0].keyword, "x11forwarding");
     }
 
     #[test]
