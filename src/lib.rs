@@ -6,6 +6,7 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`resolve`]: choosing exact packages for a world, with apk-tools' semantics.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -21,6 +22,8 @@
 pub mod finding;
 
 pub mod apk;
+
+pub mod resolve;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
