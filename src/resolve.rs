@@ -19,10 +19,16 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 
 use crate::apk::dependency::{Constraint, Dependency};
+use crate::apk::index::IndexEntry;
 use crate::apk::version::Version;
 
-/// How deep discovery may recurse through dependencies; real chains are a few dozen long.
-const MAX_DEPTH: usize = 4096;
+/// How deep discovery and the install-order walk may recurse through dependencies. Real
+/// walks stay in the hundreds; the solver runs on a thread with [`SOLVER_STACK`] bytes of
+/// stack, ample for this depth.
+const MAX_DEPTH: usize = 10_000;
+
+/// Stack for the solver thread (reserved address space; only what is used is committed).
+const SOLVER_STACK: usize = 256 << 20;
 
 /// One package a repository offers, with its fields parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +76,40 @@ impl Candidate {
         }
     }
 
+    /// The parsed form of an index entry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadEntry`] naming the package and the field apk would not accept.
+    pub fn from_index_entry(entry: &IndexEntry) -> Result<Self, Error> {
+        let bad = |field: &str, problem: String| Error::BadEntry {
+            package: format!("{}-{}", entry.name, entry.version),
+            field: field.to_owned(),
+            problem,
+        };
+        let version = Version::parse(&entry.version).map_err(|e| bad("V", e.to_string()))?;
+        let atoms = |field: &str, list: &[String]| -> Result<Vec<Dependency>, Error> {
+            list.iter()
+                .map(|a| Dependency::parse(a).map_err(|e| bad(field, e.to_string())))
+                .collect()
+        };
+        Ok(Candidate {
+            name: entry.name.clone(),
+            version,
+            arch: entry.arch.clone().unwrap_or_default(),
+            checksum: entry.checksum.to_string(),
+            depends: atoms("D", &entry.depends)?,
+            provides: atoms("p", &entry.provides)?,
+            install_if: atoms("i", &entry.install_if)?,
+            replaces: atoms("r", &entry.replaces)?,
+            provider_priority: entry
+                .provider_priority
+                .map_or(0, |k| u32::try_from(k).unwrap_or(u32::MAX)),
+            size: entry.size.unwrap_or(0),
+            installed_size: entry.installed_size.unwrap_or(0),
+        })
+    }
+
     /// `name-version`, as apk names a package.
     #[must_use]
     pub fn id(&self) -> String {
@@ -106,6 +146,16 @@ pub enum Error {
         atom: String,
         /// The tag.
         tag: String,
+    },
+    /// An index entry with a field apk would not accept.
+    #[error("package `{package}`: field `{field}`: {problem}")]
+    BadEntry {
+        /// `name-version` as written in the index.
+        package: String,
+        /// The index field (`V`, `D`, `p`, `i`, `r`).
+        field: String,
+        /// What is wrong.
+        problem: String,
     },
     /// More than 62 repositories (apk allows fewer).
     #[error("{count} repositories given; at most 62 are supported")]
@@ -402,6 +452,24 @@ impl Universe {
     /// [`Error::Unsatisfiable`] with apk's explanation, [`Error::UnknownTag`] for a tag no
     /// repository has, [`Error::TooDeep`] for an absurd index.
     pub fn resolve(&self, world: &[Dependency]) -> Result<Resolution, Error> {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("resolve".into())
+                .stack_size(SOLVER_STACK)
+                .spawn_scoped(scope, || self.resolve_here(world))
+                .map_or_else(
+                    // Without a thread, resolve on this one: the depth limit still holds.
+                    |_| self.resolve_here(world),
+                    |handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    },
+                )
+        })
+    }
+
+    fn resolve_here(&self, world: &[Dependency]) -> Result<Resolution, Error> {
         let mut world_deps: Vec<(NameId, Dependency, usize)> = Vec::new();
         let mut extra_names: HashMap<String, NameId> = HashMap::new();
         for dep in world {
@@ -441,7 +509,7 @@ impl Universe {
         world_deps.sort_by(|a, b| display_cmp(&name_text(a.0), &name_text(b.0)));
         let mut solver = Solver::new(self, self.names.len() + extra.len());
         solver.solve(&world_deps)?;
-        let changes = solver.changeset(&world_deps);
+        let changes = solver.changeset(&world_deps)?;
         if solver.errors > 0 {
             return Err(Error::Unsatisfiable {
                 problems: solver.explain(&world_deps, &changes, &name_text),
@@ -1194,12 +1262,12 @@ impl<'u> Solver<'u> {
 
     // --- the change set: install order ---
 
-    fn changeset(&mut self, world: &[(NameId, Dependency, usize)]) -> Vec<PkgId> {
+    fn changeset(&mut self, world: &[(NameId, Dependency, usize)]) -> Result<Vec<PkgId>, Error> {
         let mut out = Vec::new();
         for (name, dep, _) in world {
-            self.cset_gen_dep(None, *name, dep, &mut out);
+            self.cset_gen_dep(None, *name, dep, &mut out, 0)?;
         }
-        out
+        Ok(out)
     }
 
     fn cset_gen_dep(
@@ -1208,29 +1276,45 @@ impl<'u> Solver<'u> {
         name: NameId,
         dep: &Dependency,
         out: &mut Vec<PkgId>,
-    ) {
+        depth: usize,
+    ) -> Result<(), Error> {
         let chosen = self.names[name].chosen.unwrap_or(NO_PROVIDER);
         if !self.is_provided(dep, chosen) {
             self.mark_error(parent);
         }
-        self.cset_gen_name_change(name, out);
+        self.cset_gen_name_change(name, out, depth)?;
         if let Some(pkg) = chosen.pkg
             && self.pkgs[pkg].error
         {
             self.mark_error(parent);
         }
+        Ok(())
     }
 
-    fn cset_gen_name_change(&mut self, name: NameId, out: &mut Vec<PkgId>) {
+    fn cset_gen_name_change(
+        &mut self,
+        name: NameId,
+        out: &mut Vec<PkgId>,
+        depth: usize,
+    ) -> Result<(), Error> {
         if self.names[name].in_changeset {
-            return;
+            return Ok(());
+        }
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                name: self
+                    .u
+                    .names
+                    .get(name)
+                    .map_or_else(String::new, |n| n.text.clone()),
+            });
         }
         self.names[name].in_changeset = true;
         let Some(id) = self.names[name].chosen.and_then(|c| c.pkg) else {
-            return;
+            return Ok(());
         };
         if self.pkgs[id].in_changeset {
-            return;
+            return Ok(());
         }
         self.pkgs[id].in_changeset = true;
         let pkg = self.pkg(id);
@@ -1239,35 +1323,41 @@ impl<'u> Solver<'u> {
             self.names[*n].in_changeset = true;
         }
         for (n, d) in &pkg.depends {
-            self.cset_gen_dep(Some(id), *n, d, out);
+            self.cset_gen_dep(Some(id), *n, d, out, depth + 1)?;
         }
         out.push(id);
         for &n in self.rinstall_if(pkg.name) {
-            self.cset_check_install_by_iif(n, out);
+            self.cset_check_install_by_iif(n, out, depth + 1)?;
         }
         for (pname, _) in &pkg.provides {
             for &n in self.rinstall_if(*pname) {
-                self.cset_check_install_by_iif(n, out);
+                self.cset_check_install_by_iif(n, out, depth + 1)?;
             }
         }
+        Ok(())
     }
 
-    fn cset_check_install_by_iif(&mut self, name: NameId, out: &mut Vec<PkgId>) {
+    fn cset_check_install_by_iif(
+        &mut self,
+        name: NameId,
+        out: &mut Vec<PkgId>,
+        depth: usize,
+    ) -> Result<(), Error> {
         let Some(id) = self.names[name].chosen.and_then(|c| c.pkg) else {
-            return;
+            return Ok(());
         };
         if !self.names[name].seen || self.names[name].in_changeset {
-            return;
+            return Ok(());
         }
         for (n, d) in &self.pkg(id).install_if {
             if !self.names[*n].in_changeset {
-                return;
+                return Ok(());
             }
             if !self.is_provided(d, self.names[*n].chosen.unwrap_or(NO_PROVIDER)) {
-                return;
+                return Ok(());
             }
         }
-        self.cset_gen_name_change(name, out);
+        self.cset_gen_name_change(name, out, depth)
     }
 
     /// apk's change set lists a package before its dependencies when an `install_if` package
@@ -1380,10 +1470,11 @@ impl<'u> Solver<'u> {
         }
         for &id in changes {
             let pkg = self.pkg(id);
-            if self.pkgs[id].error {
+            {
                 let mut details: Vec<(String, Vec<String>)> = Vec::new();
                 let repos = pkg.repos;
-                if repos & self.default_repos == 0 && !self.pkgs[id].tag_ok {
+                let allowed = self.mask_repos(self.pkgs[id].pinning_allowed | DEFAULT_PINNING);
+                if repos & allowed == 0 {
                     let tags: Vec<String> = self
                         .u
                         .tags
@@ -1459,13 +1550,16 @@ impl<'u> Solver<'u> {
                 if !breaks.is_empty() {
                     details.push(("breaks".to_owned(), breaks));
                 }
-                if details.is_empty() || !satisfies.is_empty() {
-                    details.push(("satisfies".to_owned(), satisfies));
+                // apk reports a package only when something is wrong with it
+                if !details.is_empty() {
+                    if !satisfies.is_empty() {
+                        details.push(("satisfies".to_owned(), satisfies));
+                    }
+                    problems.push(Problem {
+                        subject: pkg_id(id),
+                        details,
+                    });
                 }
-                problems.push(Problem {
-                    subject: pkg_id(id),
-                    details,
-                });
             }
             for (n, d) in &pkg.depends {
                 if !d.conflict {
@@ -1483,5 +1577,223 @@ impl<'u> Solver<'u> {
             });
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pkg("a", "1.0", "b>=2 so:libc")` with optional provides/install_if set after.
+    fn pkg(name: &str, version: &str, depends: &str) -> Candidate {
+        let mut c = Candidate::new(name, Version::parse(version).unwrap());
+        c.depends = Dependency::parse_list(depends).unwrap();
+        c.checksum = format!("Q1{name}{version}");
+        c.installed_size = 1;
+        c
+    }
+
+    fn with(mut c: Candidate, provides: &str, install_if: &str, priority: u32) -> Candidate {
+        c.provides = Dependency::parse_list(provides).unwrap();
+        c.install_if = Dependency::parse_list(install_if).unwrap();
+        c.provider_priority = priority;
+        c
+    }
+
+    fn repo(packages: Vec<Candidate>) -> Repository {
+        Repository {
+            location: "main".into(),
+            tag: None,
+            packages,
+        }
+    }
+
+    fn solve(world: &str, repos: &[Repository]) -> Result<Vec<String>, Error> {
+        resolve(&Dependency::parse_list(world).unwrap(), repos).map(|r| r.ids())
+    }
+
+    #[test]
+    fn picks_the_highest_version_and_orders_dependencies_first() {
+        let repos = [repo(vec![
+            pkg("app", "1.0-r0", "lib>=2"),
+            pkg("app", "1.1-r0", "lib>=2"),
+            pkg("lib", "2.0-r0", ""),
+            pkg("lib", "2.1_rc1-r0", ""),
+        ])];
+        assert_eq!(
+            solve("app", &repos).unwrap(),
+            ["lib-2.1_rc1-r0", "app-1.1-r0"]
+        );
+        assert_eq!(
+            solve("app<1.1", &repos).unwrap(),
+            ["lib-2.1_rc1-r0", "app-1.0-r0"]
+        );
+        assert_eq!(
+            solve("app lib<2.0.1", &repos).unwrap(),
+            ["lib-2.0-r0", "app-1.1-r0"]
+        );
+        assert_eq!(
+            solve("app lib~2.0", &repos).unwrap(),
+            ["lib-2.0-r0", "app-1.1-r0"]
+        );
+    }
+
+    #[test]
+    fn providers_virtual_names_and_priority() {
+        let repos = [repo(vec![
+            with(pkg("busybox", "1.36", ""), "cmd:sh /bin/sh", "", 0),
+            with(pkg("dash", "0.5", ""), "cmd:sh /bin/sh", "", 0),
+            with(pkg("mawk", "1.3", ""), "awk", "", 10),
+            with(pkg("gawk", "5.3", ""), "awk", "", 20),
+            with(pkg("libssl3", "3.1", ""), "so:libssl.so.3=3", "", 0),
+            pkg("curl", "8.5", "so:libssl.so.3 cmd:sh"),
+        ])];
+        // an unversioned virtual name with several providers and no priority is an error
+        let err = solve("cmd:sh", &repos).unwrap_err();
+        assert!(err.to_string().contains("cmd:sh (virtual)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("provided by: busybox-1.36 dash-0.5"),
+            "{err}"
+        );
+        // with the provider named, the virtual name is satisfied
+        assert_eq!(
+            solve("curl busybox", &repos).unwrap(),
+            ["busybox-1.36", "libssl3-3.1", "curl-8.5"]
+        );
+        // provider_priority decides between unversioned providers
+        assert_eq!(solve("awk", &repos).unwrap(), ["gawk-5.3"]);
+    }
+
+    #[test]
+    fn install_if_adds_packages_when_their_condition_holds() {
+        let repos = [repo(vec![
+            pkg("openrc", "0.52", ""),
+            pkg("nftables", "1.0", ""),
+            with(
+                pkg("nftables-openrc", "1.0", ""),
+                "",
+                "openrc nftables=1.0",
+                0,
+            ),
+            with(pkg("nftables-doc", "1.0", ""), "", "docs nftables", 0),
+        ])];
+        assert_eq!(solve("nftables", &repos).unwrap(), ["nftables-1.0"]);
+        assert_eq!(
+            solve("nftables openrc", &repos).unwrap(),
+            ["nftables-1.0", "openrc-0.52", "nftables-openrc-1.0"]
+        );
+    }
+
+    #[test]
+    fn conflicts_are_explained_with_the_chain() {
+        let repos = [repo(vec![
+            pkg("ifupdown-ng", "0.12", "!vlan"),
+            pkg("vlan", "2.4", ""),
+            pkg("alpine-base", "3.19", "ifupdown-ng"),
+        ])];
+        let err = solve("alpine-base vlan", &repos).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("unable to select packages:"), "{text}");
+        assert!(text.contains("vlan-2.4:"), "{text}");
+        assert!(text.contains("breaks: ifupdown-ng-0.12[!vlan]"), "{text}");
+        assert!(text.contains("satisfies: world[vlan]"), "{text}");
+        let err = solve("alpine-base nosuch", &repos).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("nosuch (no such package):\n    required by: world[nosuch]"),
+            "{err}"
+        );
+        let Error::Unsatisfiable { problems } = err else {
+            panic!("{err}")
+        };
+        assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_dependency_names_who_requires_it() {
+        let repos = [repo(vec![
+            pkg("a", "1", "b"),
+            pkg("b", "1", "c>=2"),
+            pkg("c", "1", ""),
+        ])];
+        let text = solve("a", &repos).unwrap_err().to_string();
+        assert!(text.contains("c-1:\n    breaks: b-1[c>=2]"), "{text}");
+    }
+
+    #[test]
+    fn tagged_repositories_are_used_only_when_asked() {
+        let main = repo(vec![
+            pkg("docker", "24.0", "containerd"),
+            pkg("containerd", "1.6", ""),
+        ]);
+        let edge = Repository {
+            location: "edge".into(),
+            tag: Some("edge".into()),
+            packages: vec![
+                pkg("docker", "25.0", "containerd"),
+                pkg("containerd", "1.7", ""),
+            ],
+        };
+        let repos = [main, edge];
+        assert_eq!(
+            solve("docker", &repos).unwrap(),
+            ["containerd-1.6", "docker-24.0"]
+        );
+        let r = resolve(&[Dependency::parse("docker@edge").unwrap()], &repos).unwrap();
+        assert_eq!(r.ids(), ["containerd-1.6", "docker-25.0"]);
+        assert_eq!(r.packages[1].repository, 1);
+        assert_eq!(r.packages[0].repository, 0);
+        let err = solve("docker@nosuch", &repos).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`docker@nosuch` names the repository tag `@nosuch`, which no repository has"
+        );
+    }
+
+    #[test]
+    fn the_earlier_repository_wins_a_tie_and_duplicates_merge() {
+        let a = repo(vec![pkg("x", "1", "")]);
+        let mut b = repo(vec![pkg("x", "1", ""), pkg("y", "1", "")]);
+        b.location = "second".into();
+        let universe = Universe::new(&[a, b]).unwrap();
+        assert_eq!(universe.len(), 2);
+        let r = universe
+            .resolve(&Dependency::parse_list("x y").unwrap())
+            .unwrap();
+        assert_eq!(r.ids(), ["x-1", "y-1"]);
+        assert_eq!(r.packages[0].repository, 0);
+        assert_eq!(r.packages[1].repository, 1);
+    }
+
+    #[test]
+    fn deterministic_and_bounded() {
+        let mut packages = vec![];
+        for i in 0..1000 {
+            packages.push(pkg(&format!("p{i}"), "1", &format!("p{}", i + 1)));
+        }
+        packages.push(pkg("p1000", "1", "p0"));
+        let repos = [repo(packages)];
+        let once = solve("p0", &repos).unwrap();
+        assert_eq!(once.len(), 1001);
+        assert_eq!(once, solve("p0", &repos).unwrap());
+        let mut deep = vec![];
+        for i in 0..=MAX_DEPTH + 1 {
+            deep.push(pkg(&format!("d{i}"), "1", &format!("d{}", i + 1)));
+        }
+        let err = solve("d0", &[repo(deep)]).unwrap_err();
+        assert!(matches!(err, Error::TooDeep { .. }), "{err}");
+    }
+
+    #[test]
+    fn murmur3_matches_the_reference_vectors() {
+        assert_eq!(murmur3_32(b"", 0), 0);
+        assert_eq!(murmur3_32(b"", 1), 0x514e_28b7);
+        assert_eq!(murmur3_32(b"test", 0), 0xba6b_d213);
+        assert_eq!(murmur3_32(b"Hello, world!", 1234), 0xfaf6_cdb3);
+        assert_eq!(
+            murmur3_32(b"The quick brown fox jumps over the lazy dog", 0x9747_b28c),
+            0x2fa8_26cd
+        );
     }
 }

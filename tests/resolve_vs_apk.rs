@@ -263,3 +263,48 @@ fn v317_aarch64_sets_resolve_as_apk_resolves_them() {
     s.check(&["alpine-base", "openssh", "chrony"]);
     s.check(&["openrc", "nftables", "iptables", "e2fsprogs", "lvm2"]);
 }
+
+impl Setup {
+    /// basalt's error and apk's, for a world that cannot be satisfied.
+    fn check_unsatisfiable(&self, world: &[&str]) -> String {
+        let (_, apk_output, ok) = self.apk_simulate(world);
+        assert!(!ok, "apk accepted {world:?}");
+        let atoms: Vec<Dependency> = world
+            .iter()
+            .map(|a| Dependency::parse(a).unwrap())
+            .collect();
+        let err = self
+            .universe
+            .resolve(&atoms)
+            .expect_err("basalt accepted the world");
+        let ours = format!("ERROR: {err}");
+        let theirs: String = apk_output
+            .lines()
+            .skip_while(|l| !l.starts_with("ERROR: unable to select packages"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(ours, theirs, "explanations differ for {world:?}");
+        ours
+    }
+}
+
+#[test]
+fn unsatisfiable_worlds_are_explained_as_apk_explains_them() {
+    let Some(s) = setup(
+        "unsatisfiable_worlds_are_explained_as_apk_explains_them",
+        "x86_64",
+        &[("boot", "alpine/repos/v3.19-boot/x86_64/APKINDEX.tar.gz")],
+    ) else {
+        return;
+    };
+    // the real conflict in the boot repository: ifupdown-ng (from alpine-base) has `!vlan`
+    let text = s.check_unsatisfiable(&["alpine-base", "vlan"]);
+    assert!(
+        text.contains("breaks: ifupdown-ng-0.12.1-r4[!vlan]"),
+        "{text}"
+    );
+    s.check_unsatisfiable(&["alpine-base", "no-such-package"]);
+    s.check_unsatisfiable(&["openssh-server>99"]);
+    // and the boot repository resolves its own hosts
+    s.check(&["alpine-base", "openssh-server", "chrony"]);
+}
