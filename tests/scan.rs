@@ -374,3 +374,72 @@ fn scan_command_does_not_follow_symlinks_out_of_the_root() {
     assert_eq!(code, 2);
     assert!(stderr.contains("symbolic link"), "{stderr}");
 }
+
+/// Serves `body` over HTTP for each connection until the test ends; returns the base URL.
+fn serve(body: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn scan_command_fetches_a_secdb_url_and_reuses_the_cache_offline() {
+    let url = format!("{}/v3.19/main.json", serve(SECDB));
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let old = root_with(&installed("zlib", "1.3-r0", "zlib"));
+    let target = old.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["scan", target, "--secdb", &url, "--cache-dir", cache_dir];
+        args.extend_from_slice(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .args(&args)
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("CVE-2023-45853"), "{stdout}");
+    let (code, stdout, stderr) = run(&["--offline"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("CVE-2023-45853"), "{stdout}");
+
+    // Offline with nothing cached: the job cannot be done.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = basalt(&[
+        "scan",
+        target,
+        "--secdb",
+        &url,
+        "--cache-dir",
+        empty.path().to_str().unwrap(),
+        "--offline",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&url), "{stderr}");
+}

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod diff;
+pub mod repo_args;
 pub mod scan;
 pub mod target;
-pub mod repo_args;
 
 /// How a command ended, mapped to the process exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
