@@ -11,6 +11,13 @@
 //! - [`outdated`]: which packages have newer versions in the repositories now.
 //! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
 //!   through a content-addressed cache that is verified on every read; offline mode.
+//! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
+//!   JSON and mtree exports.
+//! - [`sign`]: Ed25519 keys and signatures in minisign's formats; trusted and revoked keys.
+//! - [`host`]: a read-only, parallel, streaming walk of a root or an image archive.
+//! - [`compare`]: the merge-join of two sorted entry lists.
+//! - [`verify`]: signature first, then drift under the runtime policy, as findings.
+//! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -33,6 +40,13 @@ pub mod diff;
 
 pub mod outdated;
 pub mod repo;
+pub mod manifest;
+pub mod sign;
+
+pub mod compare;
+pub mod host;
+pub mod verify;
+pub mod rootfs;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
