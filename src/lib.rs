@@ -9,6 +9,12 @@
 //! - [`scan`]: installed packages against Alpine's security database.
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
 //! - [`outdated`]: which packages have newer versions in the repositories now.
+//! - [`tree`]: the in-memory image: normalised paths, nodes, owners.
+//! - [`unpack`]: package data into the tree, as apk installs it; path safety and conflicts.
+//! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
+//!   bundle), and the OpenRC runlevels.
+//! - [`image`]: the tree as a reproducible tar.gz.
+//! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
 //!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
@@ -33,6 +39,13 @@
 pub mod finding;
 
 pub mod apk;
+pub mod tree;
+
+pub mod effects;
+pub mod image;
+
+pub mod pipeline;
+pub mod unpack;
 
 pub mod scan;
 
