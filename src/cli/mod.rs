@@ -13,6 +13,7 @@ pub mod apk_version;
 pub mod diff;
 pub mod keygen;
 pub mod manifest;
+pub mod outdated;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
@@ -77,6 +78,7 @@ enum Command {
     Apk(apk::Args),
     Scan(scan::Args),
     Diff(diff::Args),
+    Outdated(outdated::Args),
     /// Describe every entry of a root directory or an image archive
     Manifest(manifest::Args),
     /// Create a signing key pair (minisign's formats)
@@ -92,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Apk(args) => apk::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Outdated(args) => outdated::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
