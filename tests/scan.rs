@@ -443,3 +443,52 @@ fn scan_command_fetches_a_secdb_url_and_reuses_the_cache_offline() {
     assert_eq!(code, 2);
     assert!(stderr.contains(&url), "{stderr}");
 }
+
+#[test]
+fn scan_command_warns_when_the_secdb_is_for_another_branch() {
+    let Some(data) =
+        support::shared_data("scan_command_warns_when_the_secdb_is_for_another_branch")
+    else {
+        return;
+    };
+    let image = data.join("alpine/minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz");
+    let secdb = data.join("alpine/secdb/v3.19/main.json");
+    let (code, stdout, stderr) = basalt(&[
+        "scan",
+        image.to_str().unwrap(),
+        "--secdb",
+        secdb.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json_len(&stdout), 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["release"], "3.20.3");
+    assert_eq!(json["scanned"], 14);
+    assert!(stderr.contains("runs Alpine 3.20.3, but secdb"), "{stderr}");
+    assert!(stderr.contains("is for v3.19"), "{stderr}");
+
+    // A root of the same branch: no warning.
+    let root = root_with(&installed("zlib", "1.3.1-r0", "zlib"));
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/alpine-release"), "3.19.1\n").unwrap();
+    let (code, stdout, stderr) = basalt(&[
+        "scan",
+        root.path().to_str().unwrap(),
+        "--secdb",
+        secdb.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr, "");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["release"], "3.19.1");
+}
+
+/// The number of vulnerable packages in a JSON report.
+fn json_len(stdout: &str) -> usize {
+    let json: serde_json::Value = serde_json::from_str(stdout).unwrap();
+    json["vulnerable"].as_array().unwrap().len()
+}

@@ -40,6 +40,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     target: String,
+    release: Option<String>,
     #[serde(flatten)]
     report: &'a Report,
 }
@@ -76,21 +77,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
     let detected = Target::detect(&target)
         .with_context(|| format!("failed to open scan target `{}`", target.display()))?;
-    let packages: Vec<ScannedPackage> = match &detected {
-        Target::Root(_) | Target::Image(_) => target::read_installed(&detected)?
-            .packages
-            .into_iter()
-            .map(|p| ScannedPackage {
-                name: p.name,
-                version: p.version,
-                origin: p.origin,
-            })
-            .collect(),
+    let (installed, release) = match &detected {
+        Target::Root(_) | Target::Image(_) => target::read_installed_and_release(&detected)?,
         Target::Other(path) => bail!(
             "`{}` is neither a root directory nor an image (.tar.gz)",
             path.display()
         ),
     };
+    if let Some(release) = &release {
+        let mut stderr = io::stderr().lock();
+        for source in db.sources.iter().filter(|s| s.is_for_other_branch(release)) {
+            writeln!(
+                stderr,
+                "warning: `{}` runs Alpine {release}, but secdb `{}` is for {}: its advisories may not apply",
+                target.display(),
+                source.name,
+                source.distro_version.as_deref().unwrap_or("another branch")
+            )?;
+        }
+    }
+    let packages: Vec<ScannedPackage> = installed
+        .packages
+        .into_iter()
+        .map(|p| ScannedPackage {
+            name: p.name,
+            version: p.version,
+            origin: p.origin,
+        })
+        .collect();
     let report = scan::scan(&packages, &db);
     let mut out = io::stdout().lock();
     match format {
@@ -99,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 &mut out,
                 &JsonReport {
                     target: target.display().to_string(),
+                    release: release.clone(),
                     report: &report,
                 },
             )?;
