@@ -14,6 +14,8 @@ pub mod diff;
 pub mod keygen;
 pub mod lock;
 pub mod manifest;
+pub mod manifest;
+pub mod outdated;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
@@ -80,6 +82,7 @@ enum Command {
     Lock(lock::Args),
     Scan(scan::Args),
     Diff(diff::Args),
+    Outdated(outdated::Args),
     /// Describe every entry of a root directory or an image archive
     Manifest(manifest::Args),
     /// Create a signing key pair (minisign's formats)
@@ -96,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Lock(args) => lock::run(&args),
         Command::Scan(args) => scan::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Outdated(args) => outdated::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
