@@ -8,6 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod apk;
+pub mod apk_version;
+pub mod diff;
+pub mod repo_args;
+pub mod scan;
+pub mod target;
 pub mod keygen;
 pub mod manifest;
 pub mod sign;
@@ -67,6 +73,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Inspect Alpine repository indexes and packages
+    Apk(apk::Args),
+    Scan(scan::Args),
+    Diff(diff::Args),
     /// Describe every entry of a root directory or an image archive
     Manifest(manifest::Args),
     /// Create a signing key pair (minisign's formats)
@@ -79,6 +89,9 @@ enum Command {
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
+        Command::Apk(args) => apk::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
