@@ -51,15 +51,15 @@ pub mod scan;
 
 pub mod diff;
 
+pub mod manifest;
 pub mod outdated;
 pub mod repo;
-pub mod manifest;
 pub mod sign;
 
 pub mod compare;
 pub mod host;
-pub mod verify;
 pub mod rootfs;
+pub mod verify;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
