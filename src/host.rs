@@ -804,9 +804,7 @@ pub type Owners = BTreeMap<Vec<u8>, String>;
 ///
 /// # Errors
 /// The database's own error when it cannot be read.
-pub fn packages_from_db(
-    db: &[u8],
-) -> Result<(Vec<Package>, Owners), crate::apk::installed::Error> {
+pub fn packages_from_db(db: &[u8]) -> Result<(Vec<Package>, Owners), crate::apk::installed::Error> {
     let database = crate::apk::installed::Database::parse(db)?;
     let records: BTreeMap<String, [u8; 32]> = split_records(db)
         .into_iter()
