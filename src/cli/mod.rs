@@ -16,6 +16,7 @@ pub mod lock;
 pub mod manifest;
 pub mod manifest;
 pub mod outdated;
+pub mod manifest;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
