@@ -6,6 +6,8 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`profile`]: the host profile: TOML in, a validated, normalised [`profile::Profile`] out.
+//! - [`render`]: templates (built-in or the profile's own) and the profile → configuration files.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -21,6 +23,10 @@
 pub mod finding;
 
 pub mod apk;
+
+pub mod profile;
+
+pub mod render;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod profile;
+
 /// How a command ended, mapped to the process exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -61,10 +63,15 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check a host profile, or render the configuration files it generates
+    Profile(profile::Args),
+}
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {}
+    match cli.command {
+        Command::Profile(args) => profile::run(args),
+    }
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
