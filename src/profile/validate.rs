@@ -980,7 +980,11 @@ fn filesystem(cx: &mut Ctx, raw: Option<&S<RawFilesystem>>) -> Filesystem {
                 span.clone(),
                 format!("mutable path `{path}` is listed twice"),
             );
-        } else if let Some((kind, dir, _)) = covering.iter().find(|(_, d, _)| is_within(path, d)) {
+        } else if let Some((kind, dir, _)) = covering
+            .iter()
+            .filter(|(_, d, _)| !PROTECTED.iter().any(|p| is_within(d, p) || is_within(p, d)))
+            .find(|(_, d, _)| is_within(path, d))
+        {
             cx.hint(
                 span.clone(),
                 format!("mutable path `{path}` lies inside {kind} path `{dir}`"),
