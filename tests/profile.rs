@@ -157,6 +157,14 @@ fn absent_sections_take_safe_defaults() {
         p.sysctl.get("net.ipv4.ip_forward").map(String::as_str),
         Some("0")
     );
+    // Docker's group exists, empty, when no one is declared a member.
+    let p = ok(&with_head(
+        "[packages]\ninstall = [\"alpine-base\", \"docker\"]\n",
+    ));
+    let docker = p
+        .group("docker")
+        .expect("the docker group is always declared");
+    assert!(docker.members.is_empty());
     // Without openssh, no ssh settings at all.
     let p = ok(&with_head("[packages]\ninstall = [\"alpine-base\"]\n"));
     assert!(p.ssh.is_none());
@@ -451,4 +459,158 @@ fn read_errors_name_the_file() {
         err.to_string(),
         "failed to read profile `/nonexistent/basalt/p.toml`"
     );
+}
+
+mod support;
+
+/// Package names in an `APKINDEX.tar.gz` (the `P:` lines of its `APKINDEX` member).
+fn index_names(path: &Path) -> std::collections::BTreeSet<String> {
+    use std::io::Read as _;
+    let file = fs_err::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
+    let mut names = std::collections::BTreeSet::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("APKINDEX") {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            names.extend(
+                text.lines()
+                    .filter_map(|l| l.strip_prefix("P:"))
+                    .map(str::to_owned),
+            );
+        }
+    }
+    assert!(!names.is_empty(), "{}: no APKINDEX member", path.display());
+    names
+}
+
+#[test]
+fn shipped_profiles_name_packages_that_exist() {
+    let Some(data) = support::shared_data("shipped_profiles_name_packages_that_exist") else {
+        return;
+    };
+    let alpine = data.join("alpine");
+    let boot = index_names(&alpine.join("repos/v3.19-boot/x86_64/APKINDEX.tar.gz"));
+    let minimal = profile::load(&profiles_dir().join("minimal.toml")).unwrap();
+    for name in minimal.packages.names() {
+        assert!(
+            boot.contains(name),
+            "minimal: `{name}` is not in the v3.19 boot repository"
+        );
+    }
+    let mut v319 = index_names(&alpine.join("indexes/v3.19-main-x86_64.APKINDEX.tar.gz"));
+    v319.extend(index_names(
+        &alpine.join("indexes/v3.19-community-x86_64.APKINDEX.tar.gz"),
+    ));
+    let docker_host = profile::load(&profiles_dir().join("docker-host.toml")).unwrap();
+    for name in docker_host.packages.names() {
+        assert!(
+            v319.contains(name),
+            "docker-host: `{name}` is not in Alpine v3.19 main or community"
+        );
+    }
+    assert!(
+        !boot.contains("docker"),
+        "the check can fail: docker is not in the boot repository"
+    );
+}
+
+/// The fuzz target's entry point (`fuzz/fuzz_targets/profile_parse.rs`), run here on
+/// generated input: parsing and rendering never panic, and diagnostics point inside the text.
+fn parse_and_render(text: &str) {
+    match profile::parse(text, Path::new("fuzz.toml")) {
+        Ok(p) => {
+            let _ = basalt::render::render(&p, &basalt::render::Sources::default());
+        }
+        Err(err) => {
+            let lines = text.lines().count() + 1;
+            for d in err.diagnostics() {
+                assert!(d.line >= 1 && d.line <= lines && d.column >= 1, "{d}");
+                assert!(!d.message.is_empty());
+            }
+        }
+    }
+}
+
+/// A line-level edit of a profile.
+#[derive(Debug, Clone)]
+enum Edit {
+    Delete(usize),
+    Duplicate(usize),
+    Swap(usize, usize),
+    Replace(usize, String),
+    Append(usize, String),
+}
+
+fn apply(source: &str, edits: &[Edit]) -> String {
+    let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
+    for edit in edits {
+        if lines.is_empty() {
+            break;
+        }
+        let n = lines.len();
+        match edit {
+            Edit::Delete(i) => {
+                lines.remove(i % n);
+            }
+            Edit::Duplicate(i) => {
+                let l = lines[i % n].clone();
+                lines.insert(i % n, l);
+            }
+            Edit::Swap(i, j) => lines.swap(i % n, j % n),
+            Edit::Replace(i, s) => {
+                // Keep the key, replace the value.
+                let l = &mut lines[i % n];
+                if let Some((k, _)) = l.split_once('=') {
+                    *l = format!("{k}= {s}");
+                }
+            }
+            Edit::Append(i, s) => lines[i % n].push_str(s),
+        }
+    }
+    lines.join("\n")
+}
+
+fn edit_strategy() -> impl proptest::strategy::Strategy<Value = Edit> {
+    use proptest::prelude::*;
+    let value = prop_oneof![
+        Just("\"/var/../etc\"".to_owned()),
+        Just("[\"0.0.0.0/0\", \"::/0\"]".to_owned()),
+        Just("-1".to_owned()),
+        Just("99999999999".to_owned()),
+        Just("true".to_owned()),
+        Just("[]".to_owned()),
+        Just("{}".to_owned()),
+        Just("\"\"".to_owned()),
+        Just("\"{{ x }}\"".to_owned()),
+        "\"[ -~]{0,12}\"",
+        "[0-9]{1,6}",
+    ];
+    prop_oneof![
+        any::<usize>().prop_map(Edit::Delete),
+        any::<usize>().prop_map(Edit::Duplicate),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::Swap(a, b)),
+        (any::<usize>(), value).prop_map(|(i, v)| Edit::Replace(i, v)),
+        (any::<usize>(), "[ -~é]{0,6}").prop_map(|(i, s)| Edit::Append(i, s)),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn edited_profiles_never_panic(
+        which in 0usize..2,
+        edits in proptest::collection::vec(edit_strategy(), 1..6),
+    ) {
+        let name = ["docker-host.toml", "minimal.toml"][which];
+        let source = fs_err::read_to_string(profiles_dir().join(name)).unwrap();
+        parse_and_render(&apply(&source, &edits));
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        parse_and_render(&text);
+    }
 }

@@ -49,8 +49,14 @@ pub(super) fn toml_diagnostic(path: &Path, source: &str, err: &toml::de::Error) 
         let names = backticked(rest);
         let unknown = names.first().cloned().unwrap_or_default();
         let expected: Vec<&str> = names.iter().skip(1).map(String::as_str).collect();
+        let section = SECTIONS.contains(&unknown.as_str()) && !expected.contains(&"image");
         let hint = closest(&unknown, &expected).map_or_else(
             || {
+                if section {
+                    return format!(
+                        "`{unknown}` is a section: start it with its own `[{unknown}]` line"
+                    );
+                }
                 if expected.is_empty() {
                     "this table takes no keys".to_owned()
                 } else {
@@ -61,16 +67,56 @@ pub(super) fn toml_diagnostic(path: &Path, source: &str, err: &toml::de::Error) 
         );
         (format!("unknown key `{unknown}`"), Some(hint))
     } else if let Some(rest) = raw.strip_prefix("missing field ") {
-        (format!("missing key {rest}"), None)
+        let hint = match rest.trim_matches('`') {
+            "image" => Some("add `[image]` with `name`, `version` and `arch`".to_owned()),
+            "repositories" => Some("add `[repositories]` with `urls = [...]`".to_owned()),
+            "packages" => {
+                Some("add `[packages]` with `install = [\"alpine-base\", ...]`".to_owned())
+            }
+            _ => None,
+        };
+        (format!("missing key {rest}"), hint)
     } else if raw.contains("did not match any variant of untagged enum SysctlValue") {
         (
             "a kernel parameter must be a string or an integer".to_owned(),
             None,
         )
     } else {
-        (lower_first(raw), None)
+        (plain_types(&lower_first(raw)), None)
     };
     Diagnostic::at(path, source, err.span(), message, hint)
+}
+
+/// Top-level sections, for the hint when one is written as a key of another table.
+const SECTIONS: &[&str] = &[
+    "image",
+    "repositories",
+    "packages",
+    "services",
+    "users",
+    "groups",
+    "ssh",
+    "firewall",
+    "logging",
+    "audit",
+    "docker",
+    "sysctl",
+    "filesystem",
+    "files",
+    "verify",
+];
+
+/// serde's type names in TOML's words.
+fn plain_types(message: &str) -> String {
+    let mut out = message
+        .replace("expected i64", "expected an integer")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected a table");
+    if let Some(i) = out.find("expected struct ") {
+        out.truncate(i);
+        out.push_str("expected a table");
+    }
+    out
 }
 
 fn lower_first(s: &str) -> String {
@@ -230,7 +276,17 @@ pub(super) fn validate(
     let has_nftables = installs("nftables");
     let has_syslog_ng = installs("syslog-ng");
 
-    let (users, groups) = accounts(&mut cx, &raw.users, &raw.groups);
+    let (users, mut groups) = accounts(&mut cx, &raw.users, &raw.groups);
+    if has_docker && !groups.iter().any(|g| g.name == "docker") {
+        // Membership of `docker` is root-equivalent: it holds exactly the declared members,
+        // none when nobody is declared.
+        groups.push(Group {
+            name: "docker".to_owned(),
+            gid: None,
+            members: BTreeSet::new(),
+        });
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     let filesystem = filesystem(&mut cx, raw.filesystem.as_ref());
     let ssh = ssh(
         &mut cx,
