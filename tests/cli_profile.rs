@@ -137,3 +137,50 @@ fn help_names_both_subcommands() {
     let text = stdout(&out);
     assert!(text.contains("check") && text.contains("render"), "{text}");
 }
+
+#[test]
+fn manifest_takes_the_validated_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    fs_err::create_dir(dir.path().join("etc")).unwrap();
+    fs_err::write(dir.path().join("etc/motd"), "hi\n").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args([
+            "manifest",
+            root,
+            "--profile",
+            "profiles/docker-host.toml",
+            "--format",
+            "json",
+        ])
+        .env("SOURCE_DATE_EPOCH", "0")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = basalt::profile::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/docker-host.toml"),
+    )
+    .unwrap();
+    let policy = p.runtime_policy();
+    assert_eq!(doc["image"], "docker-host");
+    assert_eq!(doc["profile_digest"], format!("sha256:{}", p.digest()));
+    assert_eq!(doc["policy"]["state"], serde_json::json!(policy.state));
+    assert_eq!(
+        doc["policy"]["ephemeral"],
+        serde_json::json!(policy.ephemeral)
+    );
+    assert_eq!(doc["policy"]["mutable"], serde_json::json!(policy.mutable));
+
+    // An invalid profile stops the manifest with its located error.
+    let bad = dir.path().join("bad.toml");
+    fs_err::write(&bad, "[image]\nname = 1\n").unwrap();
+    let out = basalt(&["manifest", root, "--profile", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad.toml:2:8: invalid type: integer `1`, expected a string"),
+        "{}",
+        stderr(&out)
+    );
+}

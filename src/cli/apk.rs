@@ -1,0 +1,335 @@
+//! `basalt apk`: tools for people debugging Alpine repositories and packages.
+
+use std::io::{self, Read as _, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde::Serialize;
+use sha1::{Digest as _, Sha1};
+
+use super::{ExitStatus, Format, apk_version};
+use crate::apk::keys::{Keyring, MAX_KEY_FILE};
+use crate::apk::package::{self, DataEntry, ReadOptions, Script};
+use crate::apk::tar::EntryKind;
+use crate::apk::{Limits, SignatureStatus, index};
+
+/// Inspect Alpine repository indexes and packages
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: ApkCommand,
+}
+
+/// The `basalt apk` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApkCommand {
+    /// Compare two versions as apk does: prints `<`, `=` or `>`
+    Version(apk_version::Args),
+    /// Check an APKINDEX.tar.gz: signature and signing key, package count, description
+    Index(IndexArgs),
+    /// Check an .apk: signature and key, Q1 identity, datahash, metadata and file list
+    Inspect(InspectArgs),
+}
+
+/// Arguments of `basalt apk index`.
+#[derive(Debug, clap::Args)]
+pub struct IndexArgs {
+    /// The index file (APKINDEX.tar.gz)
+    path: PathBuf,
+    /// Also trust this public key file, or every `*.pub` file in this directory (repeatable;
+    /// the 17 Alpine release keys are always trusted)
+    #[arg(long = "keys", value_name = "PATH")]
+    keys: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Arguments of `basalt apk inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The package file (.apk)
+    path: PathBuf,
+    /// Also trust this public key file, or every `*.pub` file in this directory (repeatable;
+    /// the 17 Alpine release keys are always trusted)
+    #[arg(long = "keys", value_name = "PATH")]
+    keys: Vec<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Runs a `basalt apk` subcommand.
+///
+/// # Errors
+/// Unreadable or malformed input.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    match args.command {
+        ApkCommand::Version(args) => apk_version::run(&args),
+        ApkCommand::Index(args) => run_index(args),
+        ApkCommand::Inspect(args) => run_inspect(args),
+    }
+}
+
+/// The built-in Alpine keys plus every key named by `paths` (files, or directories whose
+/// `*.pub` files are read); a key's name is its file name.
+///
+/// # Errors
+/// Unreadable paths and invalid keys.
+pub fn load_keyring(paths: &[PathBuf]) -> anyhow::Result<Keyring> {
+    let mut ring = Keyring::alpine();
+    for path in paths {
+        let meta = fs_err::metadata(path)?;
+        if meta.is_dir() {
+            let mut files: Vec<PathBuf> = fs_err::read_dir(path)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()?;
+            files.sort();
+            for file in files {
+                if file.extension().is_some_and(|e| e == "pub") && file.is_file() {
+                    add_key_file(&mut ring, &file)?;
+                }
+            }
+        } else {
+            add_key_file(&mut ring, path)?;
+        }
+    }
+    Ok(ring)
+}
+
+fn add_key_file(ring: &mut Keyring, path: &Path) -> anyhow::Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("key file `{}` has no UTF-8 file name", path.display()))?;
+    let mut text = String::new();
+    fs_err::File::open(path)?
+        .take(MAX_KEY_FILE as u64 + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("failed to read key file `{}`", path.display()))?;
+    ring.add_pem(name, &text)
+        .with_context(|| format!("failed to load key file `{}`", path.display()))?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct IndexReport<'a> {
+    file: String,
+    signature: &'a SignatureStatus,
+    description: Option<&'a str>,
+    packages: usize,
+}
+
+fn run_index(args: IndexArgs) -> anyhow::Result<ExitStatus> {
+    let IndexArgs { path, keys, format } = args;
+    let ring = load_keyring(&keys)?;
+    let label = path.display().to_string();
+    let file = fs_err::File::open(&path)?;
+    let index = index::read_index(file, &label, &ring, &Limits::default())?;
+    let report = IndexReport {
+        file: label,
+        signature: &index.signature,
+        description: index.description.as_deref(),
+        packages: index.entries.len(),
+    };
+    let mut out = io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Human => {
+            writeln!(out, "index:       {}", report.file)?;
+            writeln!(out, "signature:   {}", report.signature)?;
+            writeln!(
+                out,
+                "description: {}",
+                report.description.unwrap_or("(none)")
+            )?;
+            writeln!(out, "packages:    {}", report.packages)?;
+        }
+    }
+    Ok(ExitStatus::problem_if(!index.signature.is_verified()))
+}
+
+#[derive(Serialize)]
+struct ScriptReport<'a> {
+    name: &'a str,
+    mode: String,
+    size: usize,
+    sha1: String,
+}
+
+#[derive(Serialize)]
+struct FileReport<'a> {
+    #[serde(flatten)]
+    entry: &'a DataEntry,
+    mode_text: String,
+}
+
+#[derive(Serialize)]
+struct InspectReport<'a> {
+    file: String,
+    name: &'a str,
+    version: &'a str,
+    signature: &'a SignatureStatus,
+    identity: String,
+    datahash: &'a str,
+    datahash_checked: bool,
+    metadata: &'a [crate::apk::pkginfo::Field],
+    scripts: Vec<ScriptReport<'a>>,
+    files: Vec<FileReport<'a>>,
+}
+
+fn run_inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
+    let InspectArgs { path, keys, format } = args;
+    let ring = load_keyring(&keys)?;
+    let label = path.display().to_string();
+    let file = fs_err::File::open(&path)?;
+    let mut entries = Vec::new();
+    let result = package::read_package(
+        io::BufReader::new(file),
+        &label,
+        &ReadOptions::new(&ring),
+        |entry, _content| {
+            entries.push(entry.clone());
+            Ok(())
+        },
+    );
+    let pkg = match result {
+        Ok(pkg) => pkg,
+        Err(err) if err.is_check_failure() => {
+            let _ = writeln!(io::stderr().lock(), "error: check failed: {err}");
+            return Ok(ExitStatus::Problem);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let report = InspectReport {
+        file: label,
+        name: pkg.pkginfo.name(),
+        version: pkg.pkginfo.version(),
+        signature: &pkg.signature,
+        identity: pkg.identity.to_string(),
+        datahash: &pkg.datahash,
+        datahash_checked: pkg.datahash_checked,
+        metadata: &pkg.pkginfo.fields,
+        scripts: pkg.scripts.iter().map(script_report).collect(),
+        files: entries
+            .iter()
+            .map(|entry| FileReport {
+                entry,
+                mode_text: mode_text(entry.kind, entry.mode),
+            })
+            .collect(),
+    };
+    let mut out = io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        Format::Human => write_inspect_human(&mut out, &report)?,
+    }
+    Ok(ExitStatus::problem_if(!pkg.signature.is_verified()))
+}
+
+fn script_report(script: &Script) -> ScriptReport<'_> {
+    ScriptReport {
+        name: &script.name,
+        mode: format!("{:04o}", script.mode),
+        size: script.bytes.len(),
+        sha1: hex::encode(Sha1::digest(&script.bytes)),
+    }
+}
+
+fn write_inspect_human(out: &mut impl Write, r: &InspectReport<'_>) -> io::Result<()> {
+    writeln!(out, "package:   {} {}", r.name, r.version)?;
+    writeln!(out, "file:      {}", r.file)?;
+    writeln!(out, "signature: {}", r.signature)?;
+    writeln!(out, "identity:  {}", r.identity)?;
+    let check = if r.datahash_checked {
+        "matches .PKGINFO"
+    } else {
+        "no datahash in .PKGINFO"
+    };
+    writeln!(out, "datahash:  {} ({check})", r.datahash)?;
+    writeln!(out, "metadata:")?;
+    for field in r.metadata {
+        writeln!(out, "  {} = {}", field.key, field.value)?;
+    }
+    writeln!(out, "scripts:")?;
+    if r.scripts.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for s in &r.scripts {
+        writeln!(
+            out,
+            "  {} {} {} bytes sha1:{}",
+            s.mode, s.name, s.size, s.sha1
+        )?;
+    }
+    writeln!(out, "files:")?;
+    for f in &r.files {
+        let e = f.entry;
+        let mut line = format!(
+            "  {} {}:{} {:>10} {}",
+            f.mode_text, e.uname, e.gname, e.size, e.path
+        );
+        if let Some(target) = &e.link_target {
+            let arrow = if e.kind == EntryKind::HardLink {
+                "link to"
+            } else {
+                "->"
+            };
+            line.push_str(&format!(" {arrow} {target}"));
+        }
+        if let Some(sha1) = e.sha1 {
+            line.push_str(&format!("  sha1:{}", hex::encode(sha1)));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// `ls -l` style mode text, for example `-rwxr-xr-x` or `lrwxrwxrwx`.
+fn mode_text(kind: EntryKind, mode: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(match kind {
+        EntryKind::File => '-',
+        EntryKind::HardLink => 'h',
+        EntryKind::Symlink => 'l',
+        EntryKind::CharDevice => 'c',
+        EntryKind::BlockDevice => 'b',
+        EntryKind::Directory => 'd',
+        EntryKind::Fifo => 'p',
+    });
+    let special = [(0o4000, 's', 'S'), (0o2000, 's', 'S'), (0o1000, 't', 'T')];
+    for (i, (set, on, off)) in special.into_iter().enumerate() {
+        let shift = 6 - 3 * i;
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(match (bits & 1 != 0, mode & set != 0) {
+            (true, true) => on,
+            (false, true) => off,
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_text_matches_ls() {
+        assert_eq!(mode_text(EntryKind::File, 0o755), "-rwxr-xr-x");
+        assert_eq!(mode_text(EntryKind::File, 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_text(EntryKind::Directory, 0o1777), "drwxrwxrwt");
+        assert_eq!(mode_text(EntryKind::Symlink, 0o777), "lrwxrwxrwx");
+        assert_eq!(mode_text(EntryKind::File, 0o2644), "-rw-r-Sr--");
+    }
+}

@@ -1,0 +1,449 @@
+//! The order of the build stages: packages in install order → unpacked image → script
+//! effects → the profile's files → services → apk's database → archive, SBOM and report.
+//!
+//! Invariants: the result is a pure function of the packages, the profile's files and the
+//! epoch (no clock, host, user, umask or locale reaches it); nothing here prints or writes to
+//! the disk; every skipped package script is recorded with its SHA-256.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::effects::{self, Applied};
+use crate::image;
+use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
+use crate::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
+
+/// Where the build's own record lives inside the image.
+pub const METADATA_PATH: &str = "/usr/share/basalt/build.json";
+
+/// The scripts apk runs when it installs a package for the first time.
+pub const INSTALL_SCRIPTS: &[&str] = &["pre-install", "post-install", "trigger"];
+
+/// Errors of the build stages, each naming what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A package could not be read.
+    #[error("cannot read package `{file}`: {problem}")]
+    Package {
+        /// The package file.
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Unpacking failed.
+    #[error(transparent)]
+    Unpack(#[from] unpack::Error),
+    /// A script effect or the services failed.
+    #[error(transparent)]
+    Effect(#[from] effects::Error),
+    /// A profile file could not be placed.
+    #[error("cannot place the profile's file `{path}`")]
+    ProfileFile {
+        /// The path.
+        path: String,
+        /// The tree's reason.
+        #[source]
+        source: tree::Error,
+    },
+    /// The archive could not be written.
+    #[error(transparent)]
+    Image(#[from] image::Error),
+}
+
+/// A package's control data, as the build needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PackageMeta {
+    /// `pkgname`.
+    pub name: String,
+    /// `pkgver`.
+    pub version: String,
+    /// `arch`.
+    pub arch: Option<String>,
+    /// `pkgdesc`.
+    pub description: String,
+    /// `url`.
+    pub url: String,
+    /// `license`.
+    pub license: String,
+    /// `origin`.
+    pub origin: Option<String>,
+    /// `maintainer`.
+    pub maintainer: Option<String>,
+    /// `builddate`.
+    pub build_time: Option<u64>,
+    /// `commit`.
+    pub commit: Option<String>,
+    /// `depend`, one atom each.
+    pub depends: Vec<String>,
+    /// `provides`.
+    pub provides: Vec<String>,
+    /// `install_if`.
+    pub install_if: Vec<String>,
+    /// `replaces`.
+    pub replaces: Vec<String>,
+    /// `replaces_priority`.
+    pub replaces_priority: u32,
+    /// `provider_priority`.
+    pub provider_priority: Option<u64>,
+    /// `triggers`: the paths whose change runs the package's trigger script.
+    pub triggers: Vec<String>,
+    /// `size`: the installed size.
+    pub installed_size: u64,
+    /// The `Q1…` identity (SHA-1 of the control member).
+    pub identity: String,
+    /// Size of the `.apk` in bytes.
+    pub file_size: u64,
+    /// Hex SHA-256 of the `.apk` file.
+    pub sha256: String,
+}
+
+/// A control script of a package (`pre-install`, `trigger`...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The action, without the leading dot (`post-install`).
+    pub action: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A package read and checked, ready to be unpacked.
+#[derive(Debug, Clone)]
+pub struct LoadedPackage {
+    /// Control data.
+    pub meta: PackageMeta,
+    /// Control scripts.
+    pub scripts: Vec<Script>,
+    /// Data entries in archive order.
+    pub entries: Vec<Entry>,
+}
+
+/// A script apk would have run on installation and basalt did not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedScript {
+    /// The package.
+    pub package: String,
+    /// The action (`pre-install`, `post-install`, `trigger`).
+    pub script: String,
+    /// Hex SHA-256 of the script.
+    pub sha256: String,
+    /// The declarative effect that stands in for it, if any.
+    pub replaced_by: Option<String>,
+}
+
+/// What the build is asked to produce besides the packages.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Image name.
+    pub name: String,
+    /// Image version.
+    pub version: String,
+    /// The mtime of every entry, and the date of generated account entries.
+    pub epoch: u64,
+    /// Runlevel → services to enable (exactly these).
+    pub services: BTreeMap<String, Vec<String>>,
+    /// The profile's own files (rendered templates, extra files), by absolute path.
+    pub files: BTreeMap<String, Node>,
+    /// The packages the profile asked for (`etc/apk/world`).
+    pub world: Vec<String>,
+    /// Memory bounds for package contents.
+    pub limits: unpack::Limits,
+}
+
+/// The assembled image and what happened on the way.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The image.
+    pub tree: ImageTree,
+    /// Packages in install order, with their control data.
+    pub packages: Vec<PackageMeta>,
+    /// What each package owns in the end (for apk's database).
+    pub records: Vec<PackageRecord>,
+    /// Scripts of every package (for `scripts.tar`), in install order.
+    pub scripts: Vec<(String, Vec<Script>)>,
+    /// Scripts apk would have run on installation.
+    pub skipped_scripts: Vec<SkippedScript>,
+    /// Effects produced in their place.
+    pub effects: Vec<Applied>,
+    /// Services enabled, by runlevel.
+    pub services: BTreeMap<String, Vec<String>>,
+    /// Absolute paths the profile wrote.
+    pub profile_files: Vec<String>,
+}
+
+/// Assembles the image from packages in install order.
+///
+/// # Errors
+/// The first package that cannot be unpacked, an effect that fails, or a profile file that
+/// cannot be placed.
+pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assembled, Error> {
+    // apk creates `/proc` (0555) when it opens a root, before any package; the package that
+    // later ships it leaves it as it is.
+    let mut root = ImageTree::new();
+    root.insert(
+        ImagePath::new(b"proc").map_err(|source| Error::ProfileFile {
+            path: "/proc".to_owned(),
+            source,
+        })?,
+        Node::dir(0o555),
+    )
+    .map_err(|source| Error::ProfileFile {
+        path: "/proc".to_owned(),
+        source,
+    })?;
+    let mut unpacker = Unpacker::new(root, options.limits);
+    let mut metas = Vec::with_capacity(packages.len());
+    let mut scripts = Vec::with_capacity(packages.len());
+    let mut skipped = Vec::new();
+    let mut applied = Vec::new();
+    let installed_names: Vec<String> = packages.iter().map(|p| p.meta.name.clone()).collect();
+
+    for package in packages {
+        let LoadedPackage {
+            meta,
+            scripts: package_scripts,
+            entries,
+        } = package;
+        let has = |action: &str| package_scripts.iter().any(|s| s.action == action);
+        let account = effects::account_script(&meta.name).filter(|_| has("pre-install"));
+        if let Some(script) = account {
+            applied.extend(effects::apply_account_script(
+                unpacker.tree_mut(),
+                script,
+                options.epoch,
+            )?);
+        }
+        for script in &package_scripts {
+            if !INSTALL_SCRIPTS.contains(&script.action.as_str()) {
+                continue;
+            }
+            skipped.push(SkippedScript {
+                package: meta.name.clone(),
+                script: script.action.clone(),
+                sha256: hex::encode(Sha256::digest(&script.bytes)),
+                replaced_by: replacement(&meta.name, &script.action, account.is_some()),
+            });
+        }
+        let info = PackageInfo {
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+            origin: meta.origin.clone(),
+            replaces: meta
+                .replaces
+                .iter()
+                .map(|atom| atom_name(atom).to_owned())
+                .filter(|name| installed_names.contains(name))
+                .collect(),
+            replaces_priority: meta.replaces_priority,
+        };
+        unpacker.add_package(info, entries.into_iter().map(Ok))?;
+        scripts.push((meta.name.clone(), package_scripts));
+        metas.push(meta);
+    }
+    let unpacked = unpacker.finish();
+    let mut tree = unpacked.tree;
+
+    applied.extend(effects::busybox_links(&mut tree)?);
+    if metas.iter().any(|m| m.name == "ca-certificates") {
+        applied.extend(effects::ca_bundle(&mut tree)?);
+    }
+
+    let mut profile_files = Vec::new();
+    for (path, node) in &options.files {
+        place_profile_file(&mut tree, path, node.clone())?;
+        profile_files.push(path.clone());
+    }
+    if effects::lock_root_password(&mut tree)? {
+        applied.push(Applied {
+            effect: "accounts".to_owned(),
+            detail: "root password locked".to_owned(),
+        });
+    }
+    applied.extend(effects::enable_services(&mut tree, &options.services)?);
+
+    Ok(Assembled {
+        tree,
+        packages: metas,
+        records: unpacked.packages,
+        scripts,
+        skipped_scripts: skipped,
+        effects: applied,
+        services: options.services.clone(),
+        profile_files,
+    })
+}
+
+/// The name of a dependency atom (`busybox>=1.36` → `busybox`).
+fn atom_name(atom: &str) -> &str {
+    let atom = atom.strip_prefix('!').unwrap_or(atom);
+    let end = atom.find(['<', '>', '=', '~']).unwrap_or(atom.len());
+    &atom[..end]
+}
+
+/// Which declarative effect stands in for a script.
+fn replacement(package: &str, action: &str, accounts: bool) -> Option<String> {
+    match (package, action) {
+        (_, "pre-install") if accounts => Some("accounts".to_owned()),
+        ("busybox", "post-install" | "trigger") => Some("busybox applet links".to_owned()),
+        ("ca-certificates", "post-install" | "trigger") => Some("CA bundle".to_owned()),
+        _ => None,
+    }
+}
+
+/// Places a profile file, creating missing parent directories (0755 root).
+fn place_profile_file(tree: &mut ImageTree, path: &str, node: Node) -> Result<(), Error> {
+    let err = |source| Error::ProfileFile {
+        path: path.to_owned(),
+        source,
+    };
+    let image_path = ImagePath::from_absolute(path).map_err(err)?;
+    if let Some(parent) = image_path.parent() {
+        tree.create_dir_all(&parent, &Node::dir(0o755))
+            .map_err(err)?;
+    }
+    tree.insert(image_path, node).map_err(err)?;
+    Ok(())
+}
+
+/// Reads an `.apk` (its three gzip members) into a [`LoadedPackage`]: `.PKGINFO`, the
+/// scripts, the `Q1` identity of the control member, and every data entry with its content
+/// (each file's SHA-1 checked against the archive's record when the entry is unpacked).
+///
+/// # Errors
+/// [`Error::Package`] when the file is not a well-formed package.
+pub fn read_apk(bytes: &[u8], file: &str, limits: unpack::Limits) -> Result<LoadedPackage, Error> {
+    let problem = |problem: String| Error::Package {
+        file: file.to_owned(),
+        problem,
+    };
+    let mut members = Vec::with_capacity(3);
+    let mut rest = bytes;
+    while !rest.is_empty() && members.len() < 3 {
+        let before = rest.len();
+        let mut inflated = Vec::new();
+        flate2::bufread::GzDecoder::new(&mut rest)
+            .take(limits.max_total)
+            .read_to_end(&mut inflated)
+            .map_err(|e| problem(format!("gzip member {}: {e}", members.len() + 1)))?;
+        let consumed = &bytes[bytes.len() - before..bytes.len() - rest.len()];
+        members.push((consumed, inflated));
+    }
+    if members.len() != 3 || !rest.is_empty() {
+        return Err(problem(format!(
+            "expected 3 gzip members (signature, control, data), found {}{}",
+            members.len(),
+            if rest.is_empty() {
+                ""
+            } else {
+                " and trailing bytes"
+            }
+        )));
+    }
+    let identity = format!(
+        "Q1{}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sha1::Sha1::digest(members[1].0)
+        )
+    );
+    let mut meta = PackageMeta {
+        identity,
+        file_size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        ..PackageMeta::default()
+    };
+    let mut scripts = Vec::new();
+    let mut control = tar::Archive::new(&members[1].1[..]);
+    for entry in control
+        .entries()
+        .map_err(|e| problem(format!("control member: {e}")))?
+    {
+        let mut entry = entry.map_err(|e| problem(format!("control member: {e}")))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let mut content = Vec::new();
+        entry
+            .by_ref()
+            .take(1 << 20)
+            .read_to_end(&mut content)
+            .map_err(|e| problem(format!("control entry `{name}`: {e}")))?;
+        if name == ".PKGINFO" {
+            parse_pkginfo(&mut meta, &content);
+        } else if let Some(action) = name.strip_prefix('.') {
+            scripts.push(Script {
+                action: action.to_owned(),
+                bytes: content,
+            });
+        }
+    }
+    if meta.name.is_empty() || meta.version.is_empty() {
+        return Err(problem("`.PKGINFO` has no pkgname or pkgver".to_owned()));
+    }
+    let mut data = tar::Archive::new(&members[2].1[..]);
+    let entries =
+        unpack::tar_entries(&meta.name, &mut data, limits)?.collect::<Result<Vec<_>, _>>()?;
+    Ok(LoadedPackage {
+        meta,
+        scripts,
+        entries,
+    })
+}
+
+fn parse_pkginfo(meta: &mut PackageMeta, bytes: &[u8]) {
+    for line in String::from_utf8_lossy(bytes).lines() {
+        let Some((key, value)) = line.split_once(" = ") else {
+            continue;
+        };
+        let value = value.to_owned();
+        match key {
+            "pkgname" => meta.name = value,
+            "pkgver" => meta.version = value,
+            "arch" => meta.arch = Some(value),
+            "pkgdesc" => meta.description = value,
+            "url" => meta.url = value,
+            "license" => meta.license = value,
+            "origin" => meta.origin = Some(value),
+            "maintainer" => meta.maintainer = Some(value),
+            "builddate" => meta.build_time = value.parse().ok(),
+            "commit" => meta.commit = Some(value),
+            "depend" => meta.depends.push(value),
+            "provides" => meta.provides.push(value),
+            "install_if" => meta.install_if.extend(value.split(' ').map(str::to_owned)),
+            "replaces" => meta.replaces.push(value),
+            "replaces_priority" => meta.replaces_priority = value.parse().unwrap_or(0),
+            "provider_priority" => meta.provider_priority = value.parse().ok(),
+            "triggers" => meta.triggers.extend(value.split(' ').map(str::to_owned)),
+            "size" => meta.installed_size = value.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+}
+
+/// Serialises the image; see [`image::write_tar_gz`].
+///
+/// # Errors
+/// As [`image::write_tar_gz`].
+pub fn image_bytes(tree: &ImageTree, epoch: u64) -> Result<Vec<u8>, Error> {
+    Ok(image::write_tar_gz(tree, epoch, Vec::new())?)
+}
+
+/// A regular file node's bytes, for callers that need to read one back.
+#[must_use]
+pub fn file_bytes(node: &Node) -> Option<&[u8]> {
+    match &node.kind {
+        NodeKind::File(content) => Some(content.bytes()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atom_names_drop_constraints() {
+        assert_eq!(atom_name("busybox>=1.36"), "busybox");
+        assert_eq!(atom_name("busybox-initscripts"), "busybox-initscripts");
+        assert_eq!(atom_name("!foo~1"), "foo");
+    }
+}

@@ -1,0 +1,241 @@
+//! The assembled image equals what the real apk installs (`add --no-scripts`) for the same
+//! packages, path by path (type, mode, owner, size, content, link target), except for the
+//! effects basalt produces in place of the skipped scripts: busybox applet links, the
+//! accounts the pre-install scripts create (and the owners and homes that follow from them)
+//! and root's locked password.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+use basalt::pipeline::{self, Options};
+use basalt::tree::{Accounts, ImageTree, NodeKind};
+
+/// What one path is, comparably between a directory on disk and the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    kind: &'static str,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    content: Option<Vec<u8>>,
+    target: Option<Vec<u8>>,
+}
+
+fn walk_disk(root: &Path) -> BTreeMap<String, Seen> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let ft = meta.file_type();
+        let (kind, content, target) = if ft.is_dir() {
+            ("dir", None, None)
+        } else if ft.is_symlink() {
+            let t = fs_err::read_link(entry.path()).unwrap();
+            (
+                "symlink",
+                None,
+                Some(t.into_os_string().into_encoded_bytes()),
+            )
+        } else if ft.is_file() {
+            ("file", Some(fs_err::read(entry.path()).unwrap()), None)
+        } else if ft.is_char_device() {
+            ("char", None, None)
+        } else {
+            ("other", None, None)
+        };
+        out.insert(
+            rel,
+            Seen {
+                kind,
+                mode: if ft.is_symlink() {
+                    0o777
+                } else {
+                    meta.mode() & 0o7777
+                },
+                uid: meta.uid(),
+                gid: meta.gid(),
+                size: if ft.is_file() { meta.size() } else { 0 },
+                content,
+                target,
+            },
+        );
+    }
+    out
+}
+
+fn walk_tree(tree: &ImageTree) -> BTreeMap<String, Seen> {
+    let mut out = BTreeMap::new();
+    for (path, node) in tree.iter() {
+        let (kind, content, target) = match &node.kind {
+            NodeKind::Dir => ("dir", None, None),
+            NodeKind::Symlink(t) => ("symlink", None, Some(t.clone())),
+            NodeKind::File(c) => ("file", Some(c.bytes().to_vec()), None),
+            NodeKind::Hardlink(_) => match &tree.file_node(path).unwrap().kind {
+                NodeKind::File(c) => ("file", Some(c.bytes().to_vec()), None),
+                _ => unreachable!(),
+            },
+            NodeKind::CharDevice { .. } => ("char", None, None),
+            _ => ("other", None, None),
+        };
+        out.insert(
+            path.display(),
+            Seen {
+                kind,
+                mode: node.mode,
+                uid: node.uid,
+                gid: node.gid,
+                size: content.as_ref().map_or(0, |c| c.len() as u64),
+                content,
+                target,
+            },
+        );
+    }
+    out
+}
+
+/// Paths the empty apk root holds before any package (made by `alpine-apk-root` and apk).
+fn is_root_setup(path: &str) -> bool {
+    path.starts_with("lib/apk/db")
+        || path.starts_with("etc/apk/keys/")
+        || path == "etc/apk/world"
+        || path == "etc/apk/arch"
+        || path.starts_with("var/cache/apk")
+}
+
+#[test]
+fn minimal_assembly_equals_apk_add_no_scripts() {
+    let Some(apk) = support::alpine_apk("minimal_assembly_equals_apk_add_no_scripts") else {
+        return;
+    };
+    let data = support::shared_data("minimal_assembly_equals_apk_add_no_scripts").unwrap();
+    let repo = data.join("alpine/repos/v3.19-boot");
+    let reference = tempfile::tempdir().unwrap();
+    let status = Command::new(data.join("../tools/alpine-apk-root"))
+        .arg(reference.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let wanted = ["alpine-base", "openssh-server", "chrony"];
+    let output = Command::new(&apk)
+        .arg("--root")
+        .arg(reference.path())
+        .arg("--repository")
+        .arg(&repo)
+        .args(["--no-scripts", "--no-cache", "add"])
+        .args(wanted)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // "(3/40) Installing busybox (1.36.1-r15)" gives the install order.
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let order: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split_once(") Installing ")?.1;
+            let (name, version) = rest.split_once(" (")?;
+            Some((name.to_owned(), version.trim_end_matches(')').to_owned()))
+        })
+        .collect();
+    assert!(order.len() > 30, "{stdout}");
+
+    let limits = basalt::unpack::Limits::default();
+    let packages = order
+        .iter()
+        .map(|(name, version)| {
+            let file = repo.join(format!("x86_64/{name}-{version}.apk"));
+            let bytes = fs_err::read(&file).unwrap();
+            pipeline::read_apk(&bytes, &file.display().to_string(), limits).unwrap()
+        })
+        .collect();
+    let options = Options {
+        name: "minimal".into(),
+        version: "1".into(),
+        epoch: 1_700_000_000,
+        ..Options::default()
+    };
+    let assembled = pipeline::assemble(packages, &options).unwrap();
+
+    let ours = walk_tree(&assembled.tree);
+    let theirs = walk_disk(reference.path());
+    let accounts = Accounts::of(&assembled.tree);
+    let chrony = (
+        accounts.uid("chrony").unwrap(),
+        accounts.gid("chrony").unwrap(),
+    );
+
+    let mut unexplained = Vec::new();
+    let mut links = 0;
+    let mut owners_from_accounts = BTreeSet::new();
+    for path in ours.keys().chain(theirs.keys()).collect::<BTreeSet<_>>() {
+        match (ours.get(path), theirs.get(path)) {
+            (Some(a), Some(b)) if a == b => {}
+            (Some(a), None) => {
+                let target = a.target.as_deref().unwrap_or_default();
+                if a.kind == "symlink" && (target == b"/bin/busybox" || target == b"/bin/bbsuid") {
+                    links += 1;
+                } else {
+                    unexplained.push(format!("only in basalt: {path} {a:?}"));
+                }
+            }
+            (None, Some(_)) if is_root_setup(path) => {}
+            (None, Some(b)) => unexplained.push(format!("only in apk: {path} {b:?}")),
+            (Some(a), Some(b)) => {
+                let accounts_file =
+                    matches!(path.as_str(), "etc/passwd" | "etc/group" | "etc/shadow");
+                let same_but_content = Seen {
+                    content: b.content.clone(),
+                    size: b.size,
+                    ..a.clone()
+                } == *b;
+                let same_but_owner = Seen {
+                    uid: b.uid,
+                    gid: b.gid,
+                    mode: b.mode,
+                    ..a.clone()
+                } == *b;
+                if accounts_file && same_but_content {
+                } else if same_but_owner && (a.uid, a.gid) == chrony {
+                    owners_from_accounts.insert(path.clone());
+                } else if is_root_setup(path) && a.kind == b.kind {
+                } else {
+                    unexplained.push(format!("differs: {path}\n  basalt {a:?}\n  apk    {b:?}"));
+                }
+            }
+            (None, None) => unreachable!(),
+        }
+    }
+    assert!(unexplained.is_empty(), "{}", unexplained.join("\n"));
+    assert!(links > 300, "only {links} busybox links");
+    assert_eq!(
+        owners_from_accounts,
+        ["etc/chrony", "var/lib/chrony", "var/log/chrony"]
+            .map(String::from)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+    let skipped: Vec<String> = assembled
+        .skipped_scripts
+        .iter()
+        .map(|s| format!("{} {}", s.package, s.script))
+        .collect();
+    assert!(
+        skipped.contains(&"busybox post-install".to_owned()),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped.contains(&"chrony pre-install".to_owned()),
+        "{skipped:?}"
+    );
+}
