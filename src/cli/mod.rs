@@ -16,6 +16,7 @@ pub mod keygen;
 pub mod lock;
 pub mod manifest;
 pub mod outdated;
+pub mod profile;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
@@ -78,6 +79,8 @@ pub struct Cli {
 enum Command {
     /// Check a host root or an image against the hardened Docker host checklist
     Audit(audit::Args),
+    /// Check a host profile, or render the configuration files it generates
+    Profile(profile::Args),
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
     /// Resolve a profile's packages and write (or check) its lock file
@@ -98,6 +101,7 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Audit(args) => audit::run(args),
+        Command::Profile(args) => profile::run(args),
         Command::Apk(args) => apk::run(args),
         Command::Lock(args) => lock::run(&args),
         Command::Scan(args) => scan::run(args),
