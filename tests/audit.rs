@@ -306,3 +306,90 @@ fn the_check_table_is_documented() {
         );
     }
 }
+
+/// The configuration the hardened profile renders, with its runlevels, audited against the
+/// profile: clean, at every severity.
+#[test]
+fn rendered_docker_host_profile_audits_clean() {
+    let profile_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/docker-host.toml");
+    let profile = basalt::profile::load(&profile_path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let out = basalt(
+        &[
+            "profile",
+            "render",
+            profile_path.to_str().unwrap(),
+            "--out",
+            root.to_str().unwrap(),
+        ],
+        OCT_2024,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the build adds beside the rendered files: the runlevels, the release, dockerd.
+    for (level, service) in profile.services.enabled() {
+        let dir = root.join("etc/runlevels").join(level.as_str());
+        fs_err::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(format!("/etc/init.d/{service}"), dir.join(service)).unwrap();
+    }
+    fs_err::write(root.join("etc/alpine-release"), "3.19.1\n").unwrap();
+    fs_err::create_dir_all(root.join("usr/bin")).unwrap();
+    fs_err::write(root.join("usr/bin/dockerd"), "").unwrap();
+    let args = |fail_on: &'static str| {
+        [
+            "audit".to_owned(),
+            root.to_str().unwrap().to_owned(),
+            "--profile".to_owned(),
+            profile_path.to_str().unwrap().to_owned(),
+            "--format".to_owned(),
+            "json".to_owned(),
+            "--fail-on".to_owned(),
+            fail_on.to_owned(),
+        ]
+    };
+    let run = |fail_on| {
+        let a = args(fail_on);
+        basalt(&a.iter().map(String::as_str).collect::<Vec<_>>(), OCT_2024)
+    };
+    let out = run("info");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["findings"], serde_json::json!([]), "{json:#}");
+    assert_eq!(out.status.code(), Some(0));
+
+    // The same host with password logins turned back on is caught.
+    let sshd = root.join("etc/ssh/sshd_config");
+    let text = fs_err::read_to_string(&sshd).unwrap();
+    fs_err::write(&sshd, format!("PasswordAuthentication yes\n{text}")).unwrap();
+    let out = run("high");
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["findings"][0]["check"], "ssh-password-auth");
+    assert_eq!(json["findings"][0]["line"], 1);
+}
+
+#[test]
+fn cli_reports_a_bad_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("bad.toml");
+    fs_err::write(&profile, "[image]\nname = 1\n").unwrap();
+    let out = basalt(
+        &[
+            "audit",
+            dir.path().to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+        OCT_2024,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to load profile"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
