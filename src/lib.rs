@@ -28,6 +28,8 @@
 //! - [`compare`]: the merge-join of two sorted entry lists.
 //! - [`verify`]: signature first, then drift under the runtime policy, as findings.
 //! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
+//! - [`audit`]: host checks kept as data (OS, access, logs, network, Docker, containers,
+//!   immutability), their findings with evidence, and SARIF output.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -69,6 +71,8 @@ pub mod compare;
 pub mod host;
 pub mod rootfs;
 pub mod verify;
+
+pub mod audit;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
