@@ -6,10 +6,13 @@
 //! the disk; every skipped package script is recorded with its SHA-256.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
+use crate::apk::checksum::Checksum;
+use crate::apk::keys::Keyring;
+use crate::apk::package::{self, ReadOptions};
+use crate::apk::tar;
 use crate::effects::{self, Applied};
 use crate::image;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
@@ -24,13 +27,14 @@ pub const INSTALL_SCRIPTS: &[&str] = &["pre-install", "post-install", "trigger"]
 /// Errors of the build stages, each naming what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A package could not be read.
-    #[error("cannot read package `{file}`: {problem}")]
+    /// A package could not be read or failed a check.
+    #[error("cannot use package `{file}`")]
     Package {
         /// The package file.
         file: String,
-        /// What is wrong.
-        problem: String,
+        /// The reader's reason.
+        #[source]
+        source: Box<package::Error>,
     },
     /// Unpacking failed.
     #[error(transparent)]
@@ -306,82 +310,85 @@ fn place_profile_file(tree: &mut ImageTree, path: &str, node: Node) -> Result<()
     Ok(())
 }
 
-/// Reads an `.apk` (its three gzip members) into a [`LoadedPackage`]: `.PKGINFO`, the
-/// scripts, the `Q1` identity of the control member, and every data entry with its content
-/// (each file's SHA-1 checked against the archive's record when the entry is unpacked).
+/// Reads and checks an `.apk` (signature by a trusted key, `Q1` identity when expected,
+/// `datahash`, every file's SHA-1) into a [`LoadedPackage`] with every data entry and its
+/// content.
 ///
 /// # Errors
-/// [`Error::Package`] when the file is not a well-formed package.
-pub fn read_apk(bytes: &[u8], file: &str, limits: unpack::Limits) -> Result<LoadedPackage, Error> {
-    let problem = |problem: String| Error::Package {
-        file: file.to_owned(),
-        problem,
-    };
-    let mut members = Vec::with_capacity(3);
-    let mut rest = bytes;
-    while !rest.is_empty() && members.len() < 3 {
-        let before = rest.len();
-        let mut inflated = Vec::new();
-        flate2::bufread::GzDecoder::new(&mut rest)
-            .take(limits.max_total)
-            .read_to_end(&mut inflated)
-            .map_err(|e| problem(format!("gzip member {}: {e}", members.len() + 1)))?;
-        let consumed = &bytes[bytes.len() - before..bytes.len() - rest.len()];
-        members.push((consumed, inflated));
-    }
-    if members.len() != 3 || !rest.is_empty() {
-        return Err(problem(format!(
-            "expected 3 gzip members (signature, control, data), found {}{}",
-            members.len(),
-            if rest.is_empty() {
-                ""
-            } else {
-                " and trailing bytes"
+/// [`Error::Package`] when the file is malformed or fails a check.
+pub fn read_apk(
+    bytes: &[u8],
+    file: &str,
+    keyring: &Keyring,
+    expected_identity: Option<&Checksum>,
+    limits: unpack::Limits,
+) -> Result<LoadedPackage, Error> {
+    let mut options = ReadOptions::new(keyring);
+    options.expected_identity = expected_identity;
+    options.require_verified = true;
+    let mut entries = Vec::new();
+    let mut total = 0u64;
+    let package = package::read_package(bytes, file, &options, |entry, content| {
+        let mut data = Vec::new();
+        if entry.kind == tar::EntryKind::File {
+            if entry.size > limits.max_file || total + entry.size > limits.max_total {
+                return Err(std::io::Error::other(format!(
+                    "`{}` takes the image over its size limit",
+                    entry.path
+                )));
             }
-        )));
-    }
-    let identity = format!(
-        "Q1{}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            sha1::Sha1::digest(members[1].0)
-        )
-    );
-    let mut meta = PackageMeta {
-        identity,
+            total += entry.size;
+            data.reserve(usize::try_from(entry.size).unwrap_or(0));
+            content.read_to_end(&mut data)?;
+        }
+        entries.push(data_entry(entry, data));
+        Ok(())
+    })
+    .map_err(|source| Error::Package {
+        file: file.to_owned(),
+        source: Box::new(source),
+    })?;
+    let info = &package.pkginfo;
+    let words = |key: &str| -> Vec<String> {
+        info.values(key)
+            .flat_map(str::split_whitespace)
+            .map(str::to_owned)
+            .collect()
+    };
+    let meta = PackageMeta {
+        name: info.name().to_owned(),
+        version: info.version().to_owned(),
+        arch: info.arch().map(str::to_owned),
+        description: info.get("pkgdesc").unwrap_or_default().to_owned(),
+        url: info.get("url").unwrap_or_default().to_owned(),
+        license: info.get("license").unwrap_or_default().to_owned(),
+        origin: info.get("origin").map(str::to_owned),
+        maintainer: info.get("maintainer").map(str::to_owned),
+        build_time: info.get("builddate").and_then(|v| v.parse().ok()),
+        commit: info.get("commit").map(str::to_owned),
+        depends: words("depend"),
+        provides: words("provides"),
+        install_if: words("install_if"),
+        replaces: words("replaces"),
+        replaces_priority: info
+            .get("replaces_priority")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        provider_priority: info.get("provider_priority").and_then(|v| v.parse().ok()),
+        triggers: words("triggers"),
+        installed_size: info.size().unwrap_or(0),
+        identity: package.identity.to_string(),
         file_size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(bytes)),
-        ..PackageMeta::default()
     };
-    let mut scripts = Vec::new();
-    let mut control = tar::Archive::new(&members[1].1[..]);
-    for entry in control
-        .entries()
-        .map_err(|e| problem(format!("control member: {e}")))?
-    {
-        let mut entry = entry.map_err(|e| problem(format!("control member: {e}")))?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let mut content = Vec::new();
-        entry
-            .by_ref()
-            .take(1 << 20)
-            .read_to_end(&mut content)
-            .map_err(|e| problem(format!("control entry `{name}`: {e}")))?;
-        if name == ".PKGINFO" {
-            parse_pkginfo(&mut meta, &content);
-        } else if let Some(action) = name.strip_prefix('.') {
-            scripts.push(Script {
-                action: action.to_owned(),
-                bytes: content,
-            });
-        }
-    }
-    if meta.name.is_empty() || meta.version.is_empty() {
-        return Err(problem("`.PKGINFO` has no pkgname or pkgver".to_owned()));
-    }
-    let mut data = tar::Archive::new(&members[2].1[..]);
-    let entries =
-        unpack::tar_entries(&meta.name, &mut data, limits)?.collect::<Result<Vec<_>, _>>()?;
+    let scripts = package
+        .scripts
+        .into_iter()
+        .map(|s| Script {
+            action: s.name.trim_start_matches('.').to_owned(),
+            bytes: s.bytes,
+        })
+        .collect();
     Ok(LoadedPackage {
         meta,
         scripts,
@@ -389,33 +396,37 @@ pub fn read_apk(bytes: &[u8], file: &str, limits: unpack::Limits) -> Result<Load
     })
 }
 
-fn parse_pkginfo(meta: &mut PackageMeta, bytes: &[u8]) {
-    for line in String::from_utf8_lossy(bytes).lines() {
-        let Some((key, value)) = line.split_once(" = ") else {
-            continue;
-        };
-        let value = value.to_owned();
-        match key {
-            "pkgname" => meta.name = value,
-            "pkgver" => meta.version = value,
-            "arch" => meta.arch = Some(value),
-            "pkgdesc" => meta.description = value,
-            "url" => meta.url = value,
-            "license" => meta.license = value,
-            "origin" => meta.origin = Some(value),
-            "maintainer" => meta.maintainer = Some(value),
-            "builddate" => meta.build_time = value.parse().ok(),
-            "commit" => meta.commit = Some(value),
-            "depend" => meta.depends.push(value),
-            "provides" => meta.provides.push(value),
-            "install_if" => meta.install_if.extend(value.split(' ').map(str::to_owned)),
-            "replaces" => meta.replaces.push(value),
-            "replaces_priority" => meta.replaces_priority = value.parse().unwrap_or(0),
-            "provider_priority" => meta.provider_priority = value.parse().ok(),
-            "triggers" => meta.triggers.extend(value.split(' ').map(str::to_owned)),
-            "size" => meta.installed_size = value.parse().unwrap_or(0),
-            _ => {}
-        }
+fn data_entry(entry: &package::DataEntry, content: Vec<u8>) -> Entry {
+    let kind = match entry.kind {
+        tar::EntryKind::File => unpack::EntryKind::File,
+        tar::EntryKind::HardLink => unpack::EntryKind::Hardlink,
+        tar::EntryKind::Symlink => unpack::EntryKind::Symlink,
+        tar::EntryKind::CharDevice => unpack::EntryKind::CharDevice,
+        tar::EntryKind::BlockDevice => unpack::EntryKind::BlockDevice,
+        tar::EntryKind::Directory => unpack::EntryKind::Dir,
+        tar::EntryKind::Fifo => unpack::EntryKind::Fifo,
+    };
+    let mut path = entry.path.clone().into_bytes();
+    if kind == unpack::EntryKind::Dir {
+        path.push(b'/');
+    }
+    Entry {
+        path,
+        kind,
+        mode: entry.mode,
+        uid: u32::try_from(entry.uid).unwrap_or(u32::MAX),
+        gid: u32::try_from(entry.gid).unwrap_or(u32::MAX),
+        uname: entry.uname.clone(),
+        gname: entry.gname.clone(),
+        link_target: entry.link_target.clone().map(String::into_bytes),
+        device: entry.device.unwrap_or((0, 0)),
+        xattrs: entry
+            .xattrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect(),
+        checksum: entry.sha1,
+        content,
     }
 }
 

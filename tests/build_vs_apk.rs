@@ -151,12 +151,13 @@ fn minimal_assembly_equals_apk_add_no_scripts() {
     assert!(order.len() > 30, "{stdout}");
 
     let limits = basalt::unpack::Limits::default();
+    let keyring = basalt::apk::keys::Keyring::alpine();
     let packages = order
         .iter()
         .map(|(name, version)| {
             let file = repo.join(format!("x86_64/{name}-{version}.apk"));
             let bytes = fs_err::read(&file).unwrap();
-            pipeline::read_apk(&bytes, &file.display().to_string(), limits).unwrap()
+            pipeline::read_apk(&bytes, &file.display().to_string(), &keyring, None, limits).unwrap()
         })
         .collect();
     let options = Options {
