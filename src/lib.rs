@@ -11,6 +11,7 @@
 //! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
 //!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
+//! - [`sbom`]: the SPDX 2.3 bill of materials of an image.
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
 //!   through a content-addressed cache that is verified on every read; offline mode.
@@ -31,13 +32,14 @@ pub mod finding;
 pub mod apk;
 pub mod tree;
 
+pub mod repo;
+
+pub mod unpack;
 pub mod effects;
 pub mod image;
+pub mod sbom;
 
 pub mod pipeline;
-pub mod unpack;
-
-pub mod repo;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
