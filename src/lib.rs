@@ -6,6 +6,9 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`scan`]: installed packages against Alpine's security database.
+//! - [`diff`]: what a redeploy changes: packages and files between two sides.
+//! - [`outdated`]: which packages have newer versions in the repositories now.
 //! - [`tree`]: the in-memory image: normalised paths, nodes, owners.
 //! - [`unpack`]: package data into the tree, as apk installs it; path safety and conflicts.
 //! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
@@ -15,6 +18,13 @@
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
 //!   through a content-addressed cache that is verified on every read; offline mode.
+//! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
+//!   JSON and mtree exports.
+//! - [`sign`]: Ed25519 keys and signatures in minisign's formats; trusted and revoked keys.
+//! - [`host`]: a read-only, parallel, streaming walk of a root or an image archive.
+//! - [`compare`]: the merge-join of two sorted entry lists.
+//! - [`verify`]: signature first, then drift under the runtime policy, as findings.
+//! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -40,6 +50,21 @@ pub mod image;
 pub mod sbom;
 
 pub mod pipeline;
+pub mod unpack;
+
+pub mod scan;
+
+pub mod diff;
+
+pub mod outdated;
+pub mod repo;
+pub mod manifest;
+pub mod sign;
+
+pub mod compare;
+pub mod host;
+pub mod verify;
+pub mod rootfs;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;

@@ -29,12 +29,15 @@
 //! - Errors name the file and what is wrong; nothing is written anywhere.
 
 pub mod checksum;
+pub mod dependency;
 pub mod gzip;
 pub mod index;
+pub mod installed;
 pub mod keys;
 pub mod package;
 pub mod pkginfo;
 pub mod tar;
+pub mod version;
 
 use std::io::{self, Read};
 

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use sha1::{Digest as _, Sha1};
 
-use super::{ExitStatus, Format};
+use super::{ExitStatus, Format, apk_version};
 use crate::apk::keys::{Keyring, MAX_KEY_FILE};
 use crate::apk::package::{self, DataEntry, ReadOptions, Script};
 use crate::apk::tar::EntryKind;
@@ -24,6 +24,8 @@ pub struct Args {
 /// The `basalt apk` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ApkCommand {
+    /// Compare two versions as apk does: prints `<`, `=` or `>`
+    Version(apk_version::Args),
     /// Check an APKINDEX.tar.gz: signature and signing key, package count, description
     Index(IndexArgs),
     /// Check an .apk: signature and key, Q1 identity, datahash, metadata and file list
@@ -64,6 +66,7 @@ pub struct InspectArgs {
 /// Unreadable or malformed input.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
+        ApkCommand::Version(args) => apk_version::run(&args),
         ApkCommand::Index(args) => run_index(args),
         ApkCommand::Inspect(args) => run_inspect(args),
     }

@@ -9,7 +9,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apk;
+pub mod apk_version;
+pub mod diff;
 pub mod repo_args;
+pub mod scan;
+pub mod target;
+pub mod keygen;
+pub mod manifest;
+pub mod sign;
+pub mod verify;
 
 /// How a command ended, mapped to the process exit code in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +75,73 @@ pub struct Cli {
 enum Command {
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
+    Scan(scan::Args),
+    Diff(diff::Args),
+    /// Describe every entry of a root directory or an image archive
+    Manifest(manifest::Args),
+    /// Create a signing key pair (minisign's formats)
+    Keygen(keygen::Args),
+    /// Sign a file (a manifest) with a secret key
+    Sign(sign::Args),
+    /// Check a host or an image against a signed manifest
+    Verify(verify::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Apk(args) => apk::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Manifest(args) => manifest::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args),
+        Command::Verify(args) => verify::run(args),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
+/// that a failure leaves nothing behind and readers never see a partial file.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use fs_err::os::unix::fs::OpenOptionsExt as _;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("`{}` is not a file path", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| -> std::io::Result<()> {
+        let mut file = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs_err::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs_err::remove_file(&tmp);
+    }
+    result
+        .map_err(|e| anyhow::Error::new(e).context(format!("failed to write `{}`", path.display())))
+}
+
+/// The build time for headers and comments: `SOURCE_DATE_EPOCH` when set (reproducible
+/// builds), else the current time.
+pub(crate) fn build_time() -> anyhow::Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds")),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())),
     }
 }
 

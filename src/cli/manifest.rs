@@ -1,0 +1,173 @@
+//! `basalt manifest`: describe a root directory or an image archive.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+
+use crate::host::{self, ScanOptions};
+use crate::manifest::{Header, RuntimePolicy};
+
+use super::ExitStatus;
+
+/// Output format of `basalt manifest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ManifestFormat {
+    /// The canonical text (what is signed).
+    #[default]
+    Text,
+    /// JSON: header and entries.
+    Json,
+    /// A NetBSD mtree specification (`mtree -f SPEC -p ROOT`).
+    Mtree,
+}
+
+/// Describe every entry of a root directory or an image archive (tar or tar.gz)
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A root directory, or an image archive (`IMAGE.tar.gz`)
+    pub tree: PathBuf,
+    /// The profile whose `[filesystem]` runtime policy (ephemeral, state, mutable) goes into
+    /// the header, and whose name and version name the image
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// Image name for the header (default: the profile's name, else the tree's file name)
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// Image version for the header (default: the profile's version, else `0`)
+    #[arg(long = "image-version", value_name = "VERSION")]
+    pub image_version: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ManifestFormat::Text)]
+    pub format: ManifestFormat,
+    /// Write to FILE (atomically) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `basalt manifest`.
+///
+/// # Errors
+/// When the tree cannot be read or the output cannot be written.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let Args {
+        tree,
+        profile,
+        image,
+        image_version,
+        format,
+        out,
+    } = args;
+    let from_profile = profile.as_deref().map(profile_policy).transpose()?;
+    let (policy, profile_name, profile_version, profile_digest) = match from_profile {
+        Some(p) => (p.policy, Some(p.name), Some(p.version), Some(p.digest)),
+        None => (RuntimePolicy::default(), None, None, None),
+    };
+    let default_name = tree
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "root".to_owned());
+    let header = Header {
+        image: image.or(profile_name).unwrap_or(default_name),
+        version: image_version
+            .or(profile_version)
+            .unwrap_or_else(|| "0".to_owned()),
+        profile_digest,
+        lock_digest: None,
+        build_time: super::build_time()?,
+        packages: Vec::new(),
+        policy: policy.normalised(),
+    };
+    let scan = scan_tree(&tree, &ScanOptions::default())?;
+    let manifest = host::manifest_from_scan(scan, header)
+        .with_context(|| format!("failed to describe `{}`", tree.display()))?;
+    let bytes = match format {
+        ManifestFormat::Text => manifest.render(),
+        ManifestFormat::Json => {
+            let mut v = serde_json::to_vec_pretty(&manifest.to_json())?;
+            v.push(b'\n');
+            v
+        }
+        ManifestFormat::Mtree => manifest.to_mtree().into_bytes(),
+    };
+    match out {
+        Some(path) => super::write_atomic(&path, &bytes, 0o644)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(ExitStatus::Clean)
+}
+
+/// Scans a directory, or reads an archive when `tree` is a file.
+pub(crate) fn scan_tree(tree: &Path, options: &ScanOptions) -> anyhow::Result<host::Scan> {
+    let meta = fs_err::metadata(tree)?;
+    if meta.is_dir() {
+        Ok(host::scan_root(tree, options)?)
+    } else {
+        let file = fs_err::File::open(tree)?;
+        Ok(host::scan_archive(file, tree, options)?)
+    }
+}
+
+/// What `basalt manifest --profile` takes from a profile.
+struct ProfilePolicy {
+    name: String,
+    version: String,
+    digest: String,
+    policy: crate::manifest::RuntimePolicy,
+}
+
+/// Reads a profile's image name and version and its `[filesystem]` runtime policy.
+fn profile_policy(path: &std::path::Path) -> anyhow::Result<ProfilePolicy> {
+    use anyhow::Context as _;
+    use sha2::Digest as _;
+    let text = fs_err::read_to_string(path)?;
+    let table: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("failed to read profile `{}`", path.display()))?;
+    let string = |section: &str, key: &str| -> Option<String> {
+        table.get(section)?.get(key)?.as_str().map(str::to_owned)
+    };
+    let list = |key: &str| -> anyhow::Result<Vec<String>> {
+        let Some(items) = table.get("filesystem").and_then(|f| f.get(key)) else {
+            return Ok(Vec::new());
+        };
+        let items = items.as_array().ok_or_else(|| {
+            anyhow::anyhow!(
+                "profile `{}`: `filesystem.{key}` is not a list",
+                path.display()
+            )
+        })?;
+        items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .or_else(|| item.get("path").and_then(toml::Value::as_str))
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "profile `{}`: an entry of `filesystem.{key}` is not a path",
+                            path.display()
+                        )
+                    })
+            })
+            .collect()
+    };
+    Ok(ProfilePolicy {
+        name: string("image", "name").unwrap_or_else(|| "image".to_owned()),
+        version: string("image", "version").unwrap_or_else(|| "0".to_owned()),
+        digest: format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        ),
+        policy: crate::manifest::RuntimePolicy {
+            ephemeral: list("ephemeral")?,
+            state: list("state")?,
+            mutable: list("mutable")?,
+        },
+    })
+}

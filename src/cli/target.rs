@@ -1,0 +1,177 @@
+//! Reading the installed-package database of a scan, outdated or diff target: a root directory
+//! or an image (`.tar.gz`).
+//!
+//! Invariant: reads are bounded ([`installed::MAX_DATABASE_BYTES`], and a bounded number of
+//! archive entries and inflated bytes for images), symlinks are never followed, and nothing is
+//! written.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::apk::installed::{self, Database};
+
+/// The most entries read from an image before giving up.
+const MAX_IMAGE_ENTRIES: u64 = 4_000_000;
+/// The most inflated bytes read from an image before giving up.
+const MAX_IMAGE_BYTES: u64 = 64 << 30;
+
+/// What a target path is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A root directory (a live host or an unpacked image).
+    Root(PathBuf),
+    /// An image archive (`.tar.gz`).
+    Image(PathBuf),
+    /// Anything else: a lock or a manifest, decided by the caller.
+    Other(PathBuf),
+}
+
+impl Target {
+    /// Classifies `path` by what is on disk: a directory, a gzip file, or something else.
+    ///
+    /// # Errors
+    /// When the path cannot be inspected.
+    pub fn detect(path: &Path) -> anyhow::Result<Self> {
+        let meta = fs_err::metadata(path)?;
+        if meta.is_dir() {
+            return Ok(Target::Root(path.to_owned()));
+        }
+        let mut magic = [0u8; 2];
+        let mut file = fs_err::File::open(path)?;
+        let n = file
+            .read(&mut magic)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        if n == 2 && magic == [0x1f, 0x8b] {
+            Ok(Target::Image(path.to_owned()))
+        } else {
+            Ok(Target::Other(path.to_owned()))
+        }
+    }
+
+    /// The path as given.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        match self {
+            Target::Root(p) | Target::Image(p) | Target::Other(p) => p,
+        }
+    }
+}
+
+/// Reads and parses `lib/apk/db/installed` of a root directory or an image.
+///
+/// # Errors
+/// When the database is missing, too large, reached through a symlink or malformed.
+pub fn read_installed(target: &Target) -> anyhow::Result<Database> {
+    let (bytes, shown) = match target {
+        Target::Root(root) => (read_from_root(root)?, root.join(installed::INSTALLED_PATH)),
+        Target::Image(image) => (
+            read_from_image(image)?,
+            PathBuf::from(format!("{}:{}", image.display(), installed::INSTALLED_PATH)),
+        ),
+        Target::Other(path) => bail!(
+            "`{}` is neither a root directory nor an image (.tar.gz)",
+            path.display()
+        ),
+    };
+    Database::parse(&bytes)
+        .with_context(|| format!("failed to read installed database `{}`", shown.display()))
+}
+
+fn read_from_root(root: &Path) -> anyhow::Result<Vec<u8>> {
+    // Walk the components without following symlinks, so that a hostile root cannot point the
+    // read outside itself.
+    let mut path = root.to_owned();
+    for component in installed::INSTALLED_PATH.split('/') {
+        path.push(component);
+        let meta = match fs_err::symlink_metadata(&path) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+                "`{}` has no installed-package database (`{}` is missing)\n\nhint: is this the root of an Alpine system?",
+                root.display(),
+                path.display()
+            ),
+            Err(err) => return Err(err.into()),
+        };
+        if meta.file_type().is_symlink() {
+            bail!(
+                "`{}` is a symbolic link; basalt does not follow links in a root",
+                path.display()
+            );
+        }
+    }
+    let file = fs_err::File::open(&path)?;
+    read_bounded(file, &path.display().to_string())
+}
+
+fn read_bounded(reader: impl Read, shown: &str) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(installed::MAX_DATABASE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("failed to read `{shown}`"))?;
+    if bytes.len() as u64 > installed::MAX_DATABASE_BYTES {
+        bail!(
+            "`{shown}` is larger than {} bytes",
+            installed::MAX_DATABASE_BYTES
+        );
+    }
+    Ok(bytes)
+}
+
+/// Counts the bytes read through it, failing past a limit.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other(format!(
+                "image inflates to more than {MAX_IMAGE_BYTES} bytes"
+            )));
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn read_from_image(image: &Path) -> anyhow::Result<Vec<u8>> {
+    let file = fs_err::File::open(image)?;
+    let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+    let mut archive = tar::Archive::new(Bounded {
+        inner: gz,
+        left: MAX_IMAGE_BYTES,
+    });
+    let shown = image.display().to_string();
+    let entries = archive
+        .entries()
+        .with_context(|| format!("failed to read image `{shown}`"))?;
+    for (count, entry) in entries.enumerate() {
+        if count as u64 >= MAX_IMAGE_ENTRIES {
+            bail!("image `{shown}` has more than {MAX_IMAGE_ENTRIES} entries");
+        }
+        let entry = entry.with_context(|| format!("failed to read image `{shown}`"))?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = name.trim_start_matches("./").trim_start_matches('/');
+        if name == installed::INSTALLED_PATH {
+            if !entry.header().entry_type().is_file() {
+                bail!(
+                    "`{}` in image `{shown}` is not a regular file",
+                    installed::INSTALLED_PATH
+                );
+            }
+            return read_bounded(entry, &format!("{shown}:{}", installed::INSTALLED_PATH));
+        }
+    }
+    bail!(
+        "image `{shown}` has no installed-package database (`{}`)",
+        installed::INSTALLED_PATH
+    )
+}

@@ -1,0 +1,926 @@
+//! `host`: reading a live root directory or an image archive, read-only, into manifest
+//! entries.
+//!
+//! Invariants:
+//! - Nothing is written. Symlinks are never followed; the walk never leaves the root's
+//!   filesystem (a mount point is recorded, not entered). FIFOs, sockets and devices are never
+//!   opened; a regular file is opened with `O_NOFOLLOW | O_NONBLOCK` and checked to be the file
+//!   that was listed.
+//! - Regular files are hashed in parallel (rayon), streaming through one reusable buffer per
+//!   thread, largest first: memory grows with the number of entries, never with file sizes.
+//! - A file that cannot be read, or that changes or vanishes during the walk, is reported as
+//!   a [`Problem`] beside the entries; only a root that cannot be read at all is an error.
+//! - Entries come out sorted by path bytes, as [`crate::manifest`] orders them.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{self, Entry, Kind, Package, RuntimePolicy, covers, xattrs_digest};
+
+/// Size of the per-thread read buffer.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Most entries accepted from one archive (a bound on memory for hostile input).
+pub const MAX_ARCHIVE_ENTRIES: usize = 4_000_000;
+
+/// Errors that stop a walk or an archive read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The root itself cannot be read.
+    #[error("cannot read the root `{path}`")]
+    Root {
+        /// The root.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The root is not a directory.
+    #[error("the root `{path}` is not a directory")]
+    NotADirectory {
+        /// The root.
+        path: PathBuf,
+    },
+    /// The archive cannot be read.
+    #[error("cannot read the archive `{path}`")]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// An archive member whose path escapes the root or is not a path at all.
+    #[error("the archive `{path}` holds an unsafe member path `{member}`")]
+    UnsafeMember {
+        /// The archive.
+        path: PathBuf,
+        /// The member path, escaped.
+        member: String,
+    },
+    /// An archive member of a type basalt does not describe (or a hard link to nothing).
+    #[error("the archive `{path}` holds member `{member}` that cannot be described: {reason}")]
+    BadMember {
+        /// The archive.
+        path: PathBuf,
+        /// The member path, escaped.
+        member: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry could not be described, so no manifest can be made.
+    #[error("cannot describe `{path}`: {detail}")]
+    Incomplete {
+        /// The entry, escaped.
+        path: String,
+        /// The evidence.
+        detail: String,
+    },
+    /// More entries than [`MAX_ARCHIVE_ENTRIES`].
+    #[error("the archive `{path}` holds more than {MAX_ARCHIVE_ENTRIES} entries")]
+    TooManyEntries {
+        /// The archive.
+        path: PathBuf,
+    },
+}
+
+/// Why an entry could not be described exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// It could not be read (permissions, I/O error).
+    Unreadable,
+    /// It changed, was replaced or vanished while it was being read.
+    Changing,
+}
+
+/// An entry that could not be described exactly; reported, not fatal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Absolute path as in [`Entry::path`].
+    pub path: Vec<u8>,
+    /// What went wrong.
+    pub kind: ProblemKind,
+    /// The evidence (the system error, or what changed).
+    pub detail: String,
+}
+
+/// What to leave out of a walk.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Paths recorded themselves but not entered (ephemeral and state areas).
+    pub prune: Vec<Vec<u8>>,
+    /// Paths beneath which regular files are listed but not read; their digest is all zeros
+    /// (mutable paths, whose content is not compared).
+    pub skip_content: Vec<Vec<u8>>,
+}
+
+impl ScanOptions {
+    /// What verification needs from a runtime policy: ephemeral and state areas pruned,
+    /// mutable files not read.
+    #[must_use]
+    pub fn for_policy(policy: &RuntimePolicy) -> ScanOptions {
+        let bytes = |list: &[String]| list.iter().map(|p| p.as_bytes().to_vec()).collect();
+        let mut prune: Vec<Vec<u8>> = bytes(&policy.ephemeral);
+        prune.extend(bytes(&policy.state));
+        ScanOptions {
+            prune,
+            skip_content: bytes(&policy.mutable),
+        }
+    }
+
+    fn prunes(&self, path: &[u8]) -> bool {
+        self.prune.iter().any(|p| p.as_slice() == path)
+            || self.prune.iter().any(|p| manifest::strictly_below(p, path))
+    }
+
+    fn skips_content(&self, path: &[u8]) -> bool {
+        self.skip_content.iter().any(|p| covers(p, path))
+    }
+}
+
+/// The result of a walk or an archive read.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// Entries, strictly sorted by path.
+    pub entries: Vec<Entry>,
+    /// Entries that could not be described exactly, sorted by path.
+    pub problems: Vec<Problem>,
+    /// Directories on another filesystem than the root's (recorded, not entered), sorted.
+    pub mount_points: Vec<Vec<u8>>,
+    /// The bytes of `lib/apk/db/installed`, when the tree has one as a regular file (at most
+    /// [`MAX_APK_DB`] bytes) and its content was read.
+    pub apk_db: Option<Vec<u8>>,
+}
+
+/// Largest apk database read into memory.
+pub const MAX_APK_DB: u64 = 64 * 1024 * 1024;
+
+impl Scan {
+    /// The entry at `path`, if any.
+    #[must_use]
+    pub fn entry(&self, path: &[u8]) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_slice().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+}
+
+fn join(root_relative: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(root_relative.len() + 1 + name.len());
+    path.extend_from_slice(root_relative);
+    if root_relative != b"/" {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
+fn on_disk(root: &Path, path: &[u8]) -> PathBuf {
+    if path == b"/" {
+        root.to_path_buf()
+    } else {
+        root.join(OsStr::from_bytes(&path[1..]))
+    }
+}
+
+fn device(rdev: u64) -> (u32, u32) {
+    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+    (
+        u32::try_from(major).unwrap_or(u32::MAX),
+        u32::try_from(minor).unwrap_or(u32::MAX),
+    )
+}
+
+fn read_xattrs(path: &Path) -> io::Result<Option<[u8; 32]>> {
+    let names = match xattr::list(path) {
+        Ok(names) => names,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut attrs = Vec::new();
+    for name in names {
+        if let Some(value) = xattr::get(path, &name)? {
+            attrs.push((name.as_bytes().to_vec(), value));
+        }
+    }
+    Ok(xattrs_digest(&mut attrs))
+}
+
+struct Pending {
+    index: usize,
+    size: u64,
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// Walks `root` and describes every entry beneath it (the root itself is `/`).
+///
+/// # Errors
+/// [`Error::Root`] or [`Error::NotADirectory`] when the root cannot be walked at all; every
+/// other failure is a [`Problem`] in the result.
+pub fn scan_root(root: &Path, options: &ScanOptions) -> Result<Scan, Error> {
+    let root_meta = fs_err::symlink_metadata(root).map_err(|source| Error::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !root_meta.is_dir() {
+        return Err(Error::NotADirectory {
+            path: root.to_path_buf(),
+        });
+    }
+    let root_dev = root_meta.dev();
+    let mut scan = Scan::default();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut links: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
+    let mut stack: Vec<Vec<u8>> = Vec::new();
+
+    record(
+        &mut scan,
+        &mut pending,
+        &mut links,
+        &mut stack,
+        root,
+        b"/".to_vec(),
+        &root_meta,
+        root_dev,
+        options,
+    );
+    while let Some(dir) = stack.pop() {
+        let dir_path = on_disk(root, &dir);
+        let reader = match std::fs::read_dir(&dir_path) {
+            Ok(r) => r,
+            Err(e) => {
+                scan.problems.push(problem_from_io(dir, &e));
+                continue;
+            }
+        };
+        for item in reader {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    scan.problems.push(problem_from_io(dir.clone(), &e));
+                    break;
+                }
+            };
+            let path = join(&dir, item.file_name().as_bytes());
+            match item.metadata() {
+                Ok(meta) => record(
+                    &mut scan,
+                    &mut pending,
+                    &mut links,
+                    &mut stack,
+                    root,
+                    path,
+                    &meta,
+                    root_dev,
+                    options,
+                ),
+                Err(e) => scan.problems.push(problem_from_io(path, &e)),
+            }
+        }
+    }
+
+    hash_pending(root, &mut scan, &pending);
+    finish(&mut scan, links);
+    scan.apk_db = read_apk_db(root, &scan, options);
+    Ok(scan)
+}
+
+fn read_apk_db(root: &Path, scan: &Scan, options: &ScanOptions) -> Option<Vec<u8>> {
+    let entry = scan.entry(APK_DB)?;
+    let Kind::File { size, .. } = entry.kind else {
+        return None;
+    };
+    if size > MAX_APK_DB || options.prunes(APK_DB) || options.skips_content(APK_DB) {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(on_disk(root, APK_DB))
+        .ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_APK_DB).read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
+fn problem_from_io(path: Vec<u8>, e: &io::Error) -> Problem {
+    let kind = if e.kind() == io::ErrorKind::NotFound {
+        ProblemKind::Changing
+    } else {
+        ProblemKind::Unreadable
+    };
+    let detail = if kind == ProblemKind::Changing {
+        format!("vanished during the walk ({e})")
+    } else {
+        e.to_string()
+    };
+    Problem { path, kind, detail }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record(
+    scan: &mut Scan,
+    pending: &mut Vec<Pending>,
+    links: &mut HashMap<(u64, u64), Vec<usize>>,
+    stack: &mut Vec<Vec<u8>>,
+    root: &Path,
+    path: Vec<u8>,
+    meta: &std::fs::Metadata,
+    root_dev: u64,
+    options: &ScanOptions,
+) {
+    let ft = meta.file_type();
+    let disk = on_disk(root, &path);
+    let kind = if ft.is_file() {
+        Kind::File {
+            size: meta.size(),
+            sha256: [0; 32],
+        }
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        match std::fs::read_link(&disk) {
+            Ok(target) => Kind::Symlink {
+                target: target.into_os_string().into_vec(),
+            },
+            Err(e) => {
+                scan.problems.push(problem_from_io(path, &e));
+                return;
+            }
+        }
+    } else if ft.is_char_device() || ft.is_block_device() {
+        let (major, minor) = device(meta.rdev());
+        if ft.is_char_device() {
+            Kind::Char { major, minor }
+        } else {
+            Kind::Block { major, minor }
+        }
+    } else if ft.is_fifo() {
+        Kind::Fifo
+    } else {
+        Kind::Socket
+    };
+    let xattrs = match read_xattrs(&disk) {
+        Ok(x) => x,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            scan.problems.push(problem_from_io(path, &e));
+            return;
+        }
+        Err(e) => {
+            scan.problems.push(Problem {
+                path: path.clone(),
+                kind: ProblemKind::Unreadable,
+                detail: format!("extended attributes: {e}"),
+            });
+            None
+        }
+    };
+    let index = scan.entries.len();
+    if ft.is_dir() {
+        if meta.dev() != root_dev {
+            scan.mount_points.push(path.clone());
+        } else if path == b"/" || !options.prunes(&path) {
+            stack.push(path.clone());
+        }
+    } else if ft.is_file() {
+        if meta.nlink() > 1 {
+            links
+                .entry((meta.dev(), meta.ino()))
+                .or_default()
+                .push(index);
+        }
+        if !options.skips_content(&path) && meta.size() > 0 {
+            pending.push(Pending {
+                index,
+                size: meta.size(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+            });
+        } else if meta.size() == 0 {
+            // The empty file's digest needs no read.
+            pending.push(Pending {
+                index,
+                size: 0,
+                dev: meta.dev(),
+                ino: meta.ino(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+            });
+        }
+    }
+    scan.entries.push(Entry {
+        path,
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        hardlink: None,
+        xattrs,
+        package: None,
+    });
+}
+
+thread_local! {
+    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
+    let mut order: Vec<&Pending> = pending.iter().collect();
+    // Largest first, so that the last file to finish is a small one.
+    order.sort_unstable_by_key(|p| std::cmp::Reverse(p.size));
+    let results: Vec<(usize, Result<[u8; 32], Problem>)> = order
+        .par_iter()
+        .with_max_len(64)
+        .map(|p| {
+            let path = &scan.entries[p.index].path;
+            (p.index, hash_one(root, path, p))
+        })
+        .collect();
+    for (index, result) in results {
+        match result {
+            Ok(digest) => {
+                if let Kind::File { sha256, .. } = &mut scan.entries[index].kind {
+                    *sha256 = digest;
+                }
+            }
+            Err(problem) => scan.problems.push(problem),
+        }
+    }
+}
+
+fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> {
+    if p.size == 0 {
+        return Ok(Sha256::digest([]).into());
+    }
+    let disk = on_disk(root, path);
+    let changing = |detail: String| Problem {
+        path: path.to_vec(),
+        kind: ProblemKind::Changing,
+        detail,
+    };
+    let open = |flags: i32| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(&disk)
+    };
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let file = match open(base | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(base),
+        other => other,
+    };
+    let mut file = file.map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            changing("replaced by a symlink during the walk".into())
+        } else {
+            problem_from_io(path.to_vec(), &e)
+        }
+    })?;
+    let before = file
+        .metadata()
+        .map_err(|e| problem_from_io(path.to_vec(), &e))?;
+    if !before.is_file() || before.dev() != p.dev || before.ino() != p.ino {
+        return Err(changing("replaced during the walk".into()));
+    }
+    let mut hasher = Sha256::new();
+    let mut total: u64 = 0;
+    let read = BUFFER.with(|cell| -> io::Result<()> {
+        let mut buf = cell.borrow_mut();
+        if buf.len() < READ_BUFFER {
+            buf.resize(READ_BUFFER, 0);
+        }
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    });
+    read.map_err(|e| problem_from_io(path.to_vec(), &e))?;
+    let after = file
+        .metadata()
+        .map_err(|e| problem_from_io(path.to_vec(), &e))?;
+    if total != p.size
+        || after.size() != p.size
+        || (after.mtime(), after.mtime_nsec()) != p.mtime
+        || (after.ctime(), after.ctime_nsec()) != p.ctime
+    {
+        return Err(changing(format!(
+            "changed during the walk (size {} when listed, {total} bytes read)",
+            p.size
+        )));
+    }
+    Ok(hasher.finalize().into())
+}
+
+fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
+    for members in links.into_values() {
+        if members.len() < 2 {
+            continue;
+        }
+        let leader = members
+            .iter()
+            .map(|&i| scan.entries[i].path.clone())
+            .min()
+            .expect("two members");
+        for &i in &members {
+            if scan.entries[i].path != leader {
+                scan.entries[i].hardlink = Some(leader.clone());
+            }
+        }
+    }
+    scan.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    scan.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    scan.mount_points.sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Archives
+
+/// Normalises an archive member path (`./etc/passwd`, `etc/passwd/`) to an entry path
+/// (`/etc/passwd`), refusing `..` and NUL.
+fn member_path(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    for part in raw.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => return None,
+            p => {
+                out.push(b'/');
+                out.extend_from_slice(p);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    manifest::is_normal_path(&out).then_some(out)
+}
+
+/// Reads an image archive (tar, gzip-compressed or not), streaming, and describes every
+/// member. `name` is used in errors only. Later members replace earlier ones with the same
+/// path, as extraction would.
+///
+/// # Errors
+/// [`Error::Archive`] for unreadable or corrupt input, [`Error::UnsafeMember`] for a path
+/// that escapes the root, [`Error::BadMember`] for a hard link to nothing or an unknown type.
+pub fn scan_archive(reader: impl Read, name: &Path, options: &ScanOptions) -> Result<Scan, Error> {
+    let archive_err = |source: io::Error| Error::Archive {
+        path: name.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
+    let gz = reader
+        .fill_buf()
+        .map_err(archive_err)?
+        .starts_with(&[0x1f, 0x8b]);
+    let inner: Box<dyn Read> = if gz {
+        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    };
+    let mut archive = tar::Archive::new(inner);
+    let mut entries: BTreeMap<Vec<u8>, Entry> = BTreeMap::new();
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut apk_db = None;
+    for member in archive.entries().map_err(archive_err)? {
+        let mut member = member.map_err(archive_err)?;
+        let raw = member.path_bytes().into_owned();
+        let path = member_path(&raw).ok_or_else(|| Error::UnsafeMember {
+            path: name.to_path_buf(),
+            member: manifest::escape(&raw),
+        })?;
+        let bad = |reason: String| Error::BadMember {
+            path: name.to_path_buf(),
+            member: manifest::escape(&raw),
+            reason,
+        };
+        if entries.len() >= MAX_ARCHIVE_ENTRIES {
+            return Err(Error::TooManyEntries {
+                path: name.to_path_buf(),
+            });
+        }
+        let header = member.header().clone();
+        let mode = header.mode().map_err(|e| bad(e.to_string()))? & 0o7777;
+        let uid = u32::try_from(header.uid().map_err(|e| bad(e.to_string()))?)
+            .map_err(|_| bad("uid above 2^32".into()))?;
+        let gid = u32::try_from(header.gid().map_err(|e| bad(e.to_string()))?)
+            .map_err(|_| bad("gid above 2^32".into()))?;
+        let mut attrs = Vec::new();
+        if let Some(pax) = member.pax_extensions().map_err(archive_err)? {
+            for ext in pax {
+                let ext = ext.map_err(archive_err)?;
+                if let Some(attr) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+                    attrs.push((attr.to_vec(), ext.value_bytes().to_vec()));
+                }
+            }
+        }
+        let xattrs = xattrs_digest(&mut attrs);
+        let link_target = || {
+            member
+                .link_name_bytes()
+                .map(std::borrow::Cow::into_owned)
+                .ok_or_else(|| bad("a link without a target".into()))
+        };
+        let mut hardlink = None;
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let size = member.size();
+                let sha256 = if options.skips_content(&path) || options.prunes(&path) {
+                    [0; 32]
+                } else {
+                    let mut hasher = Sha256::new();
+                    let mut keep = (path == APK_DB && size <= MAX_APK_DB).then(Vec::new);
+                    loop {
+                        let n = member.read(&mut buf).map_err(archive_err)?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                        if let Some(keep) = &mut keep {
+                            keep.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                    if keep.is_some() {
+                        apk_db = keep;
+                    }
+                    hasher.finalize().into()
+                };
+                Kind::File { size, sha256 }
+            }
+            tar::EntryType::Link => {
+                let target = link_target()?;
+                let target = member_path(&target).ok_or_else(|| Error::UnsafeMember {
+                    path: name.to_path_buf(),
+                    member: manifest::escape(&target),
+                })?;
+                let leader = entries
+                    .get(&target)
+                    .filter(|e| matches!(e.kind, Kind::File { .. }))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "a hard link to `{}`, which is not an earlier regular file",
+                            manifest::escape(&target)
+                        ))
+                    })?;
+                hardlink = Some(leader.hardlink.clone().unwrap_or(target));
+                leader.kind.clone()
+            }
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink {
+                target: link_target()?,
+            },
+            tar::EntryType::Char | tar::EntryType::Block => {
+                let major = header
+                    .device_major()
+                    .map_err(|e| bad(e.to_string()))?
+                    .unwrap_or(0);
+                let minor = header
+                    .device_minor()
+                    .map_err(|e| bad(e.to_string()))?
+                    .unwrap_or(0);
+                if header.entry_type() == tar::EntryType::Char {
+                    Kind::Char { major, minor }
+                } else {
+                    Kind::Block { major, minor }
+                }
+            }
+            tar::EntryType::Fifo => Kind::Fifo,
+            other => return Err(bad(format!("unsupported member type {other:?}"))),
+        };
+        entries.insert(
+            path.clone(),
+            Entry {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                hardlink,
+                xattrs,
+                package: None,
+            },
+        );
+    }
+    // Hard-link groups are led by their first path in sorted order, as for a walk.
+    relead_hardlinks(&mut entries);
+    let mut entries: Vec<Entry> = entries.into_values().collect();
+    entries.retain(|e| e.path == b"/" || !options.prunes(&e.path));
+    Ok(Scan {
+        entries,
+        problems: Vec::new(),
+        mount_points: Vec::new(),
+        apk_db,
+    })
+}
+
+fn relead_hardlinks(entries: &mut BTreeMap<Vec<u8>, Entry>) {
+    let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+    for e in entries.values() {
+        if let Some(leader) = &e.hardlink {
+            groups
+                .entry(leader.clone())
+                .or_default()
+                .push(e.path.clone());
+        }
+    }
+    for (leader, mut members) in groups {
+        members.push(leader.clone());
+        members.sort();
+        let first = members[0].clone();
+        for m in members {
+            if let Some(e) = entries.get_mut(&m) {
+                e.hardlink = (m != first).then(|| first.clone());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packages
+
+/// Splits an apk `installed` database into its records (blank-line separated) and returns,
+/// for each, the package name and the record's bytes.
+#[must_use]
+pub fn split_records<'a>(db: &'a [u8]) -> Vec<(String, &'a [u8])> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut push = |record: &'a [u8]| {
+        if record.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let name = record
+            .split(|&b| b == b'\n')
+            .find_map(|l| l.strip_prefix(b"P:"))
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .unwrap_or_default();
+        out.push((name, record));
+    };
+    let mut i = 0;
+    while i < db.len() {
+        if db[i] == b'\n' && db.get(i + 1) == Some(&b'\n') {
+            push(&db[start..=i]);
+            start = i + 2;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    if start < db.len() {
+        push(&db[start..]);
+    }
+    out
+}
+
+/// SHA-256 of one database record, as kept in [`Package::record`].
+#[must_use]
+pub fn record_digest(record: &[u8]) -> [u8; 32] {
+    Sha256::digest(record).into()
+}
+
+/// The packages a tree's `lib/apk/db/installed` lists, and for each path (relative,
+/// `etc/passwd`) the package that owns it.
+#[must_use]
+pub fn packages_from_db(db: &[u8]) -> (Vec<Package>, BTreeMap<Vec<u8>, String>) {
+    let mut packages = Vec::new();
+    let mut owners = BTreeMap::new();
+    for (_, record) in split_records(db) {
+        let mut package = Package {
+            name: String::new(),
+            version: String::new(),
+            origin: None,
+            identity: None,
+            record: Some(record_digest(record)),
+        };
+        let mut dir: Vec<u8> = Vec::new();
+        let mut files = Vec::new();
+        for line in record.split(|&b| b == b'\n') {
+            let Some((&key, value)) = line.split_first() else {
+                continue;
+            };
+            let Some(value) = value.strip_prefix(b":") else {
+                continue;
+            };
+            let text = || String::from_utf8_lossy(value).into_owned();
+            match key {
+                b'P' => package.name = text(),
+                b'V' => package.version = text(),
+                b'o' => package.origin = Some(text()),
+                b'C' => package.identity = Some(text()),
+                b'F' => dir = value.to_vec(),
+                b'R' => {
+                    let mut path = Vec::with_capacity(1 + dir.len() + 1 + value.len());
+                    path.push(b'/');
+                    if !dir.is_empty() {
+                        path.extend_from_slice(&dir);
+                        path.push(b'/');
+                    }
+                    path.extend_from_slice(value);
+                    files.push(path);
+                }
+                _ => {}
+            }
+        }
+        if package.name.is_empty() {
+            continue;
+        }
+        for f in files {
+            owners.insert(f, package.name.clone());
+        }
+        packages.push(package);
+    }
+    packages.sort();
+    (packages, owners)
+}
+
+/// Turns a complete scan into a manifest: the header as given, plus the installed packages
+/// and each entry's owning package from the tree's apk database when it has one.
+///
+/// # Errors
+/// [`Error::Incomplete`] naming the first entry that could not be described.
+pub fn manifest_from_scan(
+    scan: Scan,
+    mut header: manifest::Header,
+) -> Result<manifest::Manifest, Error> {
+    if let Some(p) = scan.problems.first() {
+        return Err(Error::Incomplete {
+            path: manifest::escape(&p.path),
+            detail: p.detail.clone(),
+        });
+    }
+    let mut entries = scan.entries;
+    if let Some(db) = &scan.apk_db {
+        let (packages, owners) = packages_from_db(db);
+        header.packages = packages;
+        for entry in &mut entries {
+            entry.package = owners.get(&entry.path).cloned();
+        }
+    }
+    let mut manifest = manifest::Manifest { header, entries };
+    manifest.canonicalise();
+    Ok(manifest)
+}
+
+/// Where an apk database lives in a tree.
+pub const APK_DB: &[u8] = b"/lib/apk/db/installed";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_paths_are_normalised_or_refused() {
+        assert_eq!(member_path(b"./etc/passwd"), Some(b"/etc/passwd".to_vec()));
+        assert_eq!(member_path(b"etc/"), Some(b"/etc".to_vec()));
+        assert_eq!(member_path(b"./"), Some(b"/".to_vec()));
+        assert_eq!(member_path(b"../etc"), None);
+        assert_eq!(member_path(b"a/../../b"), None);
+    }
+
+    #[test]
+    fn device_numbers_decode() {
+        assert_eq!(device(0x0103), (1, 3));
+        assert_eq!(device((259 << 8) | 5), (259, 5));
+    }
+
+    #[test]
+    fn database_records_give_packages_and_owners() {
+        let db = b"C:Q1aa=\nP:musl\nV:1.2.5-r0\no:musl\nF:lib\nR:ld-musl.so.1\n\nP:busybox\nV:1.36\nF:bin\nR:busybox\nF:etc\nR:motd\n\n";
+        let (packages, owners) = packages_from_db(db);
+        assert_eq!(packages.len(), 2);
+        assert_eq!(packages[0].name, "busybox");
+        assert_eq!(packages[1].identity.as_deref(), Some("Q1aa="));
+        assert_eq!(
+            owners.get(b"/etc/motd".as_slice()).map(String::as_str),
+            Some("busybox")
+        );
+        assert_eq!(
+            owners
+                .get(b"/lib/ld-musl.so.1".as_slice())
+                .map(String::as_str),
+            Some("musl")
+        );
+        let records = split_records(db);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].0, "busybox");
+        assert!(records[1].1.ends_with(b"R:motd\n"));
+    }
+}
