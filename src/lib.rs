@@ -47,24 +47,19 @@ pub mod repo;
 pub mod unpack;
 pub mod effects;
 pub mod image;
+pub mod manifest;
+pub mod sign;
 pub mod sbom;
 
 pub mod pipeline;
-pub mod unpack;
-
-pub mod scan;
-
-pub mod diff;
-
-pub mod outdated;
-pub mod repo;
-pub mod manifest;
-pub mod sign;
 
 pub mod compare;
 pub mod host;
-pub mod verify;
 pub mod rootfs;
+pub mod verify;
+pub mod scan;
+pub mod diff;
+pub mod outdated;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
