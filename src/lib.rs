@@ -44,22 +44,22 @@ pub mod tree;
 
 pub mod repo;
 
-pub mod unpack;
 pub mod effects;
 pub mod image;
 pub mod manifest;
-pub mod sign;
 pub mod sbom;
+pub mod sign;
+pub mod unpack;
 
 pub mod pipeline;
 
 pub mod compare;
-pub mod host;
-pub mod rootfs;
-pub mod verify;
-pub mod scan;
 pub mod diff;
+pub mod host;
 pub mod outdated;
+pub mod rootfs;
+pub mod scan;
+pub mod verify;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::apk::checksum::Checksum;
+use crate::apk::installed;
 use crate::apk::keys::Keyring;
 use crate::apk::package::{self, ReadOptions};
 use crate::apk::tar;
@@ -23,6 +24,17 @@ pub const METADATA_PATH: &str = "/usr/share/basalt/build.json";
 
 /// The scripts apk runs when it installs a package for the first time.
 pub const INSTALL_SCRIPTS: &[&str] = &["pre-install", "post-install", "trigger"];
+
+/// apk's script types, in the order it stores them.
+pub const SCRIPT_TYPES: &[&str] = &[
+    "pre-install",
+    "post-install",
+    "pre-deinstall",
+    "post-deinstall",
+    "pre-upgrade",
+    "post-upgrade",
+    "trigger",
+];
 
 /// Errors of the build stages, each naming what failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +63,9 @@ pub enum Error {
         #[source]
         source: tree::Error,
     },
+    /// apk's database could not be written.
+    #[error("cannot write apk's database")]
+    Database(#[from] installed::Error),
     /// The archive could not be written.
     #[error(transparent)]
     Image(#[from] image::Error),
@@ -276,6 +291,163 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         services: options.services.clone(),
         profile_files,
     })
+}
+
+/// Writes apk's database into the image: `lib/apk/db/installed` (packages sorted by name, each
+/// with the directories and files it owns in the end), `lib/apk/db/scripts.tar` (every
+/// control script, in install order, dated by the package's build time), `lib/apk/db/triggers`,
+/// `etc/apk/world` (sorted) and `etc/apk/arch`.
+///
+/// # Errors
+/// [`Error::Database`] when a value cannot be written in apk's format.
+pub fn write_apk_database(assembled: &mut Assembled, world: &[String]) -> Result<(), Error> {
+    let arch = assembled
+        .packages
+        .iter()
+        .filter_map(|m| m.arch.clone())
+        .find(|a| a != "noarch")
+        .unwrap_or_else(|| "x86_64".to_owned());
+    let mut database = installed::Database::default();
+    for (meta, record) in assembled.packages.iter().zip(&assembled.records) {
+        database
+            .packages
+            .push(installed_package(meta, record, &arch));
+    }
+    database.packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let installed_bytes = database.to_bytes()?;
+
+    let mut scripts = installed::Scripts::default();
+    for (meta, package_scripts) in assembled.packages.iter().zip(&assembled.scripts) {
+        // apk stores a package's scripts in the order of its script types; unknown control
+        // files are not scripts.
+        let mut ordered: Vec<(usize, &Script)> = package_scripts
+            .1
+            .iter()
+            .filter_map(|s| Some((SCRIPT_TYPES.iter().position(|t| *t == s.action)?, s)))
+            .collect();
+        ordered.sort_by_key(|(i, _)| *i);
+        for (_, script) in ordered {
+            scripts.entries.push(installed::ScriptEntry {
+                name: format!(
+                    "{}-{}.{}.{}",
+                    meta.name, meta.version, meta.identity, script.action
+                ),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime: meta.build_time.unwrap_or(0),
+                uname: "root".to_owned(),
+                gname: "root".to_owned(),
+                content: script.bytes.clone(),
+            });
+        }
+    }
+    let scripts_bytes = scripts.to_bytes()?;
+
+    let mut triggers = installed::Triggers::default();
+    for (meta, package_scripts) in assembled.packages.iter().zip(&assembled.scripts) {
+        let has_trigger = package_scripts.1.iter().any(|s| s.action == "trigger");
+        if has_trigger && !meta.triggers.is_empty() {
+            triggers.entries.push(installed::TriggerEntry {
+                checksum: meta.identity.clone(),
+                paths: meta.triggers.clone(),
+            });
+        }
+    }
+    let triggers_bytes = triggers.to_bytes()?;
+
+    let mut atoms = world.to_vec();
+    atoms.sort();
+    atoms.dedup();
+    let world_bytes = installed::World { entries: atoms }.to_bytes()?;
+    let tree = &mut assembled.tree;
+    for (path, bytes) in [
+        (installed::INSTALLED_PATH, installed_bytes),
+        (installed::SCRIPTS_PATH, scripts_bytes),
+        (installed::TRIGGERS_PATH, triggers_bytes),
+        (installed::WORLD_PATH, world_bytes),
+        ("etc/apk/arch", format!("{arch}\n").into_bytes()),
+    ] {
+        place_profile_file(tree, &format!("/{path}"), Node::file(bytes, 0o644))?;
+    }
+    // apk keeps an empty lock file beside its database.
+    place_profile_file(tree, "/lib/apk/db/lock", Node::file(&b""[..], 0o600))?;
+    Ok(())
+}
+
+/// apk's record of one package; like apk, which takes the architecture from the repository
+/// index, `noarch` packages are recorded with the image's architecture.
+fn installed_package(
+    meta: &PackageMeta,
+    record: &PackageRecord,
+    arch: &str,
+) -> installed::InstalledPackage {
+    let acl = |a: &unpack::Acl, default_mode: u32| {
+        (a.mode != default_mode || a.uid != 0 || a.gid != 0).then(|| installed::Acl {
+            uid: a.uid,
+            gid: a.gid,
+            mode: a.mode,
+            xattr_checksum: None,
+        })
+    };
+    let dirs = record
+        .dirs
+        .iter()
+        .map(|dir| installed::InstalledDir {
+            path: dir
+                .path
+                .as_ref()
+                .map(ImagePath::display)
+                .unwrap_or_default(),
+            acl: acl(&dir.acl, 0o755),
+            files: dir
+                .files
+                .iter()
+                .map(|file| installed::InstalledFile {
+                    name: tree::escape(&file.name),
+                    acl: acl(&file.acl, 0o644),
+                    checksum: file.checksum.map(|sum| {
+                        format!(
+                            "Q1{}",
+                            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sum)
+                        )
+                    }),
+                    extra: Vec::new(),
+                })
+                .collect(),
+            extra: Vec::new(),
+        })
+        .collect();
+    installed::InstalledPackage {
+        checksum: Some(meta.identity.clone()),
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        arch: meta.arch.as_ref().map(|a| {
+            if a == "noarch" {
+                arch.to_owned()
+            } else {
+                a.clone()
+            }
+        }),
+        size: meta.file_size,
+        installed_size: meta.installed_size,
+        description: meta.description.clone(),
+        url: meta.url.clone(),
+        license: meta.license.clone(),
+        origin: meta.origin.clone(),
+        maintainer: meta.maintainer.clone(),
+        build_time: meta.build_time,
+        commit: meta.commit.clone(),
+        provider_priority: meta.provider_priority,
+        depends: meta.depends.clone(),
+        provides: meta.provides.clone(),
+        install_if: meta.install_if.clone(),
+        replaces: meta.replaces.clone(),
+        replaces_priority: (meta.replaces_priority != 0)
+            .then_some(u64::from(meta.replaces_priority)),
+        dirs,
+        ..installed::InstalledPackage::default()
+    }
 }
 
 /// The name of a dependency atom (`busybox>=1.36` → `busybox`).

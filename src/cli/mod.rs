@@ -11,12 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod apk;
 pub mod apk_version;
 pub mod diff;
-pub mod repo_args;
-pub mod scan;
-pub mod target;
 pub mod keygen;
 pub mod manifest;
+pub mod repo_args;
+pub mod scan;
 pub mod sign;
+pub mod target;
 pub mod verify;
 
 /// How a command ended, mapped to the process exit code in one place.
