@@ -15,6 +15,9 @@ use crate::apk::keys::Keyring;
 use crate::apk::package::{self, ReadOptions};
 use crate::apk::tar;
 use crate::effects::{self, Applied};
+use crate::host;
+use crate::manifest;
+use crate::sbom;
 use crate::image;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
 use crate::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
@@ -66,6 +69,9 @@ pub enum Error {
     /// apk's database could not be written.
     #[error("cannot write apk's database")]
     Database(#[from] installed::Error),
+    /// The written archive could not be described.
+    #[error("cannot describe the image archive")]
+    Describe(#[source] Box<host::Error>),
     /// The archive could not be written.
     #[error(transparent)]
     Image(#[from] image::Error),
@@ -290,6 +296,248 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         effects: applied,
         services: options.services.clone(),
         profile_files,
+    })
+}
+
+/// Identity and provenance of the image, for the manifest and the report.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    /// Image name.
+    pub name: String,
+    /// Image version.
+    pub version: String,
+    /// The build epoch.
+    pub epoch: u64,
+    /// Digest of the profile (`sha256:…`).
+    pub profile_digest: Option<String>,
+    /// Digest of the lockfile (`sha256:…`).
+    pub lock_digest: Option<String>,
+    /// Where the running host may differ from the image.
+    pub policy: manifest::RuntimePolicy,
+}
+
+/// A package as the report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportPackage {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: Option<String>,
+    /// Source package.
+    pub origin: Option<String>,
+    /// Declared licence.
+    pub license: String,
+    /// `Q1…` identity.
+    pub identity: String,
+    /// Hex SHA-256 of the `.apk`.
+    pub sha256: String,
+}
+
+/// What was built and how: the build report (also kept, without the output digests, in the
+/// image at [`METADATA_PATH`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuildReport {
+    /// Image name.
+    pub image: String,
+    /// Image version.
+    pub version: String,
+    /// The mtime of every entry.
+    pub epoch: u64,
+    /// Profile digest.
+    pub profile_digest: Option<String>,
+    /// Lockfile digest.
+    pub lock_digest: Option<String>,
+    /// Packages in install order.
+    pub packages: Vec<ReportPackage>,
+    /// Scripts apk would have run, and what stands in for them.
+    pub skipped_scripts: Vec<SkippedScript>,
+    /// Effects applied in their place, and the profile's accounts and services.
+    pub effects: Vec<Applied>,
+    /// Services enabled, by runlevel.
+    pub services: BTreeMap<String, Vec<String>>,
+    /// Files the profile wrote.
+    pub profile_files: Vec<String>,
+    /// Output file name → hex SHA-256 (empty inside the image).
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl BuildReport {
+    /// The report as text for people.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "image {} {}", self.image, self.version);
+        let _ = writeln!(out, "epoch {}", self.epoch);
+        if let Some(d) = &self.profile_digest {
+            let _ = writeln!(out, "profile {d}");
+        }
+        if let Some(d) = &self.lock_digest {
+            let _ = writeln!(out, "lock {d}");
+        }
+        let _ = writeln!(out, "\npackages ({}):", self.packages.len());
+        for p in &self.packages {
+            let _ = writeln!(out, "  {} {} sha256:{}", p.name, p.version, p.sha256);
+        }
+        let _ = writeln!(out, "\nskipped scripts ({}):", self.skipped_scripts.len());
+        for s in &self.skipped_scripts {
+            let _ = writeln!(
+                out,
+                "  {} {} sha256:{}{}",
+                s.package,
+                s.script,
+                s.sha256,
+                s.replaced_by
+                    .as_ref()
+                    .map(|r| format!(" (replaced by: {r})"))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(out, "\neffects ({}):", self.effects.len());
+        for e in &self.effects {
+            let _ = writeln!(out, "  {}: {}", e.effect, e.detail);
+        }
+        let _ = writeln!(out, "\nservices:");
+        for (level, services) in &self.services {
+            let _ = writeln!(out, "  {level}: {}", services.join(" "));
+        }
+        let _ = writeln!(out, "\nprofile files ({}):", self.profile_files.len());
+        for f in &self.profile_files {
+            let _ = writeln!(out, "  {f}");
+        }
+        if !self.outputs.is_empty() {
+            let _ = writeln!(out, "\noutputs:");
+            for (file, sha) in &self.outputs {
+                let _ = writeln!(out, "  {file} sha256:{sha}");
+            }
+        }
+        out
+    }
+}
+
+/// Everything a build writes, in memory.
+#[derive(Debug)]
+pub struct Built {
+    /// The image archive's file name (`NAME-VERSION.tar.gz`).
+    pub image_file: String,
+    /// The image archive.
+    pub image: Vec<u8>,
+    /// Its hex SHA-256.
+    pub image_sha256: String,
+    /// The manifest of every entry.
+    pub manifest: manifest::Manifest,
+    /// The SPDX SBOM (JSON).
+    pub sbom: Vec<u8>,
+    /// The build report; `outputs` lists the image, manifest and SBOM.
+    pub report: BuildReport,
+}
+
+impl Built {
+    /// The common prefix of the output files (`NAME-VERSION`).
+    #[must_use]
+    pub fn stem(&self) -> String {
+        format!("{}-{}", self.report.image, self.report.version)
+    }
+}
+
+/// Finishes a build: records the build in the image, writes the archive, and describes it
+/// (manifest, SBOM, report).
+///
+/// # Errors
+/// When the archive cannot be written or read back.
+pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built, Error> {
+    let mut report = BuildReport {
+        image: options.name.clone(),
+        version: options.version.clone(),
+        epoch: options.epoch,
+        profile_digest: options.profile_digest.clone(),
+        lock_digest: options.lock_digest.clone(),
+        packages: assembled
+            .packages
+            .iter()
+            .map(|m| ReportPackage {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                arch: m.arch.clone(),
+                origin: m.origin.clone(),
+                license: m.license.clone(),
+                identity: m.identity.clone(),
+                sha256: m.sha256.clone(),
+            })
+            .collect(),
+        skipped_scripts: assembled.skipped_scripts.clone(),
+        effects: assembled.effects.clone(),
+        services: assembled.services.clone(),
+        profile_files: assembled.profile_files.clone(),
+        outputs: BTreeMap::new(),
+    };
+    let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
+    metadata.push(b'\n');
+    place_profile_file(&mut assembled.tree, METADATA_PATH, Node::file(metadata, 0o644))?;
+
+    let image = image_bytes(&assembled.tree, options.epoch)?;
+    let image_sha256 = hex::encode(Sha256::digest(&image));
+    let stem = format!("{}-{}", options.name, options.version);
+    let image_file = format!("{stem}.tar.gz");
+
+    let scan = host::scan_archive(&image[..], std::path::Path::new(&image_file), &host::ScanOptions::default())
+        .map_err(|source| Error::Describe(Box::new(source)))?;
+    let header = manifest::Header {
+        image: options.name.clone(),
+        version: options.version.clone(),
+        profile_digest: options.profile_digest.clone(),
+        lock_digest: options.lock_digest.clone(),
+        build_time: options.epoch,
+        packages: Vec::new(),
+        policy: options.policy.clone(),
+    };
+    let manifest = host::manifest_from_scan(scan, header)
+        .map_err(|source| Error::Describe(Box::new(source)))?;
+
+    let sbom_packages: Vec<sbom::SbomPackage> = assembled
+        .packages
+        .iter()
+        .map(|m| sbom::SbomPackage {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            arch: m.arch.clone(),
+            origin: m.origin.clone(),
+            license: m.license.clone(),
+            url: m.url.clone(),
+            description: m.description.clone(),
+            sha256: m.sha256.clone(),
+            identity: m.identity.clone(),
+        })
+        .collect();
+    let document = sbom::document(
+        &sbom::SbomImage {
+            name: options.name.clone(),
+            version: options.version.clone(),
+            sha256: image_sha256.clone(),
+            epoch: options.epoch,
+        },
+        &sbom_packages,
+    );
+    let mut sbom = serde_json::to_vec_pretty(&document).expect("an SBOM serialises");
+    sbom.push(b'\n');
+
+    report.outputs.insert(image_file.clone(), image_sha256.clone());
+    report.outputs.insert(
+        format!("{stem}.manifest"),
+        hex::encode(Sha256::digest(manifest.render())),
+    );
+    report
+        .outputs
+        .insert(format!("{stem}.spdx.json"), hex::encode(Sha256::digest(&sbom)));
+    Ok(Built {
+        image_file,
+        image,
+        image_sha256,
+        manifest,
+        sbom,
+        report,
     })
 }
 
