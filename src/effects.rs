@@ -863,7 +863,11 @@ pub fn apply_profile_accounts(
         if Accounts::of(tree).gid(&user.group).is_none()
             && !groups.iter().any(|g| g.name == user.group)
         {
-            append_line(tree, "etc/group", &format!("{}:x:{}:", user.group, user.gid))?;
+            append_line(
+                tree,
+                "etc/group",
+                &format!("{}:x:{}:", user.group, user.gid),
+            )?;
         }
     }
     for group in groups {
@@ -960,8 +964,11 @@ mod profile_account_tests {
             Node::file(&b"root:x:0:root\ndocker:x:101:intruder\n"[..], 0o644),
         )
         .unwrap();
-        tree.insert(p("etc/passwd"), Node::file(&b"root:x:0:0:root:/root:/bin/sh\n"[..], 0o644))
-            .unwrap();
+        tree.insert(
+            p("etc/passwd"),
+            Node::file(&b"root:x:0:0:root:/root:/bin/sh\n"[..], 0o644),
+        )
+        .unwrap();
         tree.insert(p("etc/shadow"), Node::file(&b"root:!::0:::::\n"[..], 0o640))
             .unwrap();
         let groups = [
@@ -988,7 +995,10 @@ mod profile_account_tests {
         let group = String::from_utf8(tree.read_file("/etc/group").unwrap().to_vec()).unwrap();
         assert_eq!(group, "root:x:0:root\ndocker:x:101:ops\nops:x:1000:\n");
         let passwd = String::from_utf8(tree.read_file("/etc/passwd").unwrap().to_vec()).unwrap();
-        assert!(passwd.ends_with("ops:x:1000:1000:ops:/home/ops:/bin/sh\n"), "{passwd}");
+        assert!(
+            passwd.ends_with("ops:x:1000:1000:ops:/home/ops:/bin/sh\n"),
+            "{passwd}"
+        );
         let shadow = String::from_utf8(tree.read_file("/etc/shadow").unwrap().to_vec()).unwrap();
         assert!(shadow.ends_with("ops:!:20000:0:99999:7:::\n"), "{shadow}");
         let home = tree.get(&p("home/ops")).unwrap();

@@ -16,9 +16,9 @@ use crate::apk::package::{self, ReadOptions};
 use crate::apk::tar;
 use crate::effects::{self, Applied};
 use crate::host;
+use crate::image;
 use crate::manifest;
 use crate::sbom;
-use crate::image;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
 use crate::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
 
@@ -172,6 +172,10 @@ pub struct Options {
     pub files: BTreeMap<String, Node>,
     /// The packages the profile asked for (`etc/apk/world`).
     pub world: Vec<String>,
+    /// The profile's groups (exact members).
+    pub groups: Vec<effects::ProfileGroup>,
+    /// The profile's login accounts.
+    pub users: Vec<effects::ProfileUser>,
     /// Memory bounds for package contents.
     pub limits: unpack::Limits,
 }
@@ -274,6 +278,12 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
+    applied.extend(effects::apply_profile_accounts(
+        &mut tree,
+        &options.groups,
+        &options.users,
+        options.epoch,
+    )?);
     let mut profile_files = Vec::new();
     for (path, node) in &options.files {
         place_profile_file(&mut tree, path, node.clone())?;
@@ -475,15 +485,23 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
     };
     let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
     metadata.push(b'\n');
-    place_profile_file(&mut assembled.tree, METADATA_PATH, Node::file(metadata, 0o644))?;
+    place_profile_file(
+        &mut assembled.tree,
+        METADATA_PATH,
+        Node::file(metadata, 0o644),
+    )?;
 
     let image = image_bytes(&assembled.tree, options.epoch)?;
     let image_sha256 = hex::encode(Sha256::digest(&image));
     let stem = format!("{}-{}", options.name, options.version);
     let image_file = format!("{stem}.tar.gz");
 
-    let scan = host::scan_archive(&image[..], std::path::Path::new(&image_file), &host::ScanOptions::default())
-        .map_err(|source| Error::Describe(Box::new(source)))?;
+    let scan = host::scan_archive(
+        &image[..],
+        std::path::Path::new(&image_file),
+        &host::ScanOptions::default(),
+    )
+    .map_err(|source| Error::Describe(Box::new(source)))?;
     let header = manifest::Header {
         image: options.name.clone(),
         version: options.version.clone(),
@@ -523,14 +541,17 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
     let mut sbom = serde_json::to_vec_pretty(&document).expect("an SBOM serialises");
     sbom.push(b'\n');
 
-    report.outputs.insert(image_file.clone(), image_sha256.clone());
+    report
+        .outputs
+        .insert(image_file.clone(), image_sha256.clone());
     report.outputs.insert(
         format!("{stem}.manifest"),
         hex::encode(Sha256::digest(manifest.render())),
     );
-    report
-        .outputs
-        .insert(format!("{stem}.spdx.json"), hex::encode(Sha256::digest(&sbom)));
+    report.outputs.insert(
+        format!("{stem}.spdx.json"),
+        hex::encode(Sha256::digest(&sbom)),
+    );
     Ok(Built {
         image_file,
         image,
