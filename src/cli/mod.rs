@@ -12,6 +12,7 @@ pub mod apk;
 pub mod apk_version;
 pub mod diff;
 pub mod keygen;
+pub mod lock;
 pub mod manifest;
 pub mod repo_args;
 pub mod scan;
@@ -75,6 +76,8 @@ pub struct Cli {
 enum Command {
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
+    /// Resolve a profile's packages and write (or check) its lock file
+    Lock(lock::Args),
     Scan(scan::Args),
     Diff(diff::Args),
     /// Describe every entry of a root directory or an image archive
@@ -90,6 +93,7 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Apk(args) => apk::run(args),
+        Command::Lock(args) => lock::run(&args),
         Command::Scan(args) => scan::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Manifest(args) => manifest::run(args),
