@@ -12,6 +12,8 @@
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
 //! - [`outdated`]: which packages have newer versions in the repositories now.
 //! - [`tree`]: the in-memory image: normalised paths, nodes, owners.
+//! - [`profile`]: the host profile: TOML in, a validated, normalised [`profile::Profile`] out.
+//! - [`render`]: templates (built-in or the profile's own) and the profile → configuration files.
 //! - [`unpack`]: package data into the tree, as apk installs it; path safety and conflicts.
 //! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
 //!   bundle), and the OpenRC runlevels.
@@ -51,6 +53,13 @@ pub mod image;
 pub mod manifest;
 pub mod sbom;
 pub mod sign;
+pub mod profile;
+
+pub mod effects;
+pub mod image;
+
+pub mod pipeline;
+pub mod render;
 pub mod unpack;
 
 pub mod pipeline;
@@ -71,6 +80,7 @@ pub mod host;
 pub mod outdated;
 pub mod rootfs;
 pub mod scan;
+pub mod rootfs;
 pub mod rootfs;
 pub mod verify;
 

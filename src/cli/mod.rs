@@ -14,6 +14,8 @@ pub mod diff;
 pub mod keygen;
 pub mod lock;
 pub mod manifest;
+pub mod manifest;
+pub mod profile;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
@@ -74,6 +76,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a host profile, or render the configuration files it generates
+    Profile(profile::Args),
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
     /// Resolve a profile's packages and write (or check) its lock file
@@ -92,6 +96,7 @@ enum Command {
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
+        Command::Profile(args) => profile::run(args),
         Command::Apk(args) => apk::run(args),
         Command::Lock(args) => lock::run(&args),
         Command::Scan(args) => scan::run(args),
