@@ -18,6 +18,7 @@
 //! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
 //!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
+//! - [`sbom`]: the SPDX 2.3 bill of materials of an image.
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
 //!   through a content-addressed cache that is verified on every read; offline mode.
@@ -47,6 +48,13 @@ pub mod finding;
 pub mod apk;
 pub mod tree;
 
+pub mod repo;
+
+pub mod effects;
+pub mod image;
+pub mod manifest;
+pub mod sbom;
+pub mod sign;
 pub mod profile;
 
 pub mod effects;
@@ -56,6 +64,7 @@ pub mod pipeline;
 pub mod render;
 pub mod unpack;
 
+pub mod pipeline;
 pub mod lock;
 pub mod resolve;
 pub mod scan;
@@ -68,7 +77,12 @@ pub mod repo;
 pub mod sign;
 
 pub mod compare;
+pub mod diff;
 pub mod host;
+pub mod outdated;
+pub mod rootfs;
+pub mod scan;
+pub mod rootfs;
 pub mod rootfs;
 pub mod verify;
 
