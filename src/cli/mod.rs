@@ -16,7 +16,6 @@ pub mod keygen;
 pub mod lock;
 pub mod manifest;
 pub mod outdated;
-pub mod manifest;
 pub mod profile;
 pub mod repo_args;
 pub mod scan;
