@@ -6,6 +6,8 @@
 //! - [`finding`]: the shape of a check result: stable codes and severities.
 //! - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages, signatures,
 //!   the installed database.
+//! - [`resolve`]: choosing exact packages for a world, with apk-tools' semantics.
+//! - [`lock`]: a resolution written down (lock files): canonical text, staleness.
 //! - [`scan`]: installed packages against Alpine's security database.
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
 //! - [`outdated`]: which packages have newer versions in the repositories now.
@@ -47,6 +49,8 @@ pub mod image;
 pub mod pipeline;
 pub mod unpack;
 
+pub mod lock;
+pub mod resolve;
 pub mod scan;
 
 pub mod diff;

@@ -12,6 +12,10 @@ pub mod apk;
 pub mod apk_version;
 pub mod diff;
 pub mod keygen;
+pub mod lock;
+pub mod manifest;
+pub mod manifest;
+pub mod outdated;
 pub mod manifest;
 pub mod repo_args;
 pub mod scan;
@@ -75,8 +79,11 @@ pub struct Cli {
 enum Command {
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
+    /// Resolve a profile's packages and write (or check) its lock file
+    Lock(lock::Args),
     Scan(scan::Args),
     Diff(diff::Args),
+    Outdated(outdated::Args),
     /// Describe every entry of a root directory or an image archive
     Manifest(manifest::Args),
     /// Create a signing key pair (minisign's formats)
@@ -90,8 +97,10 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Apk(args) => apk::run(args),
+        Command::Lock(args) => lock::run(&args),
         Command::Scan(args) => scan::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Outdated(args) => outdated::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
