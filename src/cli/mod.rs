@@ -10,11 +10,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apk;
 pub mod apk_version;
+pub mod audit;
 pub mod diff;
 pub mod keygen;
 pub mod lock;
 pub mod manifest;
 pub mod outdated;
+pub mod profile;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
@@ -75,6 +77,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a host profile, or render the configuration files it generates
+    Profile(profile::Args),
+    /// Check a host root or an image against the hardened Docker host checklist
+    Audit(audit::Args),
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
     /// Resolve a profile's packages and write (or check) its lock file
@@ -94,6 +100,8 @@ enum Command {
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
+        Command::Profile(args) => profile::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Apk(args) => apk::run(args),
         Command::Lock(args) => lock::run(&args),
         Command::Scan(args) => scan::run(args),
