@@ -614,3 +614,16 @@ proptest::proptest! {
         parse_and_render(&text);
     }
 }
+
+#[test]
+fn services_in_the_form_the_build_takes() {
+    let p = profile::load(&profiles_dir().join("minimal.toml")).unwrap();
+    let map = p.services.by_runlevel_name();
+    assert_eq!(
+        map.keys().collect::<Vec<_>>(),
+        ["boot", "default", "shutdown", "sysinit"]
+    );
+    assert_eq!(map["default"], ["chronyd", "sshd", "sshd-keygen"]);
+    let enabled: Vec<(Runlevel, &str)> = p.services.enabled().collect();
+    assert_eq!(enabled.len(), map.values().map(Vec::len).sum::<usize>());
+}
