@@ -185,7 +185,7 @@ fn unknown_key_gets_a_did_you_mean_hint() {
     assert_eq!(d.hint.as_deref(), Some("did you mean `install`?"));
     assert_eq!(
         d.to_string(),
-        "dir/p.toml:10:1: unknown key `instal`\n  hint: did you mean `install`?"
+        "dir/p.toml:10:1: unknown key `instal`\n   |\n10 | instal = [\"alpine-base\"]\n   | ^^^^^^\n\nhint: did you mean `install`?"
     );
     let src = with_head(
         "[packages]\ninstall = [\"alpine-base\"]\n\n[ssh]\npasword_authentication = true\n",
