@@ -77,6 +77,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The bytes of an extra file were not among the loaded sources.
+    #[error("the source of `{path}` was not loaded (use `Sources::load`)")]
+    MissingSource {
+        /// Path inside the image.
+        path: String,
+    },
     /// Two sources produce the same path in the image.
     #[error("`{path}` is produced twice: by {first} and by {second}")]
     Conflict {
@@ -392,7 +398,14 @@ pub fn render(profile: &Profile, sources: &Sources) -> Result<Vec<Rendered>, Err
     }
 
     for extra in &profile.files.extra {
-        let bytes = sources.extra.get(&extra.path).cloned().unwrap_or_default();
+        let bytes =
+            sources
+                .extra
+                .get(&extra.path)
+                .cloned()
+                .ok_or_else(|| Error::MissingSource {
+                    path: extra.path.clone(),
+                })?;
         let bytes = if extra.template {
             let text = String::from_utf8(bytes).map_err(|_| Error::NotText {
                 path: extra.source_path.clone(),

@@ -634,6 +634,25 @@ fn sources_cannot_escape_the_profile_directory() {
 }
 
 #[test]
+fn extra_files_need_their_sources() {
+    let (_dir, p) = profile_dir(
+        "[[files.extra]]\npath = \"/etc/x\"\nsource = \"x\"\n",
+        &[("x", "x\n")],
+    );
+    let err = render::render(&p, &Sources::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the source of `/etc/x` was not loaded (use `Sources::load`)"
+    );
+    let files = render::render(&p, &Sources::load(&p).unwrap()).unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.path == "/etc/x" && f.bytes() == b"x\n")
+    );
+}
+
+#[test]
 fn an_extra_file_cannot_shadow_a_generated_one() {
     let (_dir, p) = profile_dir(
         "[[files.extra]]\npath = \"/etc/fstab\"\nsource = \"fstab\"\n",
