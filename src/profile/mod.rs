@@ -1,4 +1,4 @@
-//! The host profile: what the user asked for. TOML → [`RawProfile`](raw) → [`validate`] →
+//! The host profile: what the user asked for. TOML → `RawProfile` → `validate()` →
 //! [`Profile`], normalised and checked, so that no later stage re-checks it.
 //!
 //! Invariant: a [`Profile`] is internally consistent: paths are absolute and normalised (or
