@@ -521,13 +521,21 @@ fn shipped_profiles_name_packages_that_exist() {
 fn parse_and_render(text: &str) {
     match profile::parse(text, Path::new("fuzz.toml")) {
         Ok(p) => {
-            let _ = basalt::render::render(&p, &basalt::render::Sources::default());
+            let rendered = basalt::render::render(&p, &basalt::render::Sources::default());
+            // The built-in templates render for every valid profile.
+            if p.files.extra.is_empty() && p.files.templates.is_none() {
+                assert!(rendered.is_ok(), "{:?}\n{text}", rendered.err());
+            }
         }
         Err(err) => {
             let lines = text.lines().count() + 1;
             for d in err.diagnostics() {
                 assert!(d.line >= 1 && d.line <= lines && d.column >= 1, "{d}");
                 assert!(!d.message.is_empty());
+                if let Some(excerpt) = &d.excerpt {
+                    assert!(excerpt.width >= 1);
+                    assert!(d.column - 1 <= excerpt.text.chars().count(), "{d}");
+                }
             }
         }
     }
