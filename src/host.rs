@@ -796,59 +796,38 @@ pub fn record_digest(record: &[u8]) -> [u8; 32] {
     Sha256::digest(record).into()
 }
 
-/// The packages a tree's `lib/apk/db/installed` lists, and for each path (relative,
-/// `etc/passwd`) the package that owns it.
-#[must_use]
-pub fn packages_from_db(db: &[u8]) -> (Vec<Package>, BTreeMap<Vec<u8>, String>) {
-    let mut packages = Vec::new();
-    let mut owners = BTreeMap::new();
-    for (_, record) in split_records(db) {
-        let mut package = Package {
-            name: String::new(),
-            version: String::new(),
-            origin: None,
-            identity: None,
-            record: Some(record_digest(record)),
-        };
-        let mut dir: Vec<u8> = Vec::new();
-        let mut files = Vec::new();
-        for line in record.split(|&b| b == b'\n') {
-            let Some((&key, value)) = line.split_first() else {
-                continue;
-            };
-            let Some(value) = value.strip_prefix(b":") else {
-                continue;
-            };
-            let text = || String::from_utf8_lossy(value).into_owned();
-            match key {
-                b'P' => package.name = text(),
-                b'V' => package.version = text(),
-                b'o' => package.origin = Some(text()),
-                b'C' => package.identity = Some(text()),
-                b'F' => dir = value.to_vec(),
-                b'R' => {
-                    let mut path = Vec::with_capacity(1 + dir.len() + 1 + value.len());
-                    path.push(b'/');
-                    if !dir.is_empty() {
-                        path.extend_from_slice(&dir);
-                        path.push(b'/');
-                    }
-                    path.extend_from_slice(value);
-                    files.push(path);
-                }
-                _ => {}
-            }
-        }
-        if package.name.is_empty() {
-            continue;
-        }
-        for f in files {
-            owners.insert(f, package.name.clone());
-        }
-        packages.push(package);
-    }
+/// For each path (`/etc/passwd`), the package that owns it.
+pub type Owners = BTreeMap<Vec<u8>, String>;
+
+/// The packages a tree's `lib/apk/db/installed` lists (with the digest of each one's record),
+/// and for each path (`/etc/passwd`) the package that owns it.
+///
+/// # Errors
+/// The database's own error when it cannot be read.
+pub fn packages_from_db(db: &[u8]) -> Result<(Vec<Package>, Owners), crate::apk::installed::Error> {
+    let database = crate::apk::installed::Database::parse(db)?;
+    let records: BTreeMap<String, [u8; 32]> = split_records(db)
+        .into_iter()
+        .map(|(name, record)| (name, record_digest(record)))
+        .collect();
+    let mut packages: Vec<Package> = database
+        .packages
+        .iter()
+        .map(|p| Package {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            origin: p.origin.clone(),
+            identity: p.checksum.clone(),
+            record: records.get(&p.name).copied(),
+        })
+        .collect();
     packages.sort();
-    (packages, owners)
+    let owners = database
+        .owners()
+        .into_iter()
+        .map(|(path, name)| (format!("/{path}").into_bytes(), name))
+        .collect();
+    Ok((packages, owners))
 }
 
 /// Turns a complete scan into a manifest: the header as given, plus the installed packages
@@ -868,7 +847,10 @@ pub fn manifest_from_scan(
     }
     let mut entries = scan.entries;
     if let Some(db) = &scan.apk_db {
-        let (packages, owners) = packages_from_db(db);
+        let (packages, owners) = packages_from_db(db).map_err(|e| Error::Incomplete {
+            path: manifest::escape(APK_DB),
+            detail: e.to_string(),
+        })?;
         header.packages = packages;
         for entry in &mut entries {
             entry.package = owners.get(&entry.path).cloned();
@@ -904,7 +886,7 @@ mod tests {
     #[test]
     fn database_records_give_packages_and_owners() {
         let db = b"C:Q1aa=\nP:musl\nV:1.2.5-r0\no:musl\nF:lib\nR:ld-musl.so.1\n\nP:busybox\nV:1.36\nF:bin\nR:busybox\nF:etc\nR:motd\n\n";
-        let (packages, owners) = packages_from_db(db);
+        let (packages, owners) = packages_from_db(db).unwrap();
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[0].name, "busybox");
         assert_eq!(packages[1].identity.as_deref(), Some("Q1aa="));

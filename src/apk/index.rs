@@ -601,7 +601,8 @@ i:x-doc man-pages\nr:y z\nk:100\nq:5\nZ:unknown kept\n";
 
     #[test]
     fn rejects_malformed() {
-        let cases: [(&str, fn(&ParseError) -> bool); 6] = [
+        type Check = fn(&ParseError) -> bool;
+        let cases: [(&str, Check); 6] = [
             ("P:a\nV:1\n\n", |e| {
                 matches!(e, ParseError::Missing { field: 'C', .. })
             }),
