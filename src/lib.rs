@@ -46,33 +46,20 @@ pub mod finding;
 pub mod apk;
 pub mod tree;
 
+pub mod profile;
 pub mod repo;
 
 pub mod effects;
 pub mod image;
+pub mod lock;
 pub mod manifest;
+pub mod render;
+pub mod resolve;
 pub mod sbom;
 pub mod sign;
-pub mod profile;
-
-pub mod effects;
-pub mod image;
-
-pub mod pipeline;
-pub mod render;
 pub mod unpack;
 
 pub mod pipeline;
-pub mod lock;
-pub mod resolve;
-pub mod scan;
-
-pub mod diff;
-
-pub mod manifest;
-pub mod outdated;
-pub mod repo;
-pub mod sign;
 
 pub mod compare;
 pub mod diff;
@@ -80,8 +67,6 @@ pub mod host;
 pub mod outdated;
 pub mod rootfs;
 pub mod scan;
-pub mod rootfs;
-pub mod rootfs;
 pub mod verify;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]

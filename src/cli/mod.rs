@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apk;
 pub mod apk_version;
+pub mod build;
 pub mod diff;
 pub mod keygen;
 pub mod lock;
-pub mod manifest;
 pub mod manifest;
 pub mod profile;
 pub mod repo_args;
@@ -82,6 +82,8 @@ enum Command {
     Apk(apk::Args),
     /// Resolve a profile's packages and write (or check) its lock file
     Lock(lock::Args),
+    /// Build a host image from a profile: image, manifest, SBOM and report
+    Build(build::Args),
     Scan(scan::Args),
     Diff(diff::Args),
     /// Describe every entry of a root directory or an image archive
@@ -99,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Profile(args) => profile::run(args),
         Command::Apk(args) => apk::run(args),
         Command::Lock(args) => lock::run(&args),
+        Command::Build(args) => build::run(&args),
         Command::Scan(args) => scan::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Manifest(args) => manifest::run(args),
