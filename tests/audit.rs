@@ -393,3 +393,66 @@ fn cli_reports_a_bad_profile() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The minimal profile (an SSH and chrony host, without firewall, auditd or log forwarding)
+/// built from the real boot repository: its image is audited against the profile, and only
+/// what the profile leaves out is reported.
+#[test]
+fn built_minimal_image_is_audited_against_its_profile() {
+    let Some(data) = support::shared_data("built_minimal_image_is_audited_against_its_profile")
+    else {
+        return;
+    };
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let out_dir = tempfile::tempdir().unwrap();
+    let repo = data.join("alpine/repos/v3.19-boot");
+    let out = basalt(
+        &[
+            "build",
+            profile.to_str().unwrap(),
+            "--repository",
+            repo.to_str().unwrap(),
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ],
+        OCT_2024,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = out_dir.path().join("minimal-1.0.0.tar.gz");
+    let out = basalt(
+        &[
+            "audit",
+            image.to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        OCT_2024,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["release"], "3.19.1");
+    let fired: BTreeSet<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        BTreeSet::from([
+            "firewall-not-enabled",
+            "auditd-not-enabled",
+            "audit-auth-events",
+            "log-forwarding"
+        ]),
+        "{json:#}"
+    );
+    // The firewall is the one high finding: exit 1 at the default threshold.
+    assert_eq!(out.status.code(), Some(1));
+}
