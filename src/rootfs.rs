@@ -1031,6 +1031,48 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Random trees of directories, files and symlinks (relative, absolute, `..`, loops):
+        /// every lookup ends, and whatever resolves is an entry of the image.
+        #[test]
+        fn symlink_mazes_resolve_inside_the_image(
+            entries in proptest::collection::vec(
+                ("[ab]{1,2}(/[ab]{1,2}){0,2}", 0u8..3, "(/|\\.\\./|[ab]/){0,3}[ab]{0,2}"),
+                1..12,
+            ),
+            queries in proptest::collection::vec("/?([ab.]{1,2}/){0,3}[ab]{1,2}", 1..6),
+        ) {
+            use tar::EntryType as T;
+            let built: Vec<(String, T, u32, Vec<u8>)> = entries
+                .iter()
+                .map(|(path, kind, target)| match kind {
+                    0 => (path.clone(), T::Regular, 0o644, path.as_bytes().to_vec()),
+                    1 => (format!("{path}/"), T::Directory, 0o755, Vec::new()),
+                    _ => (path.clone(), T::Symlink, 0o777, target.as_bytes().to_vec()),
+                })
+                .filter(|(_, kind, _, data)| *kind != T::Symlink || !data.is_empty())
+                .collect();
+            let refs: Vec<(&str, T, u32, &[u8])> = built
+                .iter()
+                .map(|(p, k, m, d)| (p.as_str(), *k, *m, d.as_slice()))
+                .collect();
+            let img = image(&refs);
+            let Ok(fs) = RootFs::open_image(img.path()) else { return Ok(()); };
+            let names: std::collections::BTreeSet<String> =
+                fs.walk(&[]).unwrap().into_iter().map(|e| e.path).collect();
+            for q in &queries {
+                if let Ok(Some(data)) = fs.read(q) {
+                    // Contents are always those of a regular file of the image.
+                    let name = String::from_utf8(data).unwrap();
+                    proptest::prop_assert!(names.contains(&normalize(&name)), "{q} -> {name}");
+                }
+                let _ = fs.metadata(q);
+                let _ = fs.list_dir(q);
+                let _ = fs.read_link(q);
+            }
+        }
+
         #[test]
         fn hostile_archives_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4096)) {
             let file = tempfile::NamedTempFile::new().unwrap();
