@@ -857,6 +857,9 @@ impl<'a> Host<'a> {
                 continue;
             }
             for (service, _) in self.list(&format!("/etc/runlevels/{level}")) {
+                if service.starts_with('.') {
+                    continue;
+                }
                 self.enabled
                     .entry(service)
                     .or_default()
@@ -1663,9 +1666,16 @@ impl<'a> Host<'a> {
                 .into_iter()
                 .filter(|d| self.is_enabled(d))
                 .collect();
+            // The file to fix: that of the daemon that runs (busybox syslogd's options, rsyslog's
+            // or syslog-ng's configuration).
+            let file = match daemons.first() {
+                Some(&"syslog") => "/etc/conf.d/syslog",
+                Some(&"rsyslog") => "/etc/rsyslog.conf",
+                _ => "/etc/syslog-ng/syslog-ng.conf",
+            };
             self.emit(
                 "log-forwarding",
-                "/etc/syslog-ng/syslog-ng.conf",
+                file,
                 None,
                 "no enabled syslog daemon forwards logs to a remote host".to_owned(),
                 format!(

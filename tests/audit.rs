@@ -453,6 +453,14 @@ fn built_minimal_image_is_audited_against_its_profile() {
         ]),
         "{json:#}"
     );
+    // The host runs busybox syslogd: its options are where forwarding belongs.
+    let logs = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "log-forwarding")
+        .unwrap();
+    assert_eq!(logs["path"], "/etc/conf.d/syslog");
     // The firewall is the one high finding: exit 1 at the default threshold.
     assert_eq!(out.status.code(), Some(1));
 }
