@@ -18,6 +18,9 @@ pub const MAX_READ: u64 = 8 * 1024 * 1024;
 pub const MAX_SYMLINKS: usize = 40;
 /// The most entries an image archive may hold.
 pub const MAX_ENTRIES: usize = 2_000_000;
+/// The most bytes of file contents an image may hold in all (a bound on the time spent
+/// decompressing a hostile archive).
+pub const MAX_IMAGE_BYTES: u64 = 32 * 1024 * 1024 * 1024;
 /// Regular files up to this size have their contents kept in memory when an image is loaded.
 const KEEP_FILE: u64 = 1024 * 1024;
 /// The most file contents, in bytes, kept in memory for one image.
@@ -736,11 +739,18 @@ fn scan_archive(
     let entries = archive
         .entries()
         .map_err(|e| bad(format!("cannot read entries: {e}")))?;
+    let mut total: u64 = 0;
     for (count, entry) in entries.enumerate() {
         if count >= MAX_ENTRIES {
             return Err(bad(format!("more than {MAX_ENTRIES} entries")));
         }
         let mut entry = entry.map_err(|e| bad(format!("entry {count}: {e}")))?;
+        total = total.saturating_add(entry.size());
+        if total > MAX_IMAGE_BYTES {
+            return Err(bad(format!(
+                "more than {MAX_IMAGE_BYTES} bytes of contents (entry {count})"
+            )));
+        }
         let raw = entry.path_bytes().into_owned();
         if raw.len() > MAX_PATH {
             return Err(bad(format!(
@@ -1019,6 +1029,20 @@ mod tests {
             RootFs::open_image(file.path()),
             Err(Error::Archive { .. })
         ));
+    }
+
+    #[test]
+    fn an_archive_claiming_too_much_content_is_refused() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_path("huge").unwrap();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(MAX_IMAGE_BYTES + 1);
+        header.set_cksum();
+        fs_err::write(file.path(), header.as_bytes()).unwrap();
+        let err = RootFs::open_image(file.path()).unwrap_err();
+        assert!(err.to_string().contains("bytes of contents"), "{err}");
     }
 
     #[test]
