@@ -816,3 +816,192 @@ mod tests {
         assert!(!lock_root_password(&mut tree).unwrap());
     }
 }
+
+/// A login account the profile declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileUser {
+    /// Login name.
+    pub name: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Primary group name.
+    pub group: String,
+    /// Login shell.
+    pub shell: String,
+    /// Home directory (absolute).
+    pub home: String,
+}
+
+/// A group the profile declares, with exactly these members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileGroup {
+    /// Group name.
+    pub name: String,
+    /// Fixed gid, or `None` to keep the image's (or take the first free system gid).
+    pub gid: Option<u32>,
+    /// The exact member list.
+    pub members: Vec<String>,
+}
+
+/// Applies the profile's accounts: groups first (created, or their gid and member list set
+/// exactly), then users (their `passwd` line, a locked `shadow` entry since logins are
+/// key-only, and a home directory 0700 owned by them). A declared user that exists is
+/// replaced by the declaration.
+///
+/// # Errors
+/// When no gid is free or the tree refuses a change.
+pub fn apply_profile_accounts(
+    tree: &mut ImageTree,
+    groups: &[ProfileGroup],
+    users: &[ProfileUser],
+    epoch: u64,
+) -> Result<Vec<Applied>, Error> {
+    let mut applied = Vec::new();
+    for user in users {
+        if Accounts::of(tree).gid(&user.group).is_none()
+            && !groups.iter().any(|g| g.name == user.group)
+        {
+            append_line(
+                tree,
+                "etc/group",
+                &format!("{}:x:{}:", user.group, user.gid),
+            )?;
+        }
+    }
+    for group in groups {
+        let accounts = Accounts::of(tree);
+        let gid = match (group.gid, accounts.gid(&group.name)) {
+            (Some(gid), _) | (None, Some(gid)) => gid,
+            (None, None) => SYSTEM_IDS
+                .clone()
+                .find(|&id| accounts.group_name(id).is_none())
+                .ok_or_else(|| Error::NoFreeId {
+                    kind: "group",
+                    name: group.name.clone(),
+                })?,
+        };
+        let line = format!("{}:x:{gid}:{}", group.name, group.members.join(","));
+        replace_line(tree, "etc/group", &group.name, &line)?;
+        applied.push(Applied {
+            effect: "profile accounts".to_owned(),
+            detail: format!(
+                "group {} (gid {gid}) members [{}]",
+                group.name,
+                group.members.join(", ")
+            ),
+        });
+    }
+    for user in users {
+        let line = format!(
+            "{}:x:{}:{}:{}:{}:{}",
+            user.name, user.uid, user.gid, user.name, user.home, user.shell
+        );
+        replace_line(tree, "etc/passwd", &user.name, &line)?;
+        if tree.lookup("/etc/shadow").is_some() {
+            let shadow = format!("{}:!:{}:0:99999:7:::", user.name, epoch / 86_400);
+            replace_line(tree, "etc/shadow", &user.name, &shadow)?;
+        }
+        if let Ok(home) = ImagePath::from_absolute(&user.home) {
+            if let Some(parent) = home.parent() {
+                tree.create_dir_all(&parent, &Node::dir(0o755))
+                    .map_err(tree_err(&user.home))?;
+            }
+            if tree.get(&home).is_none() {
+                tree.insert(home, Node::dir(0o700).owned(user.uid, user.gid))
+                    .map_err(tree_err(&user.home))?;
+            }
+        }
+        applied.push(Applied {
+            effect: "profile accounts".to_owned(),
+            detail: format!("user {} (uid {}, gid {})", user.name, user.uid, user.gid),
+        });
+    }
+    Ok(applied)
+}
+
+/// Replaces the line of `name` in a colon-separated account file, or appends it.
+fn replace_line(tree: &mut ImageTree, path: &str, name: &str, line: &str) -> Result<(), Error> {
+    let absolute = format!("/{path}");
+    let Some(bytes) = tree.read_file(&absolute) else {
+        return append_line(tree, path, line);
+    };
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let prefix = format!("{name}:");
+    if !text.lines().any(|l| l.starts_with(&prefix)) {
+        return append_line(tree, path, line);
+    }
+    let mut out = String::with_capacity(text.len() + line.len());
+    for l in text.lines() {
+        out.push_str(if l.starts_with(&prefix) { line } else { l });
+        out.push('\n');
+    }
+    let image_path = ImagePath::new(path.as_bytes()).map_err(tree_err(path))?;
+    let node = tree.get(&image_path).cloned().expect("read above");
+    let node = Node {
+        kind: NodeKind::File(tree::Content::new(out.into_bytes())),
+        ..node
+    };
+    tree.insert(image_path, node).map_err(tree_err(path))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod profile_account_tests {
+    use super::*;
+
+    fn p(s: &str) -> ImagePath {
+        ImagePath::new(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn docker_group_gets_exactly_the_declared_members() {
+        let mut tree = ImageTree::new();
+        tree.insert(p("etc"), Node::dir(0o755)).unwrap();
+        tree.insert(
+            p("etc/group"),
+            Node::file(&b"root:x:0:root\ndocker:x:101:intruder\n"[..], 0o644),
+        )
+        .unwrap();
+        tree.insert(
+            p("etc/passwd"),
+            Node::file(&b"root:x:0:0:root:/root:/bin/sh\n"[..], 0o644),
+        )
+        .unwrap();
+        tree.insert(p("etc/shadow"), Node::file(&b"root:!::0:::::\n"[..], 0o640))
+            .unwrap();
+        let groups = [
+            ProfileGroup {
+                name: "docker".into(),
+                gid: None,
+                members: vec!["ops".into()],
+            },
+            ProfileGroup {
+                name: "ops".into(),
+                gid: Some(1000),
+                members: vec![],
+            },
+        ];
+        let users = [ProfileUser {
+            name: "ops".into(),
+            uid: 1000,
+            gid: 1000,
+            group: "ops".into(),
+            shell: "/bin/sh".into(),
+            home: "/home/ops".into(),
+        }];
+        apply_profile_accounts(&mut tree, &groups, &users, 86_400 * 20_000).unwrap();
+        let group = String::from_utf8(tree.read_file("/etc/group").unwrap().to_vec()).unwrap();
+        assert_eq!(group, "root:x:0:root\ndocker:x:101:ops\nops:x:1000:\n");
+        let passwd = String::from_utf8(tree.read_file("/etc/passwd").unwrap().to_vec()).unwrap();
+        assert!(
+            passwd.ends_with("ops:x:1000:1000:ops:/home/ops:/bin/sh\n"),
+            "{passwd}"
+        );
+        let shadow = String::from_utf8(tree.read_file("/etc/shadow").unwrap().to_vec()).unwrap();
+        assert!(shadow.ends_with("ops:!:20000:0:99999:7:::\n"), "{shadow}");
+        let home = tree.get(&p("home/ops")).unwrap();
+        assert_eq!((home.mode, home.uid, home.gid), (0o700, 1000, 1000));
+    }
+}

@@ -6,12 +6,19 @@
 //! the disk; every skipped package script is recorded with its SHA-256.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
+use crate::apk::checksum::Checksum;
+use crate::apk::installed;
+use crate::apk::keys::Keyring;
+use crate::apk::package::{self, ReadOptions};
+use crate::apk::tar;
 use crate::effects::{self, Applied};
+use crate::host;
 use crate::image;
+use crate::manifest;
+use crate::sbom;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
 use crate::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
 
@@ -21,16 +28,28 @@ pub const METADATA_PATH: &str = "/usr/share/basalt/build.json";
 /// The scripts apk runs when it installs a package for the first time.
 pub const INSTALL_SCRIPTS: &[&str] = &["pre-install", "post-install", "trigger"];
 
+/// apk's script types, in the order it stores them.
+pub const SCRIPT_TYPES: &[&str] = &[
+    "pre-install",
+    "post-install",
+    "pre-deinstall",
+    "post-deinstall",
+    "pre-upgrade",
+    "post-upgrade",
+    "trigger",
+];
+
 /// Errors of the build stages, each naming what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A package could not be read.
-    #[error("cannot read package `{file}`: {problem}")]
+    /// A package could not be read or failed a check.
+    #[error("cannot use package `{file}`")]
     Package {
         /// The package file.
         file: String,
-        /// What is wrong.
-        problem: String,
+        /// The reader's reason.
+        #[source]
+        source: Box<package::Error>,
     },
     /// Unpacking failed.
     #[error(transparent)]
@@ -47,6 +66,12 @@ pub enum Error {
         #[source]
         source: tree::Error,
     },
+    /// apk's database could not be written.
+    #[error("cannot write apk's database")]
+    Database(#[from] installed::Error),
+    /// The written archive could not be described.
+    #[error("cannot describe the image archive")]
+    Describe(#[source] Box<host::Error>),
     /// The archive could not be written.
     #[error(transparent)]
     Image(#[from] image::Error),
@@ -147,6 +172,10 @@ pub struct Options {
     pub files: BTreeMap<String, Node>,
     /// The packages the profile asked for (`etc/apk/world`).
     pub world: Vec<String>,
+    /// The profile's groups (exact members).
+    pub groups: Vec<effects::ProfileGroup>,
+    /// The profile's login accounts.
+    pub users: Vec<effects::ProfileUser>,
     /// Memory bounds for package contents.
     pub limits: unpack::Limits,
 }
@@ -249,6 +278,12 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
+    applied.extend(effects::apply_profile_accounts(
+        &mut tree,
+        &options.groups,
+        &options.users,
+        options.epoch,
+    )?);
     let mut profile_files = Vec::new();
     for (path, node) in &options.files {
         place_profile_file(&mut tree, path, node.clone())?;
@@ -272,6 +307,416 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         services: options.services.clone(),
         profile_files,
     })
+}
+
+/// Identity and provenance of the image, for the manifest and the report.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    /// Image name.
+    pub name: String,
+    /// Image version.
+    pub version: String,
+    /// The build epoch.
+    pub epoch: u64,
+    /// Digest of the profile (`sha256:…`).
+    pub profile_digest: Option<String>,
+    /// Digest of the lockfile (`sha256:…`).
+    pub lock_digest: Option<String>,
+    /// Where the running host may differ from the image.
+    pub policy: manifest::RuntimePolicy,
+}
+
+/// A package as the report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportPackage {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Architecture.
+    pub arch: Option<String>,
+    /// Source package.
+    pub origin: Option<String>,
+    /// Declared licence.
+    pub license: String,
+    /// `Q1…` identity.
+    pub identity: String,
+    /// Hex SHA-256 of the `.apk`.
+    pub sha256: String,
+}
+
+/// What was built and how: the build report (also kept, without the output digests, in the
+/// image at [`METADATA_PATH`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BuildReport {
+    /// Image name.
+    pub image: String,
+    /// Image version.
+    pub version: String,
+    /// The mtime of every entry.
+    pub epoch: u64,
+    /// Profile digest.
+    pub profile_digest: Option<String>,
+    /// Lockfile digest.
+    pub lock_digest: Option<String>,
+    /// Packages in install order.
+    pub packages: Vec<ReportPackage>,
+    /// Scripts apk would have run, and what stands in for them.
+    pub skipped_scripts: Vec<SkippedScript>,
+    /// Effects applied in their place, and the profile's accounts and services.
+    pub effects: Vec<Applied>,
+    /// Services enabled, by runlevel.
+    pub services: BTreeMap<String, Vec<String>>,
+    /// Files the profile wrote.
+    pub profile_files: Vec<String>,
+    /// Output file name → hex SHA-256 (empty inside the image).
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl BuildReport {
+    /// The report as text for people.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "image {} {}", self.image, self.version);
+        let _ = writeln!(out, "epoch {}", self.epoch);
+        if let Some(d) = &self.profile_digest {
+            let _ = writeln!(out, "profile {d}");
+        }
+        if let Some(d) = &self.lock_digest {
+            let _ = writeln!(out, "lock {d}");
+        }
+        let _ = writeln!(out, "\npackages ({}):", self.packages.len());
+        for p in &self.packages {
+            let _ = writeln!(out, "  {} {} sha256:{}", p.name, p.version, p.sha256);
+        }
+        let _ = writeln!(out, "\nskipped scripts ({}):", self.skipped_scripts.len());
+        for s in &self.skipped_scripts {
+            let _ = writeln!(
+                out,
+                "  {} {} sha256:{}{}",
+                s.package,
+                s.script,
+                s.sha256,
+                s.replaced_by
+                    .as_ref()
+                    .map(|r| format!(" (replaced by: {r})"))
+                    .unwrap_or_default()
+            );
+        }
+        let _ = writeln!(out, "\neffects ({}):", self.effects.len());
+        for e in &self.effects {
+            let _ = writeln!(out, "  {}: {}", e.effect, e.detail);
+        }
+        let _ = writeln!(out, "\nservices:");
+        for (level, services) in &self.services {
+            let _ = writeln!(out, "  {level}: {}", services.join(" "));
+        }
+        let _ = writeln!(out, "\nprofile files ({}):", self.profile_files.len());
+        for f in &self.profile_files {
+            let _ = writeln!(out, "  {f}");
+        }
+        if !self.outputs.is_empty() {
+            let _ = writeln!(out, "\noutputs:");
+            for (file, sha) in &self.outputs {
+                let _ = writeln!(out, "  {file} sha256:{sha}");
+            }
+        }
+        out
+    }
+}
+
+/// Everything a build writes, in memory.
+#[derive(Debug)]
+pub struct Built {
+    /// The image archive's file name (`NAME-VERSION.tar.gz`).
+    pub image_file: String,
+    /// The image archive.
+    pub image: Vec<u8>,
+    /// Its hex SHA-256.
+    pub image_sha256: String,
+    /// The manifest of every entry.
+    pub manifest: manifest::Manifest,
+    /// The SPDX SBOM (JSON).
+    pub sbom: Vec<u8>,
+    /// The build report; `outputs` lists the image, manifest and SBOM.
+    pub report: BuildReport,
+}
+
+impl Built {
+    /// The common prefix of the output files (`NAME-VERSION`).
+    #[must_use]
+    pub fn stem(&self) -> String {
+        format!("{}-{}", self.report.image, self.report.version)
+    }
+}
+
+/// Finishes a build: records the build in the image, writes the archive, and describes it
+/// (manifest, SBOM, report).
+///
+/// # Errors
+/// When the archive cannot be written or read back.
+pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built, Error> {
+    let mut report = BuildReport {
+        image: options.name.clone(),
+        version: options.version.clone(),
+        epoch: options.epoch,
+        profile_digest: options.profile_digest.clone(),
+        lock_digest: options.lock_digest.clone(),
+        packages: assembled
+            .packages
+            .iter()
+            .map(|m| ReportPackage {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                arch: m.arch.clone(),
+                origin: m.origin.clone(),
+                license: m.license.clone(),
+                identity: m.identity.clone(),
+                sha256: m.sha256.clone(),
+            })
+            .collect(),
+        skipped_scripts: assembled.skipped_scripts.clone(),
+        effects: assembled.effects.clone(),
+        services: assembled.services.clone(),
+        profile_files: assembled.profile_files.clone(),
+        outputs: BTreeMap::new(),
+    };
+    let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
+    metadata.push(b'\n');
+    place_profile_file(
+        &mut assembled.tree,
+        METADATA_PATH,
+        Node::file(metadata, 0o644),
+    )?;
+
+    let image = image_bytes(&assembled.tree, options.epoch)?;
+    let image_sha256 = hex::encode(Sha256::digest(&image));
+    let stem = format!("{}-{}", options.name, options.version);
+    let image_file = format!("{stem}.tar.gz");
+
+    let scan = host::scan_archive(
+        &image[..],
+        std::path::Path::new(&image_file),
+        &host::ScanOptions::default(),
+    )
+    .map_err(|source| Error::Describe(Box::new(source)))?;
+    let header = manifest::Header {
+        image: options.name.clone(),
+        version: options.version.clone(),
+        profile_digest: options.profile_digest.clone(),
+        lock_digest: options.lock_digest.clone(),
+        build_time: options.epoch,
+        packages: Vec::new(),
+        policy: options.policy.clone(),
+    };
+    let manifest = host::manifest_from_scan(scan, header)
+        .map_err(|source| Error::Describe(Box::new(source)))?;
+
+    let sbom_packages: Vec<sbom::SbomPackage> = assembled
+        .packages
+        .iter()
+        .map(|m| sbom::SbomPackage {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            arch: m.arch.clone(),
+            origin: m.origin.clone(),
+            license: m.license.clone(),
+            url: m.url.clone(),
+            description: m.description.clone(),
+            sha256: m.sha256.clone(),
+            identity: m.identity.clone(),
+        })
+        .collect();
+    let document = sbom::document(
+        &sbom::SbomImage {
+            name: options.name.clone(),
+            version: options.version.clone(),
+            sha256: image_sha256.clone(),
+            epoch: options.epoch,
+        },
+        &sbom_packages,
+    );
+    let mut sbom = serde_json::to_vec_pretty(&document).expect("an SBOM serialises");
+    sbom.push(b'\n');
+
+    report
+        .outputs
+        .insert(image_file.clone(), image_sha256.clone());
+    report.outputs.insert(
+        format!("{stem}.manifest"),
+        hex::encode(Sha256::digest(manifest.render())),
+    );
+    report.outputs.insert(
+        format!("{stem}.spdx.json"),
+        hex::encode(Sha256::digest(&sbom)),
+    );
+    Ok(Built {
+        image_file,
+        image,
+        image_sha256,
+        manifest,
+        sbom,
+        report,
+    })
+}
+
+/// Writes apk's database into the image: `lib/apk/db/installed` (packages sorted by name, each
+/// with the directories and files it owns in the end), `lib/apk/db/scripts.tar` (every
+/// control script, in install order, dated by the package's build time), `lib/apk/db/triggers`,
+/// `etc/apk/world` (sorted) and `etc/apk/arch`.
+///
+/// # Errors
+/// [`Error::Database`] when a value cannot be written in apk's format.
+pub fn write_apk_database(assembled: &mut Assembled, world: &[String]) -> Result<(), Error> {
+    let arch = assembled
+        .packages
+        .iter()
+        .filter_map(|m| m.arch.clone())
+        .find(|a| a != "noarch")
+        .unwrap_or_else(|| "x86_64".to_owned());
+    let mut database = installed::Database::default();
+    for (meta, record) in assembled.packages.iter().zip(&assembled.records) {
+        database
+            .packages
+            .push(installed_package(meta, record, &arch));
+    }
+    database.packages.sort_by(|a, b| a.name.cmp(&b.name));
+    let installed_bytes = database.to_bytes()?;
+
+    let mut scripts = installed::Scripts::default();
+    for (meta, package_scripts) in assembled.packages.iter().zip(&assembled.scripts) {
+        // apk stores a package's scripts in the order of its script types; unknown control
+        // files are not scripts.
+        let mut ordered: Vec<(usize, &Script)> = package_scripts
+            .1
+            .iter()
+            .filter_map(|s| Some((SCRIPT_TYPES.iter().position(|t| *t == s.action)?, s)))
+            .collect();
+        ordered.sort_by_key(|(i, _)| *i);
+        for (_, script) in ordered {
+            scripts.entries.push(installed::ScriptEntry {
+                name: format!(
+                    "{}-{}.{}.{}",
+                    meta.name, meta.version, meta.identity, script.action
+                ),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime: meta.build_time.unwrap_or(0),
+                uname: "root".to_owned(),
+                gname: "root".to_owned(),
+                content: script.bytes.clone(),
+            });
+        }
+    }
+    let scripts_bytes = scripts.to_bytes()?;
+
+    let mut triggers = installed::Triggers::default();
+    for (meta, package_scripts) in assembled.packages.iter().zip(&assembled.scripts) {
+        let has_trigger = package_scripts.1.iter().any(|s| s.action == "trigger");
+        if has_trigger && !meta.triggers.is_empty() {
+            triggers.entries.push(installed::TriggerEntry {
+                checksum: meta.identity.clone(),
+                paths: meta.triggers.clone(),
+            });
+        }
+    }
+    let triggers_bytes = triggers.to_bytes()?;
+
+    let mut atoms = world.to_vec();
+    atoms.sort();
+    atoms.dedup();
+    let world_bytes = installed::World { entries: atoms }.to_bytes()?;
+    let tree = &mut assembled.tree;
+    for (path, bytes) in [
+        (installed::INSTALLED_PATH, installed_bytes),
+        (installed::SCRIPTS_PATH, scripts_bytes),
+        (installed::TRIGGERS_PATH, triggers_bytes),
+        (installed::WORLD_PATH, world_bytes),
+        ("etc/apk/arch", format!("{arch}\n").into_bytes()),
+    ] {
+        place_profile_file(tree, &format!("/{path}"), Node::file(bytes, 0o644))?;
+    }
+    // apk keeps an empty lock file beside its database.
+    place_profile_file(tree, "/lib/apk/db/lock", Node::file(&b""[..], 0o600))?;
+    Ok(())
+}
+
+/// apk's record of one package; like apk, which takes the architecture from the repository
+/// index, `noarch` packages are recorded with the image's architecture.
+fn installed_package(
+    meta: &PackageMeta,
+    record: &PackageRecord,
+    arch: &str,
+) -> installed::InstalledPackage {
+    let acl = |a: &unpack::Acl, default_mode: u32| {
+        (a.mode != default_mode || a.uid != 0 || a.gid != 0).then(|| installed::Acl {
+            uid: a.uid,
+            gid: a.gid,
+            mode: a.mode,
+            xattr_checksum: None,
+        })
+    };
+    let dirs = record
+        .dirs
+        .iter()
+        .map(|dir| installed::InstalledDir {
+            path: dir
+                .path
+                .as_ref()
+                .map(ImagePath::display)
+                .unwrap_or_default(),
+            acl: acl(&dir.acl, 0o755),
+            files: dir
+                .files
+                .iter()
+                .map(|file| installed::InstalledFile {
+                    name: tree::escape(&file.name),
+                    acl: acl(&file.acl, 0o644),
+                    checksum: file.checksum.map(|sum| {
+                        format!(
+                            "Q1{}",
+                            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sum)
+                        )
+                    }),
+                    extra: Vec::new(),
+                })
+                .collect(),
+            extra: Vec::new(),
+        })
+        .collect();
+    installed::InstalledPackage {
+        checksum: Some(meta.identity.clone()),
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        arch: meta.arch.as_ref().map(|a| {
+            if a == "noarch" {
+                arch.to_owned()
+            } else {
+                a.clone()
+            }
+        }),
+        size: meta.file_size,
+        installed_size: meta.installed_size,
+        description: meta.description.clone(),
+        url: meta.url.clone(),
+        license: meta.license.clone(),
+        origin: meta.origin.clone(),
+        maintainer: meta.maintainer.clone(),
+        build_time: meta.build_time,
+        commit: meta.commit.clone(),
+        provider_priority: meta.provider_priority,
+        depends: meta.depends.clone(),
+        provides: meta.provides.clone(),
+        install_if: meta.install_if.clone(),
+        replaces: meta.replaces.clone(),
+        replaces_priority: (meta.replaces_priority != 0)
+            .then_some(u64::from(meta.replaces_priority)),
+        dirs,
+        ..installed::InstalledPackage::default()
+    }
 }
 
 /// The name of a dependency atom (`busybox>=1.36` → `busybox`).
@@ -306,82 +751,85 @@ fn place_profile_file(tree: &mut ImageTree, path: &str, node: Node) -> Result<()
     Ok(())
 }
 
-/// Reads an `.apk` (its three gzip members) into a [`LoadedPackage`]: `.PKGINFO`, the
-/// scripts, the `Q1` identity of the control member, and every data entry with its content
-/// (each file's SHA-1 checked against the archive's record when the entry is unpacked).
+/// Reads and checks an `.apk` (signature by a trusted key, `Q1` identity when expected,
+/// `datahash`, every file's SHA-1) into a [`LoadedPackage`] with every data entry and its
+/// content.
 ///
 /// # Errors
-/// [`Error::Package`] when the file is not a well-formed package.
-pub fn read_apk(bytes: &[u8], file: &str, limits: unpack::Limits) -> Result<LoadedPackage, Error> {
-    let problem = |problem: String| Error::Package {
-        file: file.to_owned(),
-        problem,
-    };
-    let mut members = Vec::with_capacity(3);
-    let mut rest = bytes;
-    while !rest.is_empty() && members.len() < 3 {
-        let before = rest.len();
-        let mut inflated = Vec::new();
-        flate2::bufread::GzDecoder::new(&mut rest)
-            .take(limits.max_total)
-            .read_to_end(&mut inflated)
-            .map_err(|e| problem(format!("gzip member {}: {e}", members.len() + 1)))?;
-        let consumed = &bytes[bytes.len() - before..bytes.len() - rest.len()];
-        members.push((consumed, inflated));
-    }
-    if members.len() != 3 || !rest.is_empty() {
-        return Err(problem(format!(
-            "expected 3 gzip members (signature, control, data), found {}{}",
-            members.len(),
-            if rest.is_empty() {
-                ""
-            } else {
-                " and trailing bytes"
+/// [`Error::Package`] when the file is malformed or fails a check.
+pub fn read_apk(
+    bytes: &[u8],
+    file: &str,
+    keyring: &Keyring,
+    expected_identity: Option<&Checksum>,
+    limits: unpack::Limits,
+) -> Result<LoadedPackage, Error> {
+    let mut options = ReadOptions::new(keyring);
+    options.expected_identity = expected_identity;
+    options.require_verified = true;
+    let mut entries = Vec::new();
+    let mut total = 0u64;
+    let package = package::read_package(bytes, file, &options, |entry, content| {
+        let mut data = Vec::new();
+        if entry.kind == tar::EntryKind::File {
+            if entry.size > limits.max_file || total + entry.size > limits.max_total {
+                return Err(std::io::Error::other(format!(
+                    "`{}` takes the image over its size limit",
+                    entry.path
+                )));
             }
-        )));
-    }
-    let identity = format!(
-        "Q1{}",
-        base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            sha1::Sha1::digest(members[1].0)
-        )
-    );
-    let mut meta = PackageMeta {
-        identity,
+            total += entry.size;
+            data.reserve(usize::try_from(entry.size).unwrap_or(0));
+            content.read_to_end(&mut data)?;
+        }
+        entries.push(data_entry(entry, data));
+        Ok(())
+    })
+    .map_err(|source| Error::Package {
+        file: file.to_owned(),
+        source: Box::new(source),
+    })?;
+    let info = &package.pkginfo;
+    let words = |key: &str| -> Vec<String> {
+        info.values(key)
+            .flat_map(str::split_whitespace)
+            .map(str::to_owned)
+            .collect()
+    };
+    let meta = PackageMeta {
+        name: info.name().to_owned(),
+        version: info.version().to_owned(),
+        arch: info.arch().map(str::to_owned),
+        description: info.get("pkgdesc").unwrap_or_default().to_owned(),
+        url: info.get("url").unwrap_or_default().to_owned(),
+        license: info.get("license").unwrap_or_default().to_owned(),
+        origin: info.get("origin").map(str::to_owned),
+        maintainer: info.get("maintainer").map(str::to_owned),
+        build_time: info.get("builddate").and_then(|v| v.parse().ok()),
+        commit: info.get("commit").map(str::to_owned),
+        depends: words("depend"),
+        provides: words("provides"),
+        install_if: words("install_if"),
+        replaces: words("replaces"),
+        replaces_priority: info
+            .get("replaces_priority")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        provider_priority: info.get("provider_priority").and_then(|v| v.parse().ok()),
+        triggers: words("triggers"),
+        installed_size: info.size().unwrap_or(0),
+        identity: package.identity.to_string(),
         file_size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(bytes)),
-        ..PackageMeta::default()
     };
-    let mut scripts = Vec::new();
-    let mut control = tar::Archive::new(&members[1].1[..]);
-    for entry in control
-        .entries()
-        .map_err(|e| problem(format!("control member: {e}")))?
-    {
-        let mut entry = entry.map_err(|e| problem(format!("control member: {e}")))?;
-        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let mut content = Vec::new();
-        entry
-            .by_ref()
-            .take(1 << 20)
-            .read_to_end(&mut content)
-            .map_err(|e| problem(format!("control entry `{name}`: {e}")))?;
-        if name == ".PKGINFO" {
-            parse_pkginfo(&mut meta, &content);
-        } else if let Some(action) = name.strip_prefix('.') {
-            scripts.push(Script {
-                action: action.to_owned(),
-                bytes: content,
-            });
-        }
-    }
-    if meta.name.is_empty() || meta.version.is_empty() {
-        return Err(problem("`.PKGINFO` has no pkgname or pkgver".to_owned()));
-    }
-    let mut data = tar::Archive::new(&members[2].1[..]);
-    let entries =
-        unpack::tar_entries(&meta.name, &mut data, limits)?.collect::<Result<Vec<_>, _>>()?;
+    let scripts = package
+        .scripts
+        .into_iter()
+        .map(|s| Script {
+            action: s.name.trim_start_matches('.').to_owned(),
+            bytes: s.bytes,
+        })
+        .collect();
     Ok(LoadedPackage {
         meta,
         scripts,
@@ -389,33 +837,37 @@ pub fn read_apk(bytes: &[u8], file: &str, limits: unpack::Limits) -> Result<Load
     })
 }
 
-fn parse_pkginfo(meta: &mut PackageMeta, bytes: &[u8]) {
-    for line in String::from_utf8_lossy(bytes).lines() {
-        let Some((key, value)) = line.split_once(" = ") else {
-            continue;
-        };
-        let value = value.to_owned();
-        match key {
-            "pkgname" => meta.name = value,
-            "pkgver" => meta.version = value,
-            "arch" => meta.arch = Some(value),
-            "pkgdesc" => meta.description = value,
-            "url" => meta.url = value,
-            "license" => meta.license = value,
-            "origin" => meta.origin = Some(value),
-            "maintainer" => meta.maintainer = Some(value),
-            "builddate" => meta.build_time = value.parse().ok(),
-            "commit" => meta.commit = Some(value),
-            "depend" => meta.depends.push(value),
-            "provides" => meta.provides.push(value),
-            "install_if" => meta.install_if.extend(value.split(' ').map(str::to_owned)),
-            "replaces" => meta.replaces.push(value),
-            "replaces_priority" => meta.replaces_priority = value.parse().unwrap_or(0),
-            "provider_priority" => meta.provider_priority = value.parse().ok(),
-            "triggers" => meta.triggers.extend(value.split(' ').map(str::to_owned)),
-            "size" => meta.installed_size = value.parse().unwrap_or(0),
-            _ => {}
-        }
+fn data_entry(entry: &package::DataEntry, content: Vec<u8>) -> Entry {
+    let kind = match entry.kind {
+        tar::EntryKind::File => unpack::EntryKind::File,
+        tar::EntryKind::HardLink => unpack::EntryKind::Hardlink,
+        tar::EntryKind::Symlink => unpack::EntryKind::Symlink,
+        tar::EntryKind::CharDevice => unpack::EntryKind::CharDevice,
+        tar::EntryKind::BlockDevice => unpack::EntryKind::BlockDevice,
+        tar::EntryKind::Directory => unpack::EntryKind::Dir,
+        tar::EntryKind::Fifo => unpack::EntryKind::Fifo,
+    };
+    let mut path = entry.path.clone().into_bytes();
+    if kind == unpack::EntryKind::Dir {
+        path.push(b'/');
+    }
+    Entry {
+        path,
+        kind,
+        mode: entry.mode,
+        uid: u32::try_from(entry.uid).unwrap_or(u32::MAX),
+        gid: u32::try_from(entry.gid).unwrap_or(u32::MAX),
+        uname: entry.uname.clone(),
+        gname: entry.gname.clone(),
+        link_target: entry.link_target.clone().map(String::into_bytes),
+        device: entry.device.unwrap_or((0, 0)),
+        xattrs: entry
+            .xattrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect(),
+        checksum: entry.sha1,
+        content,
     }
 }
 

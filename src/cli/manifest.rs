@@ -38,6 +38,15 @@ pub struct Args {
     /// Image version for the header (default: the profile's version, else `0`)
     #[arg(long = "image-version", value_name = "VERSION")]
     pub image_version: Option<String>,
+    /// An ephemeral path for the runtime policy (added to the profile's); may be repeated
+    #[arg(long, value_name = "PATH")]
+    pub ephemeral: Vec<String>,
+    /// A state path for the runtime policy (added to the profile's); may be repeated
+    #[arg(long, value_name = "PATH")]
+    pub state: Vec<String>,
+    /// A mutable path for the runtime policy (added to the profile's); may be repeated
+    #[arg(long, value_name = "PATH")]
+    pub mutable: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ManifestFormat::Text)]
     pub format: ManifestFormat,
@@ -56,14 +65,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         profile,
         image,
         image_version,
+        ephemeral,
+        state,
+        mutable,
         format,
         out,
     } = args;
     let from_profile = profile.as_deref().map(profile_policy).transpose()?;
-    let (policy, profile_name, profile_version, profile_digest) = match from_profile {
+    let (mut policy, profile_name, profile_version, profile_digest) = match from_profile {
         Some(p) => (p.policy, Some(p.name), Some(p.version), Some(p.digest)),
         None => (RuntimePolicy::default(), None, None, None),
     };
+    for (list, extra) in [
+        (&mut policy.ephemeral, ephemeral),
+        (&mut policy.state, state),
+        (&mut policy.mutable, mutable),
+    ] {
+        for path in extra {
+            if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                anyhow::bail!("runtime policy path `{path}` is not absolute and normalised");
+            }
+            list.push(path);
+        }
+    }
     let default_name = tree
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())
@@ -122,52 +146,19 @@ struct ProfilePolicy {
     policy: crate::manifest::RuntimePolicy,
 }
 
-/// Reads a profile's image name and version and its `[filesystem]` runtime policy.
+/// Reads and validates a profile: its image name and version, its digest and its
+/// `[filesystem]` runtime policy.
 fn profile_policy(path: &std::path::Path) -> anyhow::Result<ProfilePolicy> {
-    use anyhow::Context as _;
-    use sha2::Digest as _;
-    let text = fs_err::read_to_string(path)?;
-    let table: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("failed to read profile `{}`", path.display()))?;
-    let string = |section: &str, key: &str| -> Option<String> {
-        table.get(section)?.get(key)?.as_str().map(str::to_owned)
-    };
-    let list = |key: &str| -> anyhow::Result<Vec<String>> {
-        let Some(items) = table.get("filesystem").and_then(|f| f.get(key)) else {
-            return Ok(Vec::new());
-        };
-        let items = items.as_array().ok_or_else(|| {
-            anyhow::anyhow!(
-                "profile `{}`: `filesystem.{key}` is not a list",
-                path.display()
-            )
-        })?;
-        items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .or_else(|| item.get("path").and_then(toml::Value::as_str))
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "profile `{}`: an entry of `filesystem.{key}` is not a path",
-                            path.display()
-                        )
-                    })
-            })
-            .collect()
-    };
+    let profile = crate::profile::load(path)?;
+    let policy = profile.runtime_policy();
     Ok(ProfilePolicy {
-        name: string("image", "name").unwrap_or_else(|| "image".to_owned()),
-        version: string("image", "version").unwrap_or_else(|| "0".to_owned()),
-        digest: format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(text.as_bytes()))
-        ),
+        name: profile.image.name.clone(),
+        version: profile.image.version.clone(),
+        digest: format!("sha256:{}", profile.digest()),
         policy: crate::manifest::RuntimePolicy {
-            ephemeral: list("ephemeral")?,
-            state: list("state")?,
-            mutable: list("mutable")?,
+            ephemeral: policy.ephemeral,
+            state: policy.state,
+            mutable: policy.mutable,
         },
     })
 }
