@@ -21,6 +21,15 @@
 //!   `APK-TOOLS.checksum.SHA1` (hex SHA-1 of the content, or of the link target). The SHA-256
 //!   of its compressed bytes is `.PKGINFO`'s `datahash` ([`package`]).
 //! - **Index member**: `DESCRIPTION` and `APKINDEX` ([`index`]).
+//! - Beside the archives: version strings and their order ([`version`]), dependency atoms
+//!   ([`dependency`]), and the installed database under `lib/apk/db` ([`installed`]).
+//!
+//! # Entry points
+//!
+//! - [`read_package`]: one streaming pass over an `.apk`, a visitor per data entry.
+//! - [`read_index`] (owned [`IndexEntry`] values) or [`index::read_index_with`] (borrowed
+//!   [`index::IndexEntryRef`] values, no copies).
+//! - [`Keyring::alpine`]: the 17 Alpine release keys; [`Keyring::add_pem`] for more.
 //!
 //! # Invariants
 //!
@@ -42,7 +51,7 @@ pub mod version;
 use std::io::{self, Read};
 
 pub use checksum::Checksum;
-pub use index::{Index, IndexEntry, read_index};
+pub use index::{Index, IndexEntry, IndexSummary, read_index, read_index_with};
 pub use keys::{Keyring, SignatureStatus};
 pub use package::{DataEntry, Package, ReadOptions, read_package};
 pub use pkginfo::PkgInfo;
