@@ -94,7 +94,11 @@ prop_compose! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    // 96 cases by default; `PROPTEST_CASES` runs more (a longer fuzzing session).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn readers_never_panic_on_bytes(data in prop::collection::vec(any::<u8>(), 0..2048)) {
