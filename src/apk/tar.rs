@@ -15,6 +15,9 @@ use std::io::{self, Read};
 /// Largest PAX extended header or GNU long name accepted.
 pub const MAX_EXTENDED_HEADER: u64 = 1024 * 1024;
 
+/// Most extended headers (PAX, GNU long names) accepted before one entry.
+pub const MAX_EXTENDED_PER_ENTRY: usize = 8;
+
 const BLOCK: usize = 512;
 
 /// A malformed tar stream.
@@ -198,6 +201,7 @@ impl<R: Read> Reader<R> {
         let mut pax: BTreeMap<String, String> = BTreeMap::new();
         let mut long_name: Option<String> = None;
         let mut long_link: Option<String> = None;
+        let mut extended = 0;
         loop {
             let offset = self.offset;
             let mut block = [0u8; BLOCK];
@@ -222,10 +226,29 @@ impl<R: Read> Reader<R> {
                     if size > MAX_EXTENDED_HEADER {
                         return Err(Error::ExtendedTooLarge { offset, size });
                     }
+                    // Bound what extended headers can accumulate: a few per entry, and a
+                    // global set no larger than one header.
+                    extended += 1;
+                    if extended > MAX_EXTENDED_PER_ENTRY {
+                        return Err(Error::BadPax {
+                            offset,
+                            reason: "too many extended headers before one entry",
+                        });
+                    }
                     let data = self.read_exact_padded(size, offset)?;
                     match kind {
                         b'x' => parse_pax(&data, offset, &mut pax)?,
-                        b'g' => parse_pax(&data, offset, &mut self.global)?,
+                        b'g' => {
+                            parse_pax(&data, offset, &mut self.global)?;
+                            let total: usize =
+                                self.global.iter().map(|(k, v)| k.len() + v.len()).sum();
+                            if total as u64 > MAX_EXTENDED_HEADER {
+                                return Err(Error::BadPax {
+                                    offset,
+                                    reason: "global extended records grow beyond the limit",
+                                });
+                            }
+                        }
                         b'L' => long_name = Some(c_string(&data, offset)?),
                         _ => long_link = Some(c_string(&data, offset)?),
                     }
@@ -603,6 +626,20 @@ mod tests {
         let h = r.next_header().unwrap().unwrap();
         assert_eq!(h.pax["APK-TOOLS.checksum.SHA1"], "abc");
         assert!(r.next_header().unwrap().is_none());
+    }
+
+    #[test]
+    fn extended_headers_cannot_accumulate() {
+        let mut b = ::tar::Builder::new(Vec::new());
+        for i in 0..20 {
+            let key = format!("k{i}");
+            b.append_pax_extensions([(key.as_str(), b"v".as_slice())])
+                .unwrap();
+        }
+        entry(&mut b, "a", b"");
+        let bytes = b.into_inner().unwrap();
+        let err = Reader::new(bytes.as_slice()).next_header().unwrap_err();
+        assert!(matches!(err, Error::BadPax { .. }), "{err}");
     }
 
     #[test]
