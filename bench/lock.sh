@@ -1,10 +1,11 @@
 #!/bin/sh
-# Times resolution of the full Docker host against the two v3.19 indexes (main + community,
-# 23,000 packages), two ways, side by side, on the same machine:
-#   basalt:  basalt lock docker-host.toml            (verify both index signatures, parse,
-#                                                      resolve, write the lock)
-#   apk:     alpine-apk add --simulate <packages>    (the same, on an empty root)
-# and prints every run and the median of each (RUNS runs, 7 by default).
+# Times resolution of the Docker host (profiles/docker-host.toml) against the two v3.19
+# indexes (main + community, 23,000 packages), two ways, side by side, on the same machine:
+#   basalt:  basalt lock profiles/docker-host.toml --repository main --repository community
+#            (validate the profile, verify both index signatures, parse, resolve, write the lock)
+#   apk:     alpine-apk add --simulate <the profile's packages>   (the same, on an empty root)
+# and prints every run and the median of each (RUNS runs, 7 by default): wall-clock time, and
+# CPU time (user + system, from /usr/bin/time), which a busy machine disturbs less.
 #
 #   cargo build --release && bench/lock.sh
 set -eu
@@ -14,7 +15,9 @@ shared=${BASALT_SHARED_DATA:-$top/../shared/data}
 tools=$shared/../tools
 basalt=${BASALT:-$top/target/release/basalt}
 runs=${RUNS:-7}
-packages="docker containerd openrc openssh-server chrony nftables iptables audit syslog-ng"
+profile=$top/profiles/docker-host.toml
+# the profile's `install` list, one atom per line between `install = [` and `]`
+packages=$(sed -n '/^install = \[/,/^\]/p' "$profile" | sed -n 's/^ *"\([^"]*\)",*$/\1/p')
 
 [ -x "$basalt" ] || { echo "build basalt first: cargo build --release" >&2; exit 2; }
 [ -d "$shared/alpine/indexes" ] || { echo "shared data not found at $shared (set BASALT_SHARED_DATA)" >&2; exit 2; }
@@ -27,45 +30,31 @@ for repo in main community; do
     mkdir -p "$work/$repo/x86_64"
     ln -s "$shared/alpine/indexes/v3.19-$repo-x86_64.APKINDEX.tar.gz" "$work/$repo/x86_64/APKINDEX.tar.gz"
 done
-list=$(printf '"%s", ' $packages)
-cat > "$work/docker-host.toml" <<TOML
-[image]
-name = "docker-host"
-version = "1.0.0"
-arch = "x86_64"
-
-[repositories]
-urls = ["$work/main", "$work/community"]
-
-[packages]
-install = [${list%, }]
-TOML
 "$tools/alpine-apk-root" "$work/root"
 
-now() { date +%s.%N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# timed NAME CMD...: appends "wall cpu" for one run of CMD to $work/NAME.times
+timed() {
+    name=$1; shift
+    /usr/bin/time -f '%e %U %S' -o "$work/t" "$@" >/dev/null
+    awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$work/t" >> "$work/$name.times"
+}
 
 : > "$work/basalt.times"
 : > "$work/apk.times"
 i=0
 while [ "$i" -lt "$runs" ]; do
     i=$((i + 1))
-    start=$(now)
-    "$basalt" lock "$work/docker-host.toml" --cache-dir "$work/cache" >/dev/null
-    end=$(now)
-    echo "$end - $start" | bc >> "$work/basalt.times"
-
-    start=$(now)
-    "$tools/alpine-apk" --root "$work/root" --arch x86_64 --no-cache \
-        --repository "$work/main" --repository "$work/community" \
-        add --simulate $packages >/dev/null
-    end=$(now)
-    echo "$end - $start" | bc >> "$work/apk.times"
+    timed basalt "$basalt" lock "$profile" --repository "$work/main" --repository "$work/community" \
+        --cache-dir "$work/cache" --output "$work/docker-host.lock"
+    timed apk "$tools/alpine-apk" --root "$work/root" --arch x86_64 --no-cache \
+        --repository "$work/main" --repository "$work/community" add --simulate $packages
 done
 
+echo "packages: $(echo $packages)"
 echo "packages locked: $(grep -c '^\[\[package\]\]' "$work/docker-host.lock")"
-echo "runs: $runs"
-echo "basalt lock (s):            $(tr '\n' ' ' < "$work/basalt.times")"
-echo "apk add --simulate (s):     $(tr '\n' ' ' < "$work/apk.times")"
-echo "median basalt lock:         $(median < "$work/basalt.times") s"
-echo "median apk add --simulate:  $(median < "$work/apk.times") s"
+echo "runs: $runs (wall s, cpu s)"
+echo "basalt lock:         $(tr '\n' ' ' < "$work/basalt.times")"
+echo "apk add --simulate:  $(tr '\n' ' ' < "$work/apk.times")"
+echo "median wall: basalt $(cut -d' ' -f1 "$work/basalt.times" | median) s, apk $(cut -d' ' -f1 "$work/apk.times" | median) s"
+echo "median cpu:  basalt $(cut -d' ' -f2 "$work/basalt.times" | median) s, apk $(cut -d' ' -f2 "$work/apk.times" | median) s"

@@ -17,6 +17,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
 
 use crate::apk::dependency::{Constraint, Dependency};
 use crate::apk::index::IndexEntry;
@@ -276,7 +277,7 @@ struct Package {
 #[derive(Debug)]
 pub struct Universe {
     names: Vec<Name>,
-    by_name: HashMap<String, NameId>,
+    by_name: NameMap,
     packages: Vec<Package>,
     /// Tag 0 is the default (untagged repositories); then each tag in order of appearance.
     tags: Vec<Tag>,
@@ -314,7 +315,7 @@ impl Universe {
         }
         let mut universe = Universe {
             names: Vec::new(),
-            by_name: HashMap::new(),
+            by_name: NameMap::default(),
             packages: Vec::new(),
             tags: vec![Tag {
                 name: String::new(),
@@ -322,7 +323,10 @@ impl Universe {
             }],
             repositories: repositories.iter().map(|r| r.location.clone()).collect(),
         };
-        let mut seen: HashMap<(String, String, String), PkgId> = HashMap::new();
+        // apk merges a package that several repositories carry; keyed by a hash of its name,
+        // version and identity, confirmed against the package itself.
+        let hasher = std::collections::hash_map::RandomState::new();
+        let mut seen: HashMap<u64, Vec<PkgId>> = HashMap::new();
         for (index, repository) in repositories.into_iter().enumerate() {
             let bit = 1u64 << index;
             let tag = match &repository.tag {
@@ -337,17 +341,27 @@ impl Universe {
             };
             universe.tags[tag].allowed_repos |= bit;
             for candidate in repository.packages {
-                let key = (
-                    candidate.name.clone(),
-                    candidate.version.as_str().to_owned(),
-                    candidate.checksum.clone(),
-                );
-                if let Some(&id) = seen.get(&key) {
+                let key = {
+                    let mut h = hasher.build_hasher();
+                    candidate.name.hash(&mut h);
+                    candidate.version.as_str().hash(&mut h);
+                    candidate.checksum.hash(&mut h);
+                    h.finish()
+                };
+                let same = seen.get(&key).and_then(|ids| {
+                    ids.iter().copied().find(|&id| {
+                        let c = &universe.packages[id].candidate;
+                        c.name == candidate.name
+                            && c.version.as_str() == candidate.version.as_str()
+                            && c.checksum == candidate.checksum
+                    })
+                });
+                if let Some(id) = same {
                     universe.packages[id].repos |= bit;
                     continue;
                 }
                 let id = universe.packages.len();
-                seen.insert(key, id);
+                seen.entry(key).or_default().push(id);
                 let name = universe.name_id(&candidate.name);
                 let mut resolve_all = |deps: &[Dependency]| -> Vec<(NameId, Dependency)> {
                     deps.iter()
@@ -550,11 +564,7 @@ impl Universe {
     }
 }
 
-fn universe_name(
-    names: &mut Vec<Name>,
-    by_name: &mut HashMap<String, NameId>,
-    text: &str,
-) -> NameId {
+fn universe_name(names: &mut Vec<Name>, by_name: &mut NameMap, text: &str) -> NameId {
     if let Some(&id) = by_name.get(text) {
         return id;
     }
@@ -566,6 +576,9 @@ fn universe_name(
     by_name.insert(text.to_owned(), id);
     id
 }
+
+/// Names to their ids (the standard, flooding-resistant hasher: names come from indexes).
+type NameMap = HashMap<String, NameId>;
 
 /// MurmurHash3 (x86, 32 bits), the hash apk keys its name table with.
 fn murmur3_32(key: &[u8], seed: u32) -> u32 {

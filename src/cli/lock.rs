@@ -49,68 +49,36 @@ pub struct ProfileCore {
     pub install: Vec<String>,
 }
 
-/// Reads `[image]`, `[repositories]` and `[packages]` from a profile.
+/// Loads and validates the profile, keeping what resolution depends on.
 ///
 /// # Errors
 ///
-/// An unreadable file, TOML errors (with line and column), missing or mistyped keys.
+/// An unreadable or invalid profile (every problem with its line and column), or a
+/// repository line the repository layer cannot use.
 pub fn read_profile_core(path: &Path) -> anyhow::Result<ProfileCore> {
-    let text = fs_err::read_to_string(path)?;
-    let table: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("failed to parse profile `{}`", path.display()))?;
-    let file = path.display().to_string();
-    let section = |name: &str| -> anyhow::Result<Option<&toml::Table>> {
-        match table.get(name) {
-            None => Ok(None),
-            Some(toml::Value::Table(t)) => Ok(Some(t)),
-            Some(_) => bail!("profile `{file}`: `{name}` must be a table"),
-        }
-    };
-    let string = |t: Option<&toml::Table>, section: &str, key: &str| -> anyhow::Result<String> {
-        match t.and_then(|t| t.get(key)) {
-            Some(toml::Value::String(s)) => Ok(s.clone()),
-            Some(_) => bail!("profile `{file}`: `[{section}] {key}` must be a string"),
-            None => bail!("profile `{file}`: `[{section}] {key}` is missing"),
-        }
-    };
-    let strings = |t: Option<&toml::Table>,
-                   section: &str,
-                   key: &str|
-     -> anyhow::Result<Vec<String>> {
-        match t.and_then(|t| t.get(key)) {
-            None => Ok(Vec::new()),
-            Some(toml::Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    toml::Value::String(s) => Ok(s.clone()),
-                    _ => bail!("profile `{file}`: `[{section}] {key}` must list strings"),
-                })
-                .collect(),
-            Some(_) => bail!("profile `{file}`: `[{section}] {key}` must be an array of strings"),
-        }
-    };
-    let image = section("image")?;
-    let repos = section("repositories")?;
-    let packages = section("packages")?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let repositories = strings(repos, "repositories", "urls")?
+    let profile = crate::profile::load(path)?;
+    let repositories = profile
+        .repositories
+        .urls
         .iter()
-        .map(|u| {
-            Repository::parse(u)
+        .map(|r| {
+            Repository::parse(&r.to_string())
                 .map_err(with_hint)
-                .with_context(|| format!("profile `{file}`: `[repositories] urls`"))
+                .with_context(|| format!("profile `{}`: `[repositories] urls`", path.display()))
         })
         .collect::<anyhow::Result<_>>()?;
     Ok(ProfileCore {
-        name: string(image, "image", "name")?,
-        version: string(image, "image", "version")?,
-        arch: string(image, "image", "arch")?,
+        name: profile.image.name,
+        version: profile.image.version,
+        arch: profile.image.arch,
         repositories,
-        keys: strings(repos, "repositories", "keys")?
+        keys: profile
+            .repositories
+            .keys
             .into_iter()
-            .map(|k| dir.join(k))
+            .map(|k| k.path)
             .collect(),
-        install: strings(packages, "packages", "install")?,
+        install: profile.packages.install,
     })
 }
 
