@@ -55,17 +55,6 @@ measure() {
 "$basalt" manifest "$tree" --out "$work/manifest"
 "$basalt" sign --key "$work/key.key" "$work/manifest" 2>/dev/null
 
-cat >"$work/aide.conf" <<CONF
-database_in=file:$work/aide.db
-database_out=file:$work/aide.db.new
-report_url=stdout
-R = p+u+g+sha256
-$tree R
-CONF
-if command -v aide >/dev/null; then
-    aide --init -c "$work/aide.conf" >/dev/null 2>&1 || true
-    mv "$work/aide.db.new" "$work/aide.db"
-fi
 if command -v mtree >/dev/null; then
     mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree" >"$work/mtree.spec"
 fi
@@ -77,6 +66,40 @@ split -n l/2 -d "$work/sha256sums" "$work/sha256sums."
 if command -v rhash >/dev/null; then
     rhash --sha256 -r "$tree" -o "$work/rhash.sums" 2>/dev/null || true
 fi
+# --- timings ------------------------------------------------------------------------------------
+echo "| tool | median s | min s | peak RSS MiB |"
+echo "| --- | ---: | ---: | ---: |"
+# Fast tools first; AIDE and Tripwire last, as they take minutes per run.
+echo "| **verify** | | | |"
+measure "basalt verify (signature + tree)" "$basalt" verify --manifest "$work/manifest" --key "$work/key.pub" "$tree"
+measure "rhash --sha256 -c" rhash --sha256 -c "$work/rhash.sums"
+measure "sha256sum -c (two processes)" bash -c "sha256sum --quiet -c '$work/sha256sums.00' & sha256sum --quiet -c '$work/sha256sums.01'; wait"
+measure "hashdeep -a (audit)" hashdeep -c sha256 -r -l -a -k "$work/hashdeep.known" "$tree"
+measure "mtree -f" mtree -f "$work/mtree.spec" -p "$tree"
+echo "| **the machine's limit** | | | |"
+measure "read every file ($cores processes)" bash -c "find '$tree' -xdev -type f -print0 | xargs -0 -P $cores -n 256 cat >/dev/null"
+rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $2); print $2 * 1000}')
+awk -v b="$bytes" -v r="$rate" -v c="$cores" \
+    'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | |\n", c, r / 1e9, b / (r * c) }'
+echo "| **create a baseline** | | | |"
+measure "basalt manifest" "$basalt" manifest "$tree" --out "$work/m2"
+measure "rhash --sha256 (create)" rhash --sha256 -r "$tree"
+measure "hashdeep -c sha256" hashdeep -c sha256 -r -l "$tree"
+measure "mtree -c (sha256digest)" mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree"
+echo "| **AIDE and Tripwire** | | | |"
+cat >"$work/aide.conf" <<CONF
+database_in=file:$work/aide.db
+database_out=file:$work/aide.db.new
+report_url=stdout
+R = p+u+g+sha256
+$tree R
+CONF
+if command -v aide >/dev/null; then
+    aide --init -c "$work/aide.conf" >/dev/null 2>&1 || true
+    mv "$work/aide.db.new" "$work/aide.db"
+fi
+measure "aide --init (sha256, p, u, g)" aide --init -c "$work/aide.conf"
+measure "aide --check" aide --check -c "$work/aide.conf"
 if command -v tripwire >/dev/null; then
     tw="$work/tw"
     mkdir -p "$tw"
@@ -106,26 +129,5 @@ CONF
     tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench >/dev/null 2>&1 || true
 fi
 
-# --- timings ------------------------------------------------------------------------------------
-echo "| tool | median s | min s | peak RSS MiB |"
-echo "| --- | ---: | ---: | ---: |"
-echo "| **create a baseline** | | | |"
-measure "basalt manifest" "$basalt" manifest "$tree" --out "$work/m2"
-measure "aide --init (sha256, p, u, g)" aide --init -c "$work/aide.conf"
 measure "tripwire --init (sha1, p, u, g, t, s)" tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench
-measure "mtree -c (sha256digest)" mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree"
-measure "hashdeep -c sha256" hashdeep -c sha256 -r -l "$tree"
-measure "rhash --sha256 (create)" rhash --sha256 -r "$tree"
-echo "| **verify against it** | | | |"
-measure "basalt verify (signature + tree)" "$basalt" verify --manifest "$work/manifest" --key "$work/key.pub" "$tree"
-measure "aide --check" aide --check -c "$work/aide.conf"
 measure "tripwire --check" tripwire --check --cfgfile "$tw/tw.cfg"
-measure "mtree -f" mtree -f "$work/mtree.spec" -p "$tree"
-measure "hashdeep -a (audit)" hashdeep -c sha256 -r -l -a -k "$work/hashdeep.known" "$tree"
-measure "sha256sum -c (two processes)" bash -c "sha256sum --quiet -c '$work/sha256sums.00' & sha256sum --quiet -c '$work/sha256sums.01'; wait"
-measure "rhash --sha256 -c" rhash --sha256 -c "$work/rhash.sums"
-echo "| **the machine's limit** | | | |"
-measure "read every file ($cores processes)" bash -c "find '$tree' -xdev -type f -print0 | xargs -0 -P $cores -n 256 cat >/dev/null"
-rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $2); print $2 * 1000}')
-awk -v b="$bytes" -v r="$rate" -v c="$cores" \
-    'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | |\n", c, r / 1e9, b / (r * c) }'

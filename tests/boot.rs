@@ -213,6 +213,8 @@ fn image(test: &str) -> Option<Image> {
             "--ephemeral",
             "/tmp",
         ])
+        // A booted host has devtmpfs on /dev; the chroot has a plain directory.
+        .args(["--ephemeral", "/dev"])
         .args(["--mutable", "/etc/conf.d/basalt-verify"])
         .args(["--mutable", "/etc/basalt/manifest"])
         .args(["--mutable", "/etc/basalt/manifest.minisig"])
@@ -266,7 +268,13 @@ fn the_embedded_verifier_runs_inside_the_image() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     for mode in ["warn", "enforce"] {
         let out = image.service(mode);
-        assert_eq!(out.status.code(), Some(0), "{mode}: {}", show(&out));
+        let findings = std::fs::read_to_string(image.root.join("run/basalt/findings"));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{mode}: {}\n{findings:?}",
+            show(&out)
+        );
         assert!(!image.root.join("run/basalt/boot-failed").exists());
     }
 

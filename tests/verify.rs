@@ -488,3 +488,34 @@ fn bad_input_exits_two() {
     let out = run(&["manifest", s(&dir.path().join("absent"))]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_profile_names_the_image_and_sets_the_runtime_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("var/lib/docker")).unwrap();
+    std::fs::write(root.join("var/lib/docker/x"), "x").unwrap();
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/docker-host.toml");
+    let out = run(&["manifest", s(&root), "--profile", s(&profile)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("basalt-manifest 1\nimage docker-host\nversion "),
+        "{text}"
+    );
+    assert!(text.contains("\nprofile sha256:"), "{text}");
+    assert!(text.contains("\nephemeral /tmp\n"), "{text}");
+    assert!(text.contains("\nstate /var/lib/docker\n"), "{text}");
+    assert!(text.contains("\nmutable /etc/resolv.conf\n"), "{text}");
+    let out = run(&[
+        "manifest",
+        s(&root),
+        "--profile",
+        s(&dir.path().join("absent.toml")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

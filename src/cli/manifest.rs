@@ -143,19 +143,18 @@ struct ProfilePolicy {
     name: String,
     version: String,
     digest: String,
-    policy: crate::manifest::RuntimePolicy,
+    policy: RuntimePolicy,
 }
 
-/// Reads and validates a profile: its image name and version, its digest and its
-/// `[filesystem]` runtime policy.
-fn profile_policy(path: &std::path::Path) -> anyhow::Result<ProfilePolicy> {
+/// Reads a profile's image name and version, its digest and its `[filesystem]` runtime policy.
+fn profile_policy(path: &Path) -> anyhow::Result<ProfilePolicy> {
     let profile = crate::profile::load(path)?;
     let policy = profile.runtime_policy();
     Ok(ProfilePolicy {
         name: profile.image.name.clone(),
         version: profile.image.version.clone(),
         digest: format!("sha256:{}", profile.digest()),
-        policy: crate::manifest::RuntimePolicy {
+        policy: RuntimePolicy {
             ephemeral: policy.ephemeral,
             state: policy.state,
             mutable: policy.mutable,
