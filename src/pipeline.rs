@@ -652,7 +652,7 @@ fn installed_package(
     arch: &str,
 ) -> installed::InstalledPackage {
     let acl = |a: &unpack::Acl, default_mode: u32| {
-        (a.mode != default_mode || a.uid != 0 || a.gid != 0).then(|| installed::Acl {
+        (a.mode != default_mode || a.uid != 0 || a.gid != 0).then_some(installed::Acl {
             uid: a.uid,
             gid: a.gid,
             mode: a.mode,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::json;
 
-use crate::profile::{Profile, User};
+use crate::profile::{AtBoot, Profile, User};
 use crate::tree::Node;
 
 /// Largest template or extra file read from a profile's directory.
@@ -173,17 +173,24 @@ fn always(_: &Profile) -> bool {
     true
 }
 
+fn verifies_at_boot(p: &Profile) -> bool {
+    p.verify.at_boot != AtBoot::Off
+}
+
 /// Every built-in template, with its mode and the condition under which it is rendered.
 const BUILTINS: &[Builtin] = &[
     builtin!("etc/audit/audit.rules", 0o640, |p| p.audit.is_some()),
+    builtin!("etc/conf.d/basalt-verify", 0o644, verifies_at_boot),
     builtin!("etc/conf.d/nftables", 0o644, |p| p.firewall.is_some()),
     builtin!("etc/conf.d/sshd", 0o644, |p| p.ssh.is_some()),
     builtin!("etc/docker/daemon.json", 0o644, |p| p.docker.is_some()),
     builtin!("etc/fstab", 0o644, always),
+    builtin!("etc/init.d/basalt-verify", 0o755, verifies_at_boot),
     builtin!("etc/init.d/sshd-keygen", 0o755, |p| p.ssh.is_some()),
     builtin!("etc/issue", 0o644, always),
     builtin!("etc/motd", 0o644, always),
     builtin!("etc/nftables.nft", 0o644, |p| p.firewall.is_some()),
+    builtin!("etc/rc.conf.d/basalt-verify.conf", 0o644, verifies_at_boot),
     builtin!("etc/ssh/sshd_config", 0o600, |p| p.ssh.is_some()),
     builtin!("etc/sysctl.d/90-basalt.conf", 0o644, always),
     builtin!("etc/syslog-ng/syslog-ng.conf", 0o640, |p| p

@@ -499,6 +499,23 @@ fn sysctl_motd_issue_and_authorized_keys() {
 }
 
 #[test]
+fn boot_verification_is_configured_when_asked_for() {
+    let files = render::render_profile(&shipped("docker-host.toml")).unwrap();
+    let files = by_path(&files);
+    assert!(text(&files, "/etc/conf.d/basalt-verify").contains("basalt_verify_mode=\"enforce\""));
+    assert_eq!(files["/etc/init.d/basalt-verify"].mode, 0o755);
+    let needs = text(&files, "/etc/rc.conf.d/basalt-verify.conf");
+    for service in ["sshd", "docker", "containerd"] {
+        assert!(
+            needs.contains(&format!("rc_{service}_need=\"basalt-verify\"")),
+            "{service}"
+        );
+    }
+    let files = render::render_profile(&shipped("minimal.toml")).unwrap();
+    assert!(!files.iter().any(|f| f.path.contains("basalt-verify")));
+}
+
+#[test]
 fn rendering_is_deterministic_and_sorted() {
     let p = shipped("docker-host.toml");
     let a = render::render_profile(&p).unwrap();
