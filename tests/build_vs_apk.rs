@@ -296,11 +296,11 @@ fn apk_database_matches_apks_own() {
             let fix = |p: &basalt::apk::installed::InstalledPackage| {
                 let mut p = p.clone();
                 for d in &mut p.dirs {
-                    if let Some(acl) = &mut d.acl {
-                        if (acl.uid, acl.gid) == chrony || (acl.uid, acl.gid) == (190, 188) {
-                            acl.uid = 0;
-                            acl.gid = 0;
-                        }
+                    if let Some(acl) = &mut d.acl
+                        && ((acl.uid, acl.gid) == chrony || (acl.uid, acl.gid) == (190, 188))
+                    {
+                        acl.uid = 0;
+                        acl.gid = 0;
                     }
                 }
                 p
