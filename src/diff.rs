@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::apk::installed::Database;
 use crate::apk::version;
+use crate::manifest::{self, Kind, Manifest};
 
 /// A package on one side of a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -122,12 +123,15 @@ pub struct FileRef {
     /// The link target of a symbolic link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// A digest of the extended attributes, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xattrs: Option<String>,
     /// The package that owns it, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package: Option<String>,
 }
 
-/// Files by relative path.
+/// Files by absolute path (escaped as in manifests: `/etc/passwd`).
 pub type FileSet = BTreeMap<String, FileRef>;
 
 /// How a path differs.
@@ -158,7 +162,7 @@ pub enum FileChange {
     Changed {
         /// Relative path.
         path: String,
-        /// What differs: `kind`, `content`, `mode`, `owner`, `target`, `package`.
+        /// What differs: `kind`, `content`, `mode`, `owner`, `target`, `xattrs`, `package`.
         what: Vec<&'static str>,
         /// Its package on the new side, when known.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -268,6 +272,9 @@ pub fn files(old: &FileSet, new: &FileSet) -> Vec<FileChange> {
         if differs(before.target.as_ref(), after.target.as_ref()) {
             what.push("target");
         }
+        if before.xattrs != after.xattrs {
+            what.push("xattrs");
+        }
         if differs(before.package.as_ref(), after.package.as_ref()) {
             what.push("package");
         }
@@ -309,47 +316,64 @@ pub fn package_set(db: &Database) -> PackageSet {
         .collect()
 }
 
-/// The directories and files an installed database lists, with the `Z:` checksum, owner and
-/// mode it records (apk's defaults are root:root, 0755 for directories and 0644 for files).
-/// A directory shared by several packages is attributed to the first.
+/// The packages a manifest's header lists.
 #[must_use]
-pub fn file_set(db: &Database) -> FileSet {
-    let mut set = FileSet::new();
-    for pkg in &db.packages {
-        for dir in &pkg.dirs {
-            if !dir.path.is_empty() {
-                set.entry(dir.path.clone()).or_insert_with(|| {
-                    let (mode, owner) = dir
-                        .acl
-                        .as_ref()
-                        .map_or((0o755, (0, 0)), |a| (a.mode, (a.uid, a.gid)));
-                    FileRef {
-                        kind: FileKind::Dir,
-                        digest: None,
-                        mode: Some(mode),
-                        owner: Some(owner),
-                        target: None,
-                        package: Some(pkg.name.clone()),
-                    }
-                });
-            }
-            for file in &dir.files {
-                let (mode, owner) = file
-                    .acl
-                    .as_ref()
-                    .map_or((0o644, (0, 0)), |a| (a.mode, (a.uid, a.gid)));
-                set.entry(dir.file_path(file)).or_insert_with(|| FileRef {
-                    kind: FileKind::File,
-                    digest: file.checksum.clone(),
-                    mode: Some(mode),
-                    owner: Some(owner),
-                    target: None,
-                    package: Some(pkg.name.clone()),
-                });
-            }
-        }
-    }
-    set
+pub fn manifest_packages(manifest: &Manifest) -> PackageSet {
+    manifest
+        .header
+        .packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                PackageRef {
+                    version: p.version.clone(),
+                    checksum: p.identity.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The entries of a manifest (or of a scanned image or root), keyed by their escaped absolute
+/// path, with SHA-256 content digests.
+#[must_use]
+pub fn manifest_files(manifest: &Manifest) -> FileSet {
+    manifest
+        .entries
+        .iter()
+        .map(|entry| {
+            let (kind, digest, target) = match &entry.kind {
+                Kind::File { sha256, .. } => (FileKind::File, Some(hex::encode(sha256)), None),
+                Kind::Dir => (FileKind::Dir, None, None),
+                Kind::Symlink { target } => {
+                    (FileKind::Symlink, None, Some(manifest::escape(target)))
+                }
+                Kind::Char { major, minor } => {
+                    (FileKind::Other, Some(format!("char {major},{minor}")), None)
+                }
+                Kind::Block { major, minor } => (
+                    FileKind::Other,
+                    Some(format!("block {major},{minor}")),
+                    None,
+                ),
+                Kind::Fifo => (FileKind::Other, Some("fifo".to_owned()), None),
+                Kind::Socket => (FileKind::Other, Some("socket".to_owned()), None),
+            };
+            (
+                manifest::escape(&entry.path),
+                FileRef {
+                    kind,
+                    digest,
+                    mode: Some(entry.mode),
+                    owner: Some((entry.uid, entry.gid)),
+                    target,
+                    xattrs: entry.xattrs.map(hex::encode),
+                    package: entry.package.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -410,6 +434,7 @@ mod tests {
             mode,
             owner: None,
             target: None,
+            xattrs: None,
             package: None,
         };
         let old: FileSet = [
@@ -434,26 +459,74 @@ mod tests {
     }
 
     #[test]
-    fn installed_databases_give_packages_and_files() {
-        let old =
-            Database::parse(b"C:Q1a\nP:musl\nV:1.2.4-r0\nF:lib\nR:libc.so\nZ:Q1x\nR:old.so\n\n")
-                .unwrap();
-        let new = Database::parse(
-            b"C:Q1b\nP:musl\nV:1.2.5-r0\nF:lib\nR:libc.so\na:0:0:755\nZ:Q1y\nR:new.so\n\n",
-        )
-        .unwrap();
+    fn installed_databases_give_package_sets() {
+        let old = Database::parse(b"C:Q1a\nP:musl\nV:1.2.4-r0\n\n").unwrap();
+        let new = Database::parse(b"C:Q1b\nP:musl\nV:1.2.5-r0\n\n").unwrap();
+        let changes = packages(&package_set(&old), &package_set(&new));
+        assert!(matches!(&changes[..], [PackageChange::Upgraded { .. }]));
+    }
+
+    #[test]
+    fn manifests_give_packages_and_files() {
+        let entry = |path: &str, kind: Kind, mode: u32| manifest::Entry {
+            path: path.as_bytes().to_vec(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            hardlink: None,
+            xattrs: None,
+            package: Some("musl".into()),
+        };
+        let file = |byte: u8| Kind::File {
+            size: 1,
+            sha256: [byte; 32],
+        };
+        let mut old = Manifest::default();
+        old.header.packages.push(manifest::Package {
+            name: "musl".into(),
+            version: "1.2.4-r0".into(),
+            origin: None,
+            identity: Some("Q1a".into()),
+            record: None,
+        });
+        old.entries = vec![
+            entry("/lib", Kind::Dir, 0o755),
+            entry("/lib/a.so", file(1), 0o755),
+            entry("/lib/gone", file(2), 0o644),
+        ];
+        let mut new = old.clone();
+        new.header.packages[0].version = "1.2.5-r0".into();
+        new.entries = vec![
+            entry("/lib", Kind::Dir, 0o755),
+            entry("/lib/a.so", file(3), 0o644),
+            entry(
+                "/lib/ld",
+                Kind::Symlink {
+                    target: b"a.so".to_vec(),
+                },
+                0o777,
+            ),
+        ];
         let diff = Diff {
-            packages: packages(&package_set(&old), &package_set(&new)),
-            files: files(&file_set(&old), &file_set(&new)),
+            packages: packages(&manifest_packages(&old), &manifest_packages(&new)),
+            files: files(&manifest_files(&old), &manifest_files(&new)),
         };
         assert!(matches!(
             &diff.packages[..],
             [PackageChange::Upgraded { .. }]
         ));
         let paths: Vec<_> = diff.files.iter().map(FileChange::path).collect();
-        assert_eq!(paths, ["lib/libc.so", "lib/new.so", "lib/old.so"]);
+        assert_eq!(paths, ["/lib/a.so", "/lib/gone", "/lib/ld"]);
         assert!(
             matches!(&diff.files[0], FileChange::Changed { what, .. } if *what == ["content", "mode"])
         );
+        assert!(matches!(
+            &diff.files[2],
+            FileChange::Added {
+                kind: FileKind::Symlink,
+                ..
+            }
+        ));
     }
 }

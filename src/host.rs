@@ -19,6 +19,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -238,62 +239,229 @@ pub fn scan_root(root: &Path, options: &ScanOptions) -> Result<Scan, Error> {
             path: root.to_path_buf(),
         });
     }
-    let root_dev = root_meta.dev();
+    // Reading the root directory itself must work: otherwise nothing can be verified.
+    std::fs::read_dir(root).map_err(|source| Error::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let walk = Walk {
+        root,
+        root_dev: root_meta.dev(),
+        options,
+    };
+    let mut listed = vec![walk.describe(b"/".to_vec(), root_meta)];
+    listed.extend(walk.dir(b"/", 0));
+
     let mut scan = Scan::default();
     let mut pending: Vec<Pending> = Vec::new();
     let mut links: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
-    let mut stack: Vec<Vec<u8>> = Vec::new();
+    for item in listed {
+        match item {
+            Listed::Problem(p) => scan.problems.push(p),
+            Listed::Entry(found) => record(&mut scan, &mut pending, &mut links, found, &walk),
+        }
+    }
+    hash_pending(root, &mut scan, &pending);
+    finish(&mut scan, links);
+    scan.apk_db = read_apk_db(root, &scan, options);
+    Ok(scan)
+}
 
-    record(
-        &mut scan,
-        &mut pending,
-        &mut links,
-        &mut stack,
-        root,
-        b"/".to_vec(),
-        &root_meta,
-        root_dev,
-        options,
-    );
-    while let Some(dir) = stack.pop() {
-        let dir_path = on_disk(root, &dir);
-        let reader = match std::fs::read_dir(&dir_path) {
+/// Directories deeper than this are walked sequentially within their task (bounded stack).
+const PARALLEL_DEPTH: usize = 24;
+
+struct Walk<'a> {
+    root: &'a Path,
+    root_dev: u64,
+    options: &'a ScanOptions,
+}
+
+/// An entry found by the walk, with everything read about it except content.
+struct Found {
+    path: Vec<u8>,
+    meta: std::fs::Metadata,
+    target: Option<Vec<u8>>,
+    xattrs: Option<[u8; 32]>,
+}
+
+enum Listed {
+    Entry(Box<Found>),
+    Problem(Problem),
+}
+
+impl Walk<'_> {
+    fn enters(&self, found: &Found) -> bool {
+        found.meta.is_dir()
+            && found.meta.dev() == self.root_dev
+            && !self.options.prunes(&found.path)
+    }
+
+    /// Reads what an entry's metadata does not hold: its link target and extended attributes.
+    fn describe(&self, path: Vec<u8>, meta: std::fs::Metadata) -> Listed {
+        let disk = on_disk(self.root, &path);
+        let target = if meta.file_type().is_symlink() {
+            match std::fs::read_link(&disk) {
+                Ok(t) => Some(t.into_os_string().into_vec()),
+                Err(e) => return Listed::Problem(problem_from_io(path, &e)),
+            }
+        } else {
+            None
+        };
+        let xattrs = match read_xattrs(&disk) {
+            Ok(x) => x,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Listed::Problem(problem_from_io(path, &e));
+            }
+            Err(e) => {
+                return Listed::Problem(Problem {
+                    path,
+                    kind: ProblemKind::Unreadable,
+                    detail: format!("extended attributes: {e}"),
+                });
+            }
+        };
+        Listed::Entry(Box::new(Found {
+            path,
+            meta,
+            target,
+            xattrs,
+        }))
+    }
+
+    /// Lists one directory: its entries, and the subdirectories to enter.
+    fn list(&self, dir: &[u8], out: &mut Vec<Listed>) -> Vec<Vec<u8>> {
+        let mut subdirs = Vec::new();
+        let reader = match std::fs::read_dir(on_disk(self.root, dir)) {
             Ok(r) => r,
             Err(e) => {
-                scan.problems.push(problem_from_io(dir, &e));
-                continue;
+                out.push(Listed::Problem(problem_from_io(dir.to_vec(), &e)));
+                return subdirs;
             }
         };
         for item in reader {
             let item = match item {
                 Ok(item) => item,
                 Err(e) => {
-                    scan.problems.push(problem_from_io(dir.clone(), &e));
+                    out.push(Listed::Problem(problem_from_io(dir.to_vec(), &e)));
                     break;
                 }
             };
-            let path = join(&dir, item.file_name().as_bytes());
-            match item.metadata() {
-                Ok(meta) => record(
-                    &mut scan,
-                    &mut pending,
-                    &mut links,
-                    &mut stack,
-                    root,
-                    path,
-                    &meta,
-                    root_dev,
-                    options,
-                ),
-                Err(e) => scan.problems.push(problem_from_io(path, &e)),
+            let path = join(dir, item.file_name().as_bytes());
+            let listed = match item.metadata() {
+                Ok(meta) => self.describe(path, meta),
+                Err(e) => Listed::Problem(problem_from_io(path, &e)),
+            };
+            if let Listed::Entry(found) = &listed
+                && self.enters(found)
+            {
+                subdirs.push(found.path.clone());
             }
+            out.push(listed);
         }
+        subdirs
     }
 
-    hash_pending(root, &mut scan, &pending);
-    finish(&mut scan, links);
-    scan.apk_db = read_apk_db(root, &scan, options);
-    Ok(scan)
+    /// Walks below `dir`: subdirectories in parallel near the top, sequentially deeper down.
+    fn dir(&self, dir: &[u8], depth: usize) -> Vec<Listed> {
+        let mut out = Vec::new();
+        let subdirs = self.list(dir, &mut out);
+        if depth < PARALLEL_DEPTH {
+            let nested: Vec<Vec<Listed>> =
+                subdirs.par_iter().map(|d| self.dir(d, depth + 1)).collect();
+            for n in nested {
+                out.extend(n);
+            }
+        } else {
+            let mut stack = subdirs;
+            while let Some(d) = stack.pop() {
+                stack.extend(self.list(&d, &mut out));
+            }
+        }
+        out
+    }
+}
+
+fn problem_from_io(path: Vec<u8>, e: &io::Error) -> Problem {
+    let kind = if e.kind() == io::ErrorKind::NotFound {
+        ProblemKind::Changing
+    } else {
+        ProblemKind::Unreadable
+    };
+    let detail = if kind == ProblemKind::Changing {
+        format!("vanished during the walk ({e})")
+    } else {
+        e.to_string()
+    };
+    Problem { path, kind, detail }
+}
+
+fn record(
+    scan: &mut Scan,
+    pending: &mut Vec<Pending>,
+    links: &mut HashMap<(u64, u64), Vec<usize>>,
+    found: Box<Found>,
+    walk: &Walk<'_>,
+) {
+    let Found {
+        path,
+        meta,
+        target,
+        xattrs,
+    } = *found;
+    let ft = meta.file_type();
+    let kind = if ft.is_file() {
+        Kind::File {
+            size: meta.size(),
+            sha256: [0; 32],
+        }
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if let Some(target) = target {
+        Kind::Symlink { target }
+    } else if ft.is_char_device() || ft.is_block_device() {
+        let (major, minor) = device(meta.rdev());
+        if ft.is_char_device() {
+            Kind::Char { major, minor }
+        } else {
+            Kind::Block { major, minor }
+        }
+    } else if ft.is_fifo() {
+        Kind::Fifo
+    } else {
+        Kind::Socket
+    };
+    let index = scan.entries.len();
+    if ft.is_dir() && meta.dev() != walk.root_dev {
+        scan.mount_points.push(path.clone());
+    }
+    if ft.is_file() {
+        if meta.nlink() > 1 {
+            links
+                .entry((meta.dev(), meta.ino()))
+                .or_default()
+                .push(index);
+        }
+        if meta.size() == 0 || !walk.options.skips_content(&path) {
+            pending.push(Pending {
+                index,
+                size: meta.size(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                mtime: (meta.mtime(), meta.mtime_nsec()),
+                ctime: (meta.ctime(), meta.ctime_nsec()),
+            });
+        }
+    }
+    scan.entries.push(Entry {
+        path,
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        hardlink: None,
+        xattrs,
+        package: None,
+    });
 }
 
 fn read_apk_db(root: &Path, scan: &Scan, options: &ScanOptions) -> Option<Vec<u8>> {
@@ -312,125 +480,6 @@ fn read_apk_db(root: &Path, scan: &Scan, options: &ScanOptions) -> Option<Vec<u8
     let mut bytes = Vec::new();
     file.take(MAX_APK_DB).read_to_end(&mut bytes).ok()?;
     Some(bytes)
-}
-
-fn problem_from_io(path: Vec<u8>, e: &io::Error) -> Problem {
-    let kind = if e.kind() == io::ErrorKind::NotFound {
-        ProblemKind::Changing
-    } else {
-        ProblemKind::Unreadable
-    };
-    let detail = if kind == ProblemKind::Changing {
-        format!("vanished during the walk ({e})")
-    } else {
-        e.to_string()
-    };
-    Problem { path, kind, detail }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record(
-    scan: &mut Scan,
-    pending: &mut Vec<Pending>,
-    links: &mut HashMap<(u64, u64), Vec<usize>>,
-    stack: &mut Vec<Vec<u8>>,
-    root: &Path,
-    path: Vec<u8>,
-    meta: &std::fs::Metadata,
-    root_dev: u64,
-    options: &ScanOptions,
-) {
-    let ft = meta.file_type();
-    let disk = on_disk(root, &path);
-    let kind = if ft.is_file() {
-        Kind::File {
-            size: meta.size(),
-            sha256: [0; 32],
-        }
-    } else if ft.is_dir() {
-        Kind::Dir
-    } else if ft.is_symlink() {
-        match std::fs::read_link(&disk) {
-            Ok(target) => Kind::Symlink {
-                target: target.into_os_string().into_vec(),
-            },
-            Err(e) => {
-                scan.problems.push(problem_from_io(path, &e));
-                return;
-            }
-        }
-    } else if ft.is_char_device() || ft.is_block_device() {
-        let (major, minor) = device(meta.rdev());
-        if ft.is_char_device() {
-            Kind::Char { major, minor }
-        } else {
-            Kind::Block { major, minor }
-        }
-    } else if ft.is_fifo() {
-        Kind::Fifo
-    } else {
-        Kind::Socket
-    };
-    let xattrs = match read_xattrs(&disk) {
-        Ok(x) => x,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            scan.problems.push(problem_from_io(path, &e));
-            return;
-        }
-        Err(e) => {
-            scan.problems.push(Problem {
-                path: path.clone(),
-                kind: ProblemKind::Unreadable,
-                detail: format!("extended attributes: {e}"),
-            });
-            None
-        }
-    };
-    let index = scan.entries.len();
-    if ft.is_dir() {
-        if meta.dev() != root_dev {
-            scan.mount_points.push(path.clone());
-        } else if path == b"/" || !options.prunes(&path) {
-            stack.push(path.clone());
-        }
-    } else if ft.is_file() {
-        if meta.nlink() > 1 {
-            links
-                .entry((meta.dev(), meta.ino()))
-                .or_default()
-                .push(index);
-        }
-        if !options.skips_content(&path) && meta.size() > 0 {
-            pending.push(Pending {
-                index,
-                size: meta.size(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-            });
-        } else if meta.size() == 0 {
-            // The empty file's digest needs no read.
-            pending.push(Pending {
-                index,
-                size: 0,
-                dev: meta.dev(),
-                ino: meta.ino(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-            });
-        }
-    }
-    scan.entries.push(Entry {
-        path,
-        kind,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
-        hardlink: None,
-        xattrs,
-        package: None,
-    });
 }
 
 thread_local! {
@@ -461,6 +510,13 @@ fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
     }
 }
 
+/// Whether `O_NOATIME` may be used; cleared at the first file that refuses it (it needs the
+/// file's owner or `CAP_FOWNER`), so that each file is opened once.
+static NOATIME: AtomicBool = AtomicBool::new(true);
+
+/// Hashes one regular file listed by the walk: opened without following symlinks and without
+/// blocking, read up to its listed size, then checked (one `fstat`) to be the same inode,
+/// still a regular file, with the same size, mtime and ctime as when it was listed.
 fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> {
     if p.size == 0 {
         return Ok(Sha256::digest([]).into());
@@ -478,9 +534,16 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
             .open(&disk)
     };
     let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let file = match open(base | libc::O_NOATIME) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(base),
-        other => other,
+    let file = if NOATIME.load(Ordering::Relaxed) {
+        match open(base | libc::O_NOATIME) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                NOATIME.store(false, Ordering::Relaxed);
+                open(base)
+            }
+            other => other,
+        }
+    } else {
+        open(base)
     };
     let mut file = file.map_err(|e| {
         if e.raw_os_error() == Some(libc::ELOOP) {
@@ -489,12 +552,6 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
             problem_from_io(path.to_vec(), &e)
         }
     })?;
-    let before = file
-        .metadata()
-        .map_err(|e| problem_from_io(path.to_vec(), &e))?;
-    if !before.is_file() || before.dev() != p.dev || before.ino() != p.ino {
-        return Err(changing("replaced during the walk".into()));
-    }
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
     let read = BUFFER.with(|cell| -> io::Result<()> {
@@ -502,8 +559,10 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
         if buf.len() < READ_BUFFER {
             buf.resize(READ_BUFFER, 0);
         }
-        loop {
-            match file.read(&mut buf) {
+        // Never more than the listed size: a file swapped for an endless one cannot stall us.
+        while total < p.size {
+            let want = usize::try_from(p.size - total).map_or(buf.len(), |r| r.min(buf.len()));
+            match file.read(&mut buf[..want]) {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
                     hasher.update(&buf[..n]);
@@ -513,19 +572,24 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
     });
     read.map_err(|e| problem_from_io(path.to_vec(), &e))?;
     let after = file
         .metadata()
         .map_err(|e| problem_from_io(path.to_vec(), &e))?;
+    if !after.is_file() || after.dev() != p.dev || after.ino() != p.ino {
+        return Err(changing("replaced during the walk".into()));
+    }
     if total != p.size
         || after.size() != p.size
         || (after.mtime(), after.mtime_nsec()) != p.mtime
         || (after.ctime(), after.ctime_nsec()) != p.ctime
     {
         return Err(changing(format!(
-            "changed during the walk (size {} when listed, {total} bytes read)",
-            p.size
+            "changed during the walk ({} bytes when listed, {} now, {total} read)",
+            p.size,
+            after.size()
         )));
     }
     Ok(hasher.finalize().into())
@@ -722,6 +786,13 @@ pub fn scan_archive(reader: impl Read, name: &Path, options: &ScanOptions) -> Re
     }
     // Hard-link groups are led by their first path in sorted order, as for a walk.
     relead_hardlinks(&mut entries);
+    // A later member may have replaced the database with something else.
+    if !entries
+        .get(APK_DB)
+        .is_some_and(|e| matches!(e.kind, Kind::File { .. }) && e.hardlink.is_none())
+    {
+        apk_db = None;
+    }
     let mut entries: Vec<Entry> = entries.into_values().collect();
     entries.retain(|e| e.path == b"/" || !options.prunes(&e.path));
     Ok(Scan {
@@ -796,59 +867,38 @@ pub fn record_digest(record: &[u8]) -> [u8; 32] {
     Sha256::digest(record).into()
 }
 
-/// The packages a tree's `lib/apk/db/installed` lists, and for each path (relative,
-/// `etc/passwd`) the package that owns it.
-#[must_use]
-pub fn packages_from_db(db: &[u8]) -> (Vec<Package>, BTreeMap<Vec<u8>, String>) {
-    let mut packages = Vec::new();
-    let mut owners = BTreeMap::new();
-    for (_, record) in split_records(db) {
-        let mut package = Package {
-            name: String::new(),
-            version: String::new(),
-            origin: None,
-            identity: None,
-            record: Some(record_digest(record)),
-        };
-        let mut dir: Vec<u8> = Vec::new();
-        let mut files = Vec::new();
-        for line in record.split(|&b| b == b'\n') {
-            let Some((&key, value)) = line.split_first() else {
-                continue;
-            };
-            let Some(value) = value.strip_prefix(b":") else {
-                continue;
-            };
-            let text = || String::from_utf8_lossy(value).into_owned();
-            match key {
-                b'P' => package.name = text(),
-                b'V' => package.version = text(),
-                b'o' => package.origin = Some(text()),
-                b'C' => package.identity = Some(text()),
-                b'F' => dir = value.to_vec(),
-                b'R' => {
-                    let mut path = Vec::with_capacity(1 + dir.len() + 1 + value.len());
-                    path.push(b'/');
-                    if !dir.is_empty() {
-                        path.extend_from_slice(&dir);
-                        path.push(b'/');
-                    }
-                    path.extend_from_slice(value);
-                    files.push(path);
-                }
-                _ => {}
-            }
-        }
-        if package.name.is_empty() {
-            continue;
-        }
-        for f in files {
-            owners.insert(f, package.name.clone());
-        }
-        packages.push(package);
-    }
+/// For each path (`/etc/passwd`), the package that owns it.
+pub type Owners = BTreeMap<Vec<u8>, String>;
+
+/// The packages a tree's `lib/apk/db/installed` lists (with the digest of each one's record),
+/// and for each path (`/etc/passwd`) the package that owns it.
+///
+/// # Errors
+/// The database's own error when it cannot be read.
+pub fn packages_from_db(db: &[u8]) -> Result<(Vec<Package>, Owners), crate::apk::installed::Error> {
+    let database = crate::apk::installed::Database::parse(db)?;
+    let records: BTreeMap<String, [u8; 32]> = split_records(db)
+        .into_iter()
+        .map(|(name, record)| (name, record_digest(record)))
+        .collect();
+    let mut packages: Vec<Package> = database
+        .packages
+        .iter()
+        .map(|p| Package {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            origin: p.origin.clone(),
+            identity: p.checksum.clone(),
+            record: records.get(&p.name).copied(),
+        })
+        .collect();
     packages.sort();
-    (packages, owners)
+    let owners = database
+        .owners()
+        .into_iter()
+        .map(|(path, name)| (format!("/{path}").into_bytes(), name))
+        .collect();
+    Ok((packages, owners))
 }
 
 /// Turns a complete scan into a manifest: the header as given, plus the installed packages
@@ -868,7 +918,10 @@ pub fn manifest_from_scan(
     }
     let mut entries = scan.entries;
     if let Some(db) = &scan.apk_db {
-        let (packages, owners) = packages_from_db(db);
+        let (packages, owners) = packages_from_db(db).map_err(|e| Error::Incomplete {
+            path: manifest::escape(APK_DB),
+            detail: e.to_string(),
+        })?;
         header.packages = packages;
         for entry in &mut entries {
             entry.package = owners.get(&entry.path).cloned();
@@ -885,6 +938,176 @@ pub const APK_DB: &[u8] = b"/lib/apk/db/installed";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("etc/sub")).unwrap();
+        std::fs::write(r.join("etc/a"), b"alpha").unwrap();
+        std::fs::write(r.join("etc/empty"), b"").unwrap();
+        std::fs::hard_link(r.join("etc/a"), r.join("etc/sub/b")).unwrap();
+        std::os::unix::fs::symlink("../a", r.join("etc/sub/link")).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(r.join("etc/fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::create_dir_all(r.join("tmp/deep")).unwrap();
+        std::fs::write(r.join("tmp/deep/x"), b"x").unwrap();
+        dir
+    }
+
+    #[test]
+    fn walks_without_following_or_opening_special_files() {
+        let dir = tree();
+        let options = ScanOptions {
+            prune: vec![b"/tmp".to_vec()],
+            skip_content: Vec::new(),
+        };
+        let scan = scan_root(dir.path(), &options).unwrap();
+        let paths: Vec<String> = scan.entries.iter().map(Entry::display_path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/",
+                "/etc",
+                "/etc/a",
+                "/etc/empty",
+                "/etc/fifo",
+                "/etc/sub",
+                "/etc/sub/b",
+                "/etc/sub/link",
+                "/tmp"
+            ]
+        );
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        let a = scan.entry(b"/etc/a").unwrap();
+        assert_eq!(
+            a.kind,
+            Kind::File {
+                size: 5,
+                sha256: Sha256::digest(b"alpha").into()
+            }
+        );
+        assert_eq!(a.hardlink, None);
+        assert_eq!(
+            scan.entry(b"/etc/sub/b").unwrap().hardlink,
+            Some(b"/etc/a".to_vec())
+        );
+        assert_eq!(scan.entry(b"/etc/fifo").unwrap().kind, Kind::Fifo);
+        assert_eq!(
+            scan.entry(b"/etc/sub/link").unwrap().kind,
+            Kind::Symlink {
+                target: b"../a".to_vec()
+            }
+        );
+        let empty: [u8; 32] = Sha256::digest(b"").into();
+        assert_eq!(
+            scan.entry(b"/etc/empty").unwrap().kind,
+            Kind::File {
+                size: 0,
+                sha256: empty
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_that_changes_or_is_replaced_during_the_walk_is_reported() {
+        let dir = tree();
+        let meta = std::fs::symlink_metadata(dir.path().join("etc/a")).unwrap();
+        let listed = Pending {
+            index: 0,
+            size: meta.size(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        };
+        assert!(hash_one(dir.path(), b"/etc/a", &listed).is_ok());
+        let grown = Pending { size: 3, ..listed };
+        let err = hash_one(dir.path(), b"/etc/a", &grown).unwrap_err();
+        assert_eq!(err.kind, ProblemKind::Changing);
+        let replaced = Pending {
+            ino: listed.ino + 1,
+            ..listed
+        };
+        let err = hash_one(dir.path(), b"/etc/a", &replaced).unwrap_err();
+        assert_eq!(
+            (err.kind, err.detail.as_str()),
+            (ProblemKind::Changing, "replaced during the walk")
+        );
+        let err = hash_one(dir.path(), b"/etc/sub/link", &listed).unwrap_err();
+        assert_eq!(err.kind, ProblemKind::Changing);
+        let err = hash_one(dir.path(), b"/etc/gone", &listed).unwrap_err();
+        assert!(err.detail.starts_with("vanished"), "{}", err.detail);
+    }
+
+    #[test]
+    fn archives_describe_like_trees() {
+        let dir = tree();
+        std::fs::remove_file(dir.path().join("etc/fifo")).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", dir.path()).unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let from_tar = scan_archive(
+            bytes.as_slice(),
+            Path::new("t.tar"),
+            &ScanOptions::default(),
+        )
+        .unwrap();
+        let from_dir = scan_root(dir.path(), &ScanOptions::default()).unwrap();
+        // tar's builder stores hard links as copies: compare everything else.
+        let strip = |s: &Scan| -> Vec<(Vec<u8>, Kind, u32)> {
+            s.entries
+                .iter()
+                .filter(|e| e.path != b"/")
+                .map(|e| (e.path.clone(), e.kind.clone(), e.mode))
+                .collect()
+        };
+        assert_eq!(strip(&from_tar), strip(&from_dir));
+
+        // A hard-link member takes the content of its target and names the group's leader.
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(5);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_uid(0);
+        header.set_gid(0);
+        builder
+            .append_data(&mut header, "z/file", &b"alpha"[..])
+            .unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_size(0);
+        link.set_entry_type(tar::EntryType::Link);
+        link.set_mode(0o644);
+        link.set_uid(0);
+        link.set_gid(0);
+        builder.append_link(&mut link, "a/link", "z/file").unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let scan = scan_archive(
+            bytes.as_slice(),
+            Path::new("t.tar"),
+            &ScanOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(scan.entry(b"/a/link").unwrap().hardlink, None);
+        assert_eq!(
+            scan.entry(b"/z/file").unwrap().hardlink,
+            Some(b"/a/link".to_vec())
+        );
+        assert_eq!(
+            scan.entry(b"/a/link").unwrap().kind,
+            scan.entry(b"/z/file").unwrap().kind
+        );
+        let err = scan_archive(
+            &b"not a tar archive at all"[..],
+            Path::new("x"),
+            &ScanOptions::default(),
+        );
+        assert!(err.is_err() || err.unwrap().entries.is_empty());
+    }
 
     #[test]
     fn member_paths_are_normalised_or_refused() {
@@ -904,7 +1127,7 @@ mod tests {
     #[test]
     fn database_records_give_packages_and_owners() {
         let db = b"C:Q1aa=\nP:musl\nV:1.2.5-r0\no:musl\nF:lib\nR:ld-musl.so.1\n\nP:busybox\nV:1.36\nF:bin\nR:busybox\nF:etc\nR:motd\n\n";
-        let (packages, owners) = packages_from_db(db);
+        let (packages, owners) = packages_from_db(db).unwrap();
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[0].name, "busybox");
         assert_eq!(packages[1].identity.as_deref(), Some("Q1aa="));

@@ -11,6 +11,8 @@
 //! - [`scan`]: installed packages against Alpine's security database.
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
 //! - [`outdated`]: which packages have newer versions in the repositories now.
+//! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
+//!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`tree`]: the in-memory image: normalised paths, nodes, owners.
 //! - [`profile`]: the host profile: TOML in, a validated, normalised [`profile::Profile`] out.
 //! - [`render`]: templates (built-in or the profile's own) and the profile → configuration files.
@@ -20,8 +22,6 @@
 //! - [`image`]: the tree as a reproducible tar.gz.
 //! - [`sbom`]: the SPDX 2.3 bill of materials of an image.
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
-//! - [`repo`]: where package bytes come from: local, `file://` and `http(s)://` repositories,
-//!   through a content-addressed cache that is verified on every read; offline mode.
 //! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
 //!   JSON and mtree exports.
 //! - [`sign`]: Ed25519 keys and signatures in minisign's formats; trusted and revoked keys.
@@ -29,6 +29,8 @@
 //! - [`compare`]: the merge-join of two sorted entry lists.
 //! - [`verify`]: signature first, then drift under the runtime policy, as findings.
 //! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
+//! - [`audit`]: host checks kept as data (OS, access, logs, network, Docker, containers,
+//!   immutability), their findings with evidence, and SARIF output.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -41,33 +43,38 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+// Vocabulary and formats.
+pub mod apk;
 pub mod finding;
 
-pub mod apk;
-pub mod tree;
-
+// Inputs and resolution.
+pub mod lock;
 pub mod profile;
 pub mod repo;
+pub mod resolve;
 
+// Build stages, in order.
 pub mod effects;
 pub mod image;
-pub mod lock;
-pub mod manifest;
+pub mod pipeline;
 pub mod render;
-pub mod resolve;
 pub mod sbom;
-pub mod sign;
+pub mod tree;
 pub mod unpack;
 
-pub mod pipeline;
-
+// Describing, signing and checking images and hosts.
 pub mod compare;
-pub mod diff;
 pub mod host;
-pub mod outdated;
+pub mod manifest;
 pub mod rootfs;
-pub mod scan;
+pub mod sign;
 pub mod verify;
+
+// The redeploy loop and the checklist.
+pub mod audit;
+pub mod diff;
+pub mod outdated;
+pub mod scan;
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;

@@ -19,6 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::json;
 
 use crate::profile::{Profile, User};
+use crate::tree::Node;
 
 /// Largest template or extra file read from a profile's directory.
 pub const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
@@ -76,6 +77,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The bytes of an extra file were not among the loaded sources.
+    #[error("the source of `{path}` was not loaded (use `Sources::load`)")]
+    MissingSource {
+        /// Path inside the image.
+        path: String,
+    },
     /// Two sources produce the same path in the image.
     #[error("`{path}` is produced twice: by {first} and by {second}")]
     Conflict {
@@ -123,6 +130,22 @@ impl Rendered {
             Content::Directory => &[],
         }
     }
+}
+
+/// The rendered entries as tree nodes by absolute path, owned by what the build generated
+/// (no package): the form `pipeline::Options::files` takes.
+#[must_use]
+pub fn to_nodes(rendered: &[Rendered]) -> BTreeMap<String, Node> {
+    rendered
+        .iter()
+        .map(|r| {
+            let node = match &r.content {
+                Content::File(bytes) => Node::file(bytes.clone(), r.mode),
+                Content::Directory => Node::dir(r.mode),
+            };
+            (r.path.clone(), node.owned(r.uid, r.gid))
+        })
+        .collect()
 }
 
 /// When a built-in template applies.
@@ -375,7 +398,14 @@ pub fn render(profile: &Profile, sources: &Sources) -> Result<Vec<Rendered>, Err
     }
 
     for extra in &profile.files.extra {
-        let bytes = sources.extra.get(&extra.path).cloned().unwrap_or_default();
+        let bytes =
+            sources
+                .extra
+                .get(&extra.path)
+                .cloned()
+                .ok_or_else(|| Error::MissingSource {
+                    path: extra.path.clone(),
+                })?;
         let bytes = if extra.template {
             let text = String::from_utf8(bytes).map_err(|_| Error::NotText {
                 path: extra.source_path.clone(),
@@ -629,6 +659,36 @@ mod tests {
             err.to_string().starts_with("template `etc/y` line 1:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn nodes_keep_mode_and_owner() {
+        let rendered = vec![
+            Rendered {
+                path: "/home/a".into(),
+                content: Content::Directory,
+                mode: 0o750,
+                uid: 1000,
+                gid: 1000,
+                origin: "profile user a".into(),
+            },
+            Rendered {
+                path: "/etc/motd".into(),
+                content: Content::File(b"hi\n".to_vec()),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                origin: "template etc/motd".into(),
+            },
+        ];
+        let nodes = to_nodes(&rendered);
+        assert!(nodes["/home/a"].is_dir());
+        assert_eq!((nodes["/home/a"].uid, nodes["/home/a"].mode), (1000, 0o750));
+        match &nodes["/etc/motd"].kind {
+            crate::tree::NodeKind::File(content) => assert_eq!(content.bytes(), b"hi\n"),
+            other => panic!("{other:?}"),
+        }
+        assert!(nodes["/etc/motd"].package.is_none());
     }
 
     #[test]

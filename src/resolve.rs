@@ -298,6 +298,15 @@ impl Universe {
     ///
     /// [`Error::TooManyRepositories`] beyond 62.
     pub fn new(repositories: &[Repository]) -> Result<Self, Error> {
+        Self::from_repositories(repositories.to_vec())
+    }
+
+    /// As [`Universe::new`], taking the repositories (and so not copying their packages).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooManyRepositories`] beyond 62.
+    pub fn from_repositories(repositories: Vec<Repository>) -> Result<Self, Error> {
         if repositories.len() > 62 {
             return Err(Error::TooManyRepositories {
                 count: repositories.len(),
@@ -314,7 +323,7 @@ impl Universe {
             repositories: repositories.iter().map(|r| r.location.clone()).collect(),
         };
         let mut seen: HashMap<(String, String, String), PkgId> = HashMap::new();
-        for (index, repository) in repositories.iter().enumerate() {
+        for (index, repository) in repositories.into_iter().enumerate() {
             let bit = 1u64 << index;
             let tag = match &repository.tag {
                 None => 0,
@@ -327,7 +336,7 @@ impl Universe {
                 }),
             };
             universe.tags[tag].allowed_repos |= bit;
-            for candidate in &repository.packages {
+            for candidate in repository.packages {
                 let key = (
                     candidate.name.clone(),
                     candidate.version.as_str().to_owned(),
@@ -364,7 +373,7 @@ impl Universe {
                     });
                 }
                 universe.packages.push(Package {
-                    candidate: candidate.clone(),
+                    candidate,
                     name,
                     depends,
                     provides,
@@ -396,29 +405,35 @@ impl Universe {
     /// table of 20,000 buckets keyed by MurmurHash3 (seed 5381) where each bucket lists the
     /// newest name first; walking the names in that same order gives the same lists.
     fn link_reverse(&mut self) {
-        let mut order: Vec<NameId> = (0..self.names.len()).collect();
-        order.sort_by_key(|&id| {
-            let bucket = murmur3_32(self.names[id].text.as_bytes(), 5381) % 20_000;
-            (bucket, std::cmp::Reverse(id))
-        });
-        for name in order {
+        let mut order: Vec<(u32, std::cmp::Reverse<NameId>)> = (0..self.names.len())
+            .map(|id| {
+                let bucket = murmur3_32(self.names[id].text.as_bytes(), 5381) % 20_000;
+                (bucket, std::cmp::Reverse(id))
+            })
+            .collect();
+        order.sort_unstable();
+        // `stamp[n]` is 1 + the name that last added itself to `n`'s lists, so each list gets
+        // each name once without searching it.
+        let mut dep_stamp = vec![0usize; self.names.len()];
+        let mut iif_stamp = vec![0usize; self.names.len()];
+        for (_, std::cmp::Reverse(name)) in order {
             let mut num_virtual = 0;
-            let providers = self.names[name].providers.clone();
+            let providers = std::mem::take(&mut self.names[name].providers);
             for p in &providers {
                 let pkg = &self.packages[p.pkg.unwrap_or_default()];
                 if pkg.name != name {
                     num_virtual += 1;
                 }
-                let deps: Vec<NameId> = pkg.depends.iter().map(|(n, _)| *n).collect();
-                let iifs: Vec<NameId> = pkg.install_if.iter().map(|(n, _)| *n).collect();
-                for rname in deps {
-                    if !self.names[rname].rdepends.contains(&name) {
-                        self.names[rname].rdepends.push(name);
+                for (rname, _) in &pkg.depends {
+                    if dep_stamp[*rname] != name + 1 {
+                        dep_stamp[*rname] = name + 1;
+                        self.names[*rname].rdepends.push(name);
                     }
                 }
-                for rname in iifs {
-                    if !self.names[rname].rinstall_if.contains(&name) {
-                        self.names[rname].rinstall_if.push(name);
+                for (rname, _) in &pkg.install_if {
+                    if iif_stamp[*rname] != name + 1 {
+                        iif_stamp[*rname] = name + 1;
+                        self.names[*rname].rinstall_if.push(name);
                     }
                 }
             }
@@ -429,6 +444,7 @@ impl Universe {
             } else {
                 1
             };
+            self.names[name].providers = providers;
         }
     }
 

@@ -333,14 +333,31 @@ impl RootFs {
                 } else {
                     format!("{resolved}/")
                 };
-                let out = image
+                let mut out: BTreeMap<String, Metadata> = BTreeMap::new();
+                for (path, node) in image
                     .nodes
                     .range(prefix.clone()..)
                     .take_while(|(path, _)| path.starts_with(&prefix))
-                    .filter(|(path, _)| !path[prefix.len()..].contains('/'))
-                    .map(|(path, node)| (path[prefix.len()..].to_owned(), image.meta_of(node)))
-                    .collect();
-                Ok(Some(out))
+                {
+                    let rest = &path[prefix.len()..];
+                    match rest.split_once('/') {
+                        None => {
+                            out.insert(rest.to_owned(), image.meta_of(node));
+                        }
+                        // A deeper entry whose parent has no entry of its own: an implicit
+                        // directory.
+                        Some((child, _)) => {
+                            out.entry(child.to_owned()).or_insert(Metadata {
+                                kind: Kind::Dir,
+                                mode: 0o755,
+                                uid: 0,
+                                gid: 0,
+                                size: 0,
+                            });
+                        }
+                    }
+                }
+                Ok(Some(out.into_iter().collect()))
             }
         }
     }
@@ -352,6 +369,18 @@ impl RootFs {
     /// # Errors
     /// The first I/O error met.
     pub fn walk(&self, skip: &[&str]) -> Result<Vec<Entry>, Error> {
+        let (entries, mut errors) = self.walk_lossy(skip);
+        if errors.is_empty() {
+            Ok(entries)
+        } else {
+            Err(errors.swap_remove(0))
+        }
+    }
+
+    /// As [`RootFs::walk`], but an entry that cannot be read (a directory without permission
+    /// on a live host) is left out and its error collected, and the walk goes on.
+    #[must_use]
+    pub fn walk_lossy(&self, skip: &[&str]) -> (Vec<Entry>, Vec<Error>) {
         let skipped = |path: &str| {
             skip.iter().any(|s| {
                 path == *s || (path.starts_with(s) && path.as_bytes().get(s.len()) == Some(&b'/'))
@@ -360,20 +389,25 @@ impl RootFs {
         match &self.source {
             Source::Dir(root) => {
                 let mut out = Vec::new();
+                let mut errors = Vec::new();
                 let mut walker = walkdir::WalkDir::new(root)
                     .follow_links(false)
                     .sort_by_file_name()
                     .into_iter();
                 while let Some(item) = walker.next() {
-                    let item = item.map_err(|err| {
-                        let path = err.path().unwrap_or(root).to_path_buf();
-                        Error::Io {
-                            path,
-                            source: err
-                                .into_io_error()
-                                .unwrap_or_else(|| std::io::Error::other("file system loop")),
+                    let item = match item {
+                        Ok(item) => item,
+                        Err(err) => {
+                            let path = err.path().unwrap_or(root).to_path_buf();
+                            errors.push(Error::Io {
+                                path,
+                                source: err
+                                    .into_io_error()
+                                    .unwrap_or_else(|| std::io::Error::other("file system loop")),
+                            });
+                            continue;
                         }
-                    })?;
+                    };
                     let rel = item.path().strip_prefix(root).unwrap_or(item.path());
                     let path = normalize(&rel.to_string_lossy());
                     if skipped(&path) {
@@ -382,28 +416,33 @@ impl RootFs {
                         }
                         continue;
                     }
-                    let meta = item.metadata().map_err(|err| Error::Io {
-                        path: item.path().to_path_buf(),
-                        source: err
-                            .into_io_error()
-                            .unwrap_or_else(|| std::io::Error::other("metadata")),
-                    })?;
-                    out.push(Entry {
-                        path,
-                        metadata: convert(&meta),
-                    });
+                    match item.metadata() {
+                        Ok(meta) => out.push(Entry {
+                            path,
+                            metadata: convert(&meta),
+                        }),
+                        Err(err) => errors.push(Error::Io {
+                            path: item.path().to_path_buf(),
+                            source: err
+                                .into_io_error()
+                                .unwrap_or_else(|| std::io::Error::other("metadata")),
+                        }),
+                    }
                 }
-                Ok(out)
+                (out, errors)
             }
-            Source::Image(image) => Ok(image
-                .nodes
-                .iter()
-                .filter(|(path, _)| !skipped(path))
-                .map(|(path, node)| Entry {
-                    path: path.clone(),
-                    metadata: image.meta_of(node),
-                })
-                .collect()),
+            Source::Image(image) => (
+                image
+                    .nodes
+                    .iter()
+                    .filter(|(path, _)| !skipped(path))
+                    .map(|(path, node)| Entry {
+                        path: path.clone(),
+                        metadata: image.meta_of(node),
+                    })
+                    .collect(),
+                Vec::new(),
+            ),
         }
     }
 

@@ -168,6 +168,28 @@ impl SecDb {
     }
 }
 
+impl SecDbSource {
+    /// True when this document is for another Alpine branch than `release` (the content of
+    /// `/etc/alpine-release`, such as `3.19.1`): its advisories may then not apply. Unknown
+    /// branches and `edge` never mismatch.
+    #[must_use]
+    pub fn is_for_other_branch(&self, release: &str) -> bool {
+        let Some(branch) = self.distro_version.as_deref() else {
+            return false;
+        };
+        if branch == "edge" {
+            return false;
+        }
+        let mut parts = release.split(['.', '_']);
+        match (parts.next(), parts.next()) {
+            (Some(major), Some(minor)) if !major.is_empty() && !minor.is_empty() => {
+                branch.strip_prefix('v').unwrap_or(branch) != format!("{major}.{minor}")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A package to scan: its name, version and origin (the source package the secdb names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScannedPackage {
@@ -327,6 +349,22 @@ mod tests {
         let db = SecDb::parse("main.json", DOC.as_bytes()).unwrap();
         let report = scan(&[pkg("openssh", "9.6_p1-r1", None)], &db);
         assert!(!report.has_findings());
+    }
+
+    #[test]
+    fn branches_are_matched_by_major_and_minor() {
+        let source = |v: Option<&str>| SecDbSource {
+            name: "x".into(),
+            distro_version: v.map(Into::into),
+            repository: None,
+        };
+        assert!(!source(Some("v3.19")).is_for_other_branch("3.19.1"));
+        assert!(source(Some("v3.19")).is_for_other_branch("3.20.3"));
+        assert!(source(Some("v3.19")).is_for_other_branch("3.1.9"));
+        assert!(!source(Some("v3.21")).is_for_other_branch("3.21_alpha20240923"));
+        assert!(!source(Some("edge")).is_for_other_branch("3.20.3"));
+        assert!(!source(None).is_for_other_branch("3.20.3"));
+        assert!(!source(Some("v3.19")).is_for_other_branch("garbage"));
     }
 
     #[test]

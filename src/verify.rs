@@ -441,7 +441,20 @@ fn cross_check_packages(out: &mut Out, manifest: &Manifest, scan: &Scan) {
     if expected.is_empty() && manifest.entry(APK_DB).is_none() {
         return;
     }
-    let (actual, _) = host::packages_from_db(db);
+    let actual = match host::packages_from_db(db) {
+        Ok((actual, _)) => actual,
+        Err(e) => {
+            out.push(
+                APK_DB,
+                FindingKind::Package,
+                Some(format!("{} package records", expected.len())),
+                Some(format!("a database basalt cannot read: {e}")),
+            );
+            out.findings
+                .retain(|f| !(f.path == escape(APK_DB) && f.kind == FindingKind::Content));
+            return;
+        }
+    };
     let by_name = |list: &[manifest::Package]| -> BTreeMap<String, manifest::Package> {
         list.iter().map(|p| (p.name.clone(), p.clone())).collect()
     };

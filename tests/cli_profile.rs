@@ -72,7 +72,7 @@ fn an_invalid_profile_exits_2_with_located_errors() {
     assert_eq!(
         stderr(&out),
         format!(
-            "error: {}:10:1: unknown key `instal`\n  hint: did you mean `install`?\n",
+            "error: {}:10:1: unknown key `instal`\n   |\n10 | instal = [\"alpine-base\"]\n   | ^^^^^^\n\nhint: did you mean `install`?\n",
             path.display()
         )
     );

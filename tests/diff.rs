@@ -1,8 +1,9 @@
-//! `basalt diff` as a user runs it: two roots or images, packages and files, human and JSON,
-//! exit 0 when equal and 1 when different.
+//! `basalt diff` as a user runs it: manifests, images and roots in any mix; packages and
+//! files; human and JSON; exit 0 when equal and 1 when different.
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -18,35 +19,59 @@ fn basalt(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn root_with(db: &str) -> tempfile::TempDir {
+/// A root holding `files` (path, content, mode); directories are 0755.
+fn tree(files: &[(&str, &str, u32)]) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("lib/apk/db");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("installed"), db).unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (path, content, mode) in files {
+        let full = root.path().join(path);
+        let mut dir = full.parent().unwrap().to_path_buf();
+        std::fs::create_dir_all(&dir).unwrap();
+        while dir != root.path() {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            dir.pop();
+        }
+        std::fs::write(&full, content).unwrap();
+        std::fs::set_permissions(&full, std::fs::Permissions::from_mode(*mode)).unwrap();
+    }
     root
 }
 
-fn image_with(path: &Path, db: &str) {
+fn image_of(root: &Path, image: &Path) {
     let gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(path).unwrap(),
+        std::fs::File::create(image).unwrap(),
         flate2::Compression::fast(),
     );
     let mut tar = tar::Builder::new(gz);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(db.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    tar.append_data(&mut header, "lib/apk/db/installed", db.as_bytes())
-        .unwrap();
+    tar.follow_symlinks(false);
+    tar.append_dir_all(".", root).unwrap();
     tar.into_inner().unwrap().finish().unwrap();
 }
 
-const OLD: &str = "C:Q1musl0\nP:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1old\nR:gone.so\nZ:Q1g\n\nC:Q1ssh\nP:openssh\nV:9.6_p1-r1\nF:usr/bin\nR:ssh\nZ:Q1s\n\nC:Q1z\nP:zlib\nV:1.3.1-r0\n\n";
-const NEW: &str = "C:Q1musl1\nP:musl\nV:1.2.5-r0\nF:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1new\nR:libc.musl-x86_64.so.1\nZ:Q1l\n\nC:Q1ssh\nP:openssh\nV:9.6_p1-r0\nF:usr/bin\nR:ssh\nZ:Q1s\n\nC:Q1c\nP:curl\nV:8.5.0-r0\n\n";
+const OLD_DB: &str = "C:Q1musl0\nP:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1old\nR:gone.so\nZ:Q1g\n\nC:Q1ssh\nP:openssh\nV:9.6_p1-r1\n\nC:Q1z\nP:zlib\nV:1.3.1-r0\n\n";
+const NEW_DB: &str = "C:Q1musl1\nP:musl\nV:1.2.5-r0\nF:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1new\nR:libc.musl-x86_64.so.1\nZ:Q1l\n\nC:Q1ssh\nP:openssh\nV:9.6_p1-r0\n\nC:Q1c\nP:curl\nV:8.5.0-r0\n\n";
+
+fn old_tree() -> tempfile::TempDir {
+    tree(&[
+        ("lib/apk/db/installed", OLD_DB, 0o644),
+        ("lib/ld-musl-x86_64.so.1", "old loader", 0o755),
+        ("lib/gone.so", "gone", 0o755),
+        ("etc/motd", "hello", 0o644),
+    ])
+}
+
+fn new_tree() -> tempfile::TempDir {
+    tree(&[
+        ("lib/apk/db/installed", NEW_DB, 0o644),
+        ("lib/ld-musl-x86_64.so.1", "new loader", 0o755),
+        ("lib/libc.musl-x86_64.so.1", "libc", 0o755),
+        ("etc/motd", "hello", 0o600),
+    ])
+}
 
 #[test]
 fn diff_of_two_roots_lists_packages_and_files() {
-    let (old, new) = (root_with(OLD), root_with(NEW));
+    let (old, new) = (old_tree(), new_tree());
     let (a, b) = (old.path().to_str().unwrap(), new.path().to_str().unwrap());
     let (code, stdout, stderr) = basalt(&["diff", a, b]);
     assert_eq!(code, 1, "{stderr}");
@@ -56,10 +81,12 @@ fn diff_of_two_roots_lists_packages_and_files() {
          upgraded   musl 1.2.4-r2 -> 1.2.5-r0\n\
          downgraded openssh 9.6_p1-r1 -> 9.6_p1-r0\n\
          removed    zlib 1.3.1-r0\n\
+         changed    /etc/motd: mode\n\
+         changed    /lib/apk/db/installed: content\n\
          removed    /lib/gone.so (musl)\n\
          changed    /lib/ld-musl-x86_64.so.1 (musl): content\n\
          added      /lib/libc.musl-x86_64.so.1 (musl)\n\
-         4 packages: 1 added, 1 removed, 1 upgraded, 1 downgraded, 0 rebuilt; 3 files changed\n"
+         4 packages: 1 added, 1 removed, 1 upgraded, 1 downgraded, 0 rebuilt; 5 files changed\n"
     );
 
     let (code, stdout, _) = basalt(&["diff", a, b, "--format", "json"]);
@@ -70,8 +97,8 @@ fn diff_of_two_roots_lists_packages_and_files() {
         serde_json::json!({"change": "upgraded", "name": "musl", "from": "1.2.4-r2", "to": "1.2.5-r0"})
     );
     assert_eq!(
-        json["files"][1],
-        serde_json::json!({"change": "changed", "path": "lib/ld-musl-x86_64.so.1", "what": ["content"], "package": "musl"})
+        json["files"][3],
+        serde_json::json!({"change": "changed", "path": "/lib/ld-musl-x86_64.so.1", "what": ["content"], "package": "musl"})
     );
 
     let (code, stdout, _) = basalt(&["diff", a, a]);
@@ -80,80 +107,125 @@ fn diff_of_two_roots_lists_packages_and_files() {
 }
 
 #[test]
-fn diff_reads_images_and_reports_unreadable_sides() {
+fn manifests_images_and_roots_mix() {
+    let (old, new) = (old_tree(), new_tree());
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("new.tar.gz");
-    image_with(&image, NEW);
-    let old = root_with(OLD);
-    let (code, stdout, _) = basalt(&[
-        "diff",
+    image_of(new.path(), &image);
+    let manifest = dir.path().join("old.manifest");
+    let (code, _, stderr) = basalt(&[
+        "manifest",
         old.path().to_str().unwrap(),
-        image.to_str().unwrap(),
-        "--format",
-        "json",
+        "--out",
+        manifest.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1);
-    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(json["packages"].as_array().unwrap().len(), 4);
+    assert_eq!(code, 0, "{stderr}");
 
-    let text = dir.path().join("notes.txt");
-    std::fs::write(&text, "hello").unwrap();
-    let (code, _, stderr) = basalt(&["diff", text.to_str().unwrap(), image.to_str().unwrap()]);
-    assert_eq!(code, 2);
-    assert!(
-        stderr.contains("neither a root directory nor an image"),
-        "{stderr}"
-    );
-    let (code, _, stderr) = basalt(&["diff", "/nonexistent/a", image.to_str().unwrap()]);
-    assert_eq!(code, 2);
-    assert!(stderr.contains("/nonexistent/a"), "{stderr}");
-}
-
-#[test]
-fn minirootfs_image_equals_its_own_database() {
-    let Some(data) = support::shared_data("minirootfs_image_equals_its_own_database") else {
-        return;
-    };
-    let image = data.join("alpine/minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz");
-    // The image against a root holding the same database: nothing differs.
-    let file = std::fs::File::open(&image).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut db = String::new();
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_str() == Some("./lib/apk/db/installed") {
-            std::io::Read::read_to_string(&mut entry, &mut db).unwrap();
-        }
-    }
-    let root = root_with(&db);
+    // The manifest of a root against the root itself, and an image against its root: equal.
+    let (code, stdout, stderr) = basalt(&[
+        "diff",
+        manifest.to_str().unwrap(),
+        old.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
     let (code, stdout, stderr) = basalt(&[
         "diff",
         image.to_str().unwrap(),
-        root.path().to_str().unwrap(),
+        new.path().to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    // Against an empty database everything is removed: 14 packages and their files.
-    let empty = root_with("");
-    let (code, stdout, _) = basalt(&[
+
+    // The manifest of the old root against the new image: the same changes as root to root.
+    let (code, from_roots, _) = basalt(&[
         "diff",
+        old.path().to_str().unwrap(),
+        new.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    let (code, mixed, _) = basalt(&["diff", manifest.to_str().unwrap(), image.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(mixed, from_roots);
+}
+
+#[test]
+fn unreadable_sides_exit_2() {
+    let new = new_tree();
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let b = new.path().to_str().unwrap();
+    let (code, _, stderr) = basalt(&["diff", text.to_str().unwrap(), b]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("is not a manifest, an image (.tar.gz) or a root directory"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = basalt(&["diff", "/nonexistent/a", b]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/a"), "{stderr}");
+    let broken = dir.path().join("broken.manifest");
+    std::fs::write(&broken, "basalt-manifest 1\nimage x\n").unwrap();
+    let (code, _, stderr) = basalt(&["diff", broken.to_str().unwrap(), b]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("failed to read the manifest"), "{stderr}");
+}
+
+#[test]
+fn minirootfs_image_diffs_against_its_manifest_and_an_edited_copy() {
+    let Some(data) =
+        support::shared_data("minirootfs_image_diffs_against_its_manifest_and_an_edited_copy")
+    else {
+        return;
+    };
+    let image = data.join("alpine/minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("mini.manifest");
+    let (code, _, stderr) = basalt(&[
+        "manifest",
         image.to_str().unwrap(),
-        empty.path().to_str().unwrap(),
+        "--out",
+        manifest.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) =
+        basalt(&["diff", manifest.to_str().unwrap(), image.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Drop busybox from the manifest's packages and change one entry's mode: exactly that shows.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let busybox = text
+        .lines()
+        .find(|l| l.starts_with("package busybox "))
+        .unwrap()
+        .to_owned();
+    let motd = text
+        .lines()
+        .find(|l| l.starts_with("/etc/motd "))
+        .unwrap()
+        .to_owned();
+    let edited_motd = motd.replacen(" 0644 ", " 0600 ", 1);
+    assert_ne!(motd, edited_motd);
+    let edited = text
+        .replace(&format!("{busybox}\n"), "")
+        .replace(&motd, &edited_motd);
+    let edited_path = dir.path().join("edited.manifest");
+    std::fs::write(&edited_path, edited).unwrap();
+    let (code, stdout, stderr) = basalt(&[
+        "diff",
+        edited_path.to_str().unwrap(),
+        image.to_str().unwrap(),
         "--format",
         "json",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 1, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let packages = json["packages"].as_array().unwrap();
+    let version = busybox.split(' ').nth(2).unwrap();
     assert_eq!(
-        packages.len(),
-        db.lines().filter(|l| l.starts_with("P:")).count()
+        json["packages"],
+        serde_json::json!([{"change": "added", "name": "busybox", "version": version}])
     );
-    assert!(packages.iter().all(|p| p["change"] == "removed"));
-    assert!(
-        json["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["path"] == "bin/busybox")
+    assert_eq!(
+        json["files"],
+        serde_json::json!([{"change": "changed", "path": "/etc/motd", "what": ["mode"], "package": "alpine-baselayout"}])
     );
 }

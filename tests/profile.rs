@@ -185,7 +185,7 @@ fn unknown_key_gets_a_did_you_mean_hint() {
     assert_eq!(d.hint.as_deref(), Some("did you mean `install`?"));
     assert_eq!(
         d.to_string(),
-        "dir/p.toml:10:1: unknown key `instal`\n  hint: did you mean `install`?"
+        "dir/p.toml:10:1: unknown key `instal`\n   |\n10 | instal = [\"alpine-base\"]\n   | ^^^^^^\n\nhint: did you mean `install`?"
     );
     let src = with_head(
         "[packages]\ninstall = [\"alpine-base\"]\n\n[ssh]\npasword_authentication = true\n",
@@ -521,13 +521,21 @@ fn shipped_profiles_name_packages_that_exist() {
 fn parse_and_render(text: &str) {
     match profile::parse(text, Path::new("fuzz.toml")) {
         Ok(p) => {
-            let _ = basalt::render::render(&p, &basalt::render::Sources::default());
+            let rendered = basalt::render::render(&p, &basalt::render::Sources::default());
+            // The built-in templates render for every valid profile.
+            if p.files.extra.is_empty() && p.files.templates.is_none() {
+                assert!(rendered.is_ok(), "{:?}\n{text}", rendered.err());
+            }
         }
         Err(err) => {
             let lines = text.lines().count() + 1;
             for d in err.diagnostics() {
                 assert!(d.line >= 1 && d.line <= lines && d.column >= 1, "{d}");
                 assert!(!d.message.is_empty());
+                if let Some(excerpt) = &d.excerpt {
+                    assert!(excerpt.width >= 1);
+                    assert!(d.column - 1 <= excerpt.text.chars().count(), "{d}");
+                }
             }
         }
     }
@@ -613,4 +621,17 @@ proptest::proptest! {
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
         parse_and_render(&text);
     }
+}
+
+#[test]
+fn services_in_the_form_the_build_takes() {
+    let p = profile::load(&profiles_dir().join("minimal.toml")).unwrap();
+    let map = p.services.by_runlevel_name();
+    assert_eq!(
+        map.keys().collect::<Vec<_>>(),
+        ["boot", "default", "shutdown", "sysinit"]
+    );
+    assert_eq!(map["default"], ["chronyd", "sshd", "sshd-keygen"]);
+    let enabled: Vec<(Runlevel, &str)> = p.services.enabled().collect();
+    assert_eq!(enabled.len(), map.values().map(Vec::len).sum::<usize>());
 }

@@ -634,6 +634,25 @@ fn sources_cannot_escape_the_profile_directory() {
 }
 
 #[test]
+fn extra_files_need_their_sources() {
+    let (_dir, p) = profile_dir(
+        "[[files.extra]]\npath = \"/etc/x\"\nsource = \"x\"\n",
+        &[("x", "x\n")],
+    );
+    let err = render::render(&p, &Sources::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the source of `/etc/x` was not loaded (use `Sources::load`)"
+    );
+    let files = render::render(&p, &Sources::load(&p).unwrap()).unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.path == "/etc/x" && f.bytes() == b"x\n")
+    );
+}
+
+#[test]
 fn an_extra_file_cannot_shadow_a_generated_one() {
     let (_dir, p) = profile_dir(
         "[[files.extra]]\npath = \"/etc/fstab\"\nsource = \"fstab\"\n",
@@ -644,4 +663,58 @@ fn an_extra_file_cannot_shadow_a_generated_one() {
         err.to_string(),
         "`/etc/fstab` is produced twice: by template etc/fstab and by file fstab"
     );
+}
+
+/// A generated firewall section: trusted networks (overlapping ones included) and ports.
+fn firewall_profile(nets: &[(bool, u128, u8)], tcp: &[u16], udp: &[u16], ping: bool) -> String {
+    let trusted: Vec<String> = nets
+        .iter()
+        .map(|(v4, bits, prefix)| {
+            let net = if *v4 {
+                let addr = std::net::IpAddr::V4(std::net::Ipv4Addr::from(*bits as u32));
+                profile::Cidr::containing(addr, prefix % 33).unwrap()
+            } else {
+                let addr = std::net::IpAddr::V6(std::net::Ipv6Addr::from(*bits));
+                profile::Cidr::containing(addr, prefix % 129).unwrap()
+            };
+            format!("\"{net}\"")
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let list = |ports: &[u16]| {
+        let set: std::collections::BTreeSet<u16> =
+            ports.iter().map(|p| p.max(&1)).copied().collect();
+        set.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "[image]\nname = \"fw\"\nversion = \"1\"\narch = \"x86_64\"\n[repositories]\nurls = []\n[packages]\ninstall = [\"nftables\"]\n[firewall]\ntrusted = [{}]\ntcp = [{}]\nudp = [{}]\nping = {ping}\n",
+        trusted.join(", "),
+        list(tcp),
+        list(udp),
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn generated_firewalls_pass_nft_check(
+        nets in proptest::collection::vec((proptest::bool::ANY, proptest::num::u128::ANY, 0u8..=255), 0..6),
+        tcp in proptest::collection::vec(1u16..=65535, 0..5),
+        udp in proptest::collection::vec(1u16..=65535, 0..5),
+        ping in proptest::bool::ANY,
+    ) {
+        let p = parse(&firewall_profile(&nets, &tcp, &udp, ping));
+        let files = render::render_profile(&p).unwrap();
+        let rules = text(&by_path(&files), "/etc/nftables.nft").to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_temp(dir.path(), "rules.nft", &rules);
+        if let Some((ok, stderr)) = nft_check(&path) {
+            proptest::prop_assert!(ok, "{stderr}\n{rules}");
+        }
+    }
 }

@@ -374,3 +374,121 @@ fn scan_command_does_not_follow_symlinks_out_of_the_root() {
     assert_eq!(code, 2);
     assert!(stderr.contains("symbolic link"), "{stderr}");
 }
+
+/// Serves `body` over HTTP for each connection until the test ends; returns the base URL.
+fn serve(body: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn scan_command_fetches_a_secdb_url_and_reuses_the_cache_offline() {
+    let url = format!("{}/v3.19/main.json", serve(SECDB));
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let old = root_with(&installed("zlib", "1.3-r0", "zlib"));
+    let target = old.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["scan", target, "--secdb", &url, "--cache-dir", cache_dir];
+        args.extend_from_slice(extra);
+        let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .args(&args)
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run(&[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("CVE-2023-45853"), "{stdout}");
+    let (code, stdout, stderr) = run(&["--offline"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("CVE-2023-45853"), "{stdout}");
+
+    // Offline with nothing cached: the job cannot be done.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = basalt(&[
+        "scan",
+        target,
+        "--secdb",
+        &url,
+        "--cache-dir",
+        empty.path().to_str().unwrap(),
+        "--offline",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&url), "{stderr}");
+}
+
+#[test]
+fn scan_command_warns_when_the_secdb_is_for_another_branch() {
+    let Some(data) =
+        support::shared_data("scan_command_warns_when_the_secdb_is_for_another_branch")
+    else {
+        return;
+    };
+    let image = data.join("alpine/minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz");
+    let secdb = data.join("alpine/secdb/v3.19/main.json");
+    let (code, stdout, stderr) = basalt(&[
+        "scan",
+        image.to_str().unwrap(),
+        "--secdb",
+        secdb.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json_len(&stdout), 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["release"], "3.20.3");
+    assert_eq!(json["scanned"], 14);
+    assert!(stderr.contains("runs Alpine 3.20.3, but secdb"), "{stderr}");
+    assert!(stderr.contains("is for v3.19"), "{stderr}");
+
+    // A root of the same branch: no warning.
+    let root = root_with(&installed("zlib", "1.3.1-r0", "zlib"));
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    std::fs::write(root.path().join("etc/alpine-release"), "3.19.1\n").unwrap();
+    let (code, stdout, stderr) = basalt(&[
+        "scan",
+        root.path().to_str().unwrap(),
+        "--secdb",
+        secdb.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr, "");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["release"], "3.19.1");
+}
+
+/// The number of vulnerable packages in a JSON report.
+fn json_len(stdout: &str) -> usize {
+    let json: serde_json::Value = serde_json::from_str(stdout).unwrap();
+    json["vulnerable"].as_array().unwrap().len()
+}

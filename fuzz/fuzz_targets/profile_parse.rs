@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     };
     match basalt::profile::parse(text, Path::new("fuzz.toml")) {
         Ok(profile) => {
-            let _ = basalt::render::render(&profile, &basalt::render::Sources::default());
+            let rendered = basalt::render::render(&profile, &basalt::render::Sources::default());
+            // The built-in templates render for every valid profile.
+            if profile.files.extra.is_empty() && profile.files.templates.is_none() {
+                assert!(rendered.is_ok());
+            }
         }
         Err(err) => {
             let lines = text.lines().count() + 1;

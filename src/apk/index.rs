@@ -21,7 +21,7 @@
 //! most [`super::Limits::index_member`], each stanza has `C`, `P` and `V`, a known field
 //! appears at most once per stanza, and nothing is dropped.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::Read;
 
 use super::checksum::{self, Checksum};
 use super::keys::{self, Keyring, Signature, SignatureStatus, SignedDigests};
@@ -90,9 +90,6 @@ pub struct Index {
 /// A malformed `APKINDEX` text.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    /// Reading failed.
-    #[error("read failed")]
-    Io(#[source] io::Error),
     /// A line longer than [`MAX_LINE`].
     #[error("APKINDEX line {line} is longer than {limit} bytes")]
     LineTooLong {
@@ -325,15 +322,17 @@ fn read_index_member<R: Read>(
                 description = Some(String::from_utf8_lossy(&text).trim().to_owned());
             }
             "APKINDEX" => {
-                let parsed =
-                    parse_apkindex(BufReader::new(tar.content())).map_err(|e| match e {
-                        ParseError::Io(io) => tar_err(tar::Error::Io(io)),
-                        source => Error::Parse {
-                            file: file.to_owned(),
-                            source,
-                        },
-                    })?;
-                entries = Some(parsed);
+                // The whole text is held (bounded by the index member's limit): parsing a
+                // slice is several times faster than line-by-line reads.
+                let mut text =
+                    Vec::with_capacity(usize::try_from(header.size.min(64 << 20)).unwrap_or(0));
+                tar.content()
+                    .read_to_end(&mut text)
+                    .map_err(|e| tar_err(tar::Error::Io(e)))?;
+                entries = Some(parse_apkindex(&text).map_err(|source| Error::Parse {
+                    file: file.to_owned(),
+                    source,
+                })?);
             }
             _ => {}
         }
@@ -478,45 +477,49 @@ impl Stanza {
 ///
 /// # Errors
 /// See [`ParseError`].
-pub fn parse_apkindex<R: BufRead>(mut reader: R) -> Result<Vec<IndexEntry>, ParseError> {
-    let mut entries = Vec::new();
+pub fn parse_apkindex(text: &[u8]) -> Result<Vec<IndexEntry>, ParseError> {
+    // One UTF-8 check over the whole text; an error is reported on its line.
+    let text = std::str::from_utf8(text).map_err(|e| ParseError::NotUtf8 {
+        line: 1 + text[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+    })?;
+    // Stanzas end with a blank line: sizing the vector once avoids moving every entry as it
+    // grows (entries are large).
+    let stanzas = text.as_bytes().windows(2).filter(|w| w == b"\n\n").count();
+    let mut entries = Vec::with_capacity(stanzas + 1);
     let mut stanza = Stanza::default();
-    let mut buf = Vec::with_capacity(256);
     let mut line = 0;
-    loop {
-        buf.clear();
-        let n = (&mut reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .map_err(ParseError::Io)?;
-        if n == 0 {
-            break;
-        }
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Lines are short: a plain byte scan beats the generic substring searcher here.
+        let (current, next) = match rest.bytes().position(|b| b == b'\n') {
+            Some(at) => (&rest[..at], &rest[at + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
         line += 1;
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        } else if n > MAX_LINE {
+        if current.len() > MAX_LINE {
             return Err(ParseError::LineTooLong {
                 line,
                 limit: MAX_LINE,
             });
         }
-        if buf.is_empty() {
+        if current.is_empty() {
             if stanza.lines > 0 {
                 entries.push(std::mem::take(&mut stanza).finish(line)?);
             }
             continue;
         }
-        let text = std::str::from_utf8(&buf).map_err(|_| ParseError::NotUtf8 { line })?;
-        let mut chars = text.chars();
-        match (chars.next(), chars.next()) {
-            (Some(field), Some(':')) if field.is_ascii_alphanumeric() => {
-                stanza.add(field, &text[2..], line)?;
+        match current.as_bytes() {
+            [field, b':', ..] if field.is_ascii_alphanumeric() => {
+                stanza.add(char::from(*field), &current[2..], line)?;
             }
             _ => {
                 return Err(ParseError::Syntax {
                     line,
-                    text: text.chars().take(80).collect(),
+                    text: current.chars().take(80).collect(),
                 });
             }
         }

@@ -214,12 +214,17 @@ impl Keyring {
     /// Never: the built-in keys are tested.
     #[must_use]
     pub fn alpine() -> Self {
-        let mut ring = Keyring::empty();
-        for (name, pem) in ALPINE_KEYS {
-            ring.add_pem(name, pem)
-                .expect("built-in Alpine keys are valid");
-        }
-        ring
+        static ALPINE: std::sync::OnceLock<Keyring> = std::sync::OnceLock::new();
+        ALPINE
+            .get_or_init(|| {
+                let mut ring = Keyring::empty();
+                for (name, pem) in ALPINE_KEYS {
+                    ring.add_pem(name, pem)
+                        .expect("built-in Alpine keys are valid");
+                }
+                ring
+            })
+            .clone()
     }
 
     /// Adds (or replaces) the key `name` from PEM text (`-----BEGIN PUBLIC KEY-----`).

@@ -87,7 +87,6 @@ impl PkgInfo {
                 });
             }
             let text = std::str::from_utf8(raw).map_err(|_| Error::NotUtf8 { line })?;
-            let text = text.strip_suffix('\r').unwrap_or(text);
             if text.trim().is_empty() || text.starts_with('#') {
                 continue;
             }

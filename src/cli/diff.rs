@@ -6,21 +6,23 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use super::target::{self, Target};
+use super::target::Target;
 use super::{ExitStatus, Format};
 use crate::diff::{self, Diff, FileChange, PackageChange};
+use crate::host::{self, ScanOptions};
+use crate::manifest::{self, Header, Manifest};
 
-/// Show what changes from A to B: packages added, removed, upgraded, downgraded or rebuilt,
-/// and files added, removed or changed
+/// Show what a redeploy changes from A to B: packages added, removed, upgraded, downgraded
+/// or rebuilt, and files added, removed or changed
 ///
-/// A and B are root directories or images (.tar.gz); their apk databases are compared, files
-/// by the checksums, owners and modes apk records. Exits 0 when they are the same, 1 when they
-/// differ.
+/// A and B are manifests (`basalt manifest`), images (.tar.gz) or root directories, in any
+/// mix: images and roots are read completely and described as a manifest would describe them.
+/// Exits 0 when they are the same, 1 when they differ.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The old side: a root directory or an image (.tar.gz)
+    /// The old side: a manifest, an image (.tar.gz) or a root directory
     old: PathBuf,
-    /// The new side: a root directory or an image (.tar.gz)
+    /// The new side: a manifest, an image (.tar.gz) or a root directory
     new: PathBuf,
     /// Output format
     #[arg(long, value_enum, default_value_t)]
@@ -35,16 +37,48 @@ struct JsonDiff<'a> {
     diff: &'a Diff,
 }
 
-fn load(path: &Path) -> anyhow::Result<crate::apk::installed::Database> {
+/// Reads one side as a manifest: parsed when it is one, described when it is a tree.
+fn load(path: &Path) -> anyhow::Result<Manifest> {
     let detected = Target::detect(path)
         .with_context(|| format!("failed to open diff side `{}`", path.display()))?;
     match &detected {
-        Target::Root(_) | Target::Image(_) => target::read_installed(&detected),
-        Target::Other(p) => bail!(
-            "`{}` is neither a root directory nor an image (.tar.gz)",
-            p.display()
-        ),
+        Target::Root(_) | Target::Image(_) => {
+            let scan = super::manifest::scan_tree(path, &ScanOptions::default())
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            host::manifest_from_scan(scan, Header::default())
+                .with_context(|| format!("failed to describe `{}`", path.display()))
+        }
+        Target::Other(p) => {
+            let bytes = read_small(p)?;
+            if !bytes.starts_with(manifest::MAGIC.as_bytes()) {
+                bail!(
+                    "`{}` is not a manifest, an image (.tar.gz) or a root directory",
+                    p.display()
+                );
+            }
+            Manifest::parse(&bytes)
+                .with_context(|| format!("failed to read the manifest `{}`", p.display()))
+        }
     }
+}
+
+/// The largest manifest read.
+const MAX_MANIFEST_BYTES: u64 = 1 << 30;
+
+fn read_small(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    fs_err::File::open(path)?
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        bail!(
+            "`{}` is larger than {MAX_MANIFEST_BYTES} bytes",
+            path.display()
+        );
+    }
+    Ok(bytes)
 }
 
 /// Runs `basalt diff`.
@@ -55,8 +89,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let Args { old, new, format } = args;
     let (before, after) = (load(&old)?, load(&new)?);
     let result = Diff {
-        packages: diff::packages(&diff::package_set(&before), &diff::package_set(&after)),
-        files: diff::files(&diff::file_set(&before), &diff::file_set(&after)),
+        packages: diff::packages(
+            &diff::manifest_packages(&before),
+            &diff::manifest_packages(&after),
+        ),
+        files: diff::files(
+            &diff::manifest_files(&before),
+            &diff::manifest_files(&after),
+        ),
     };
     let mut out = io::stdout().lock();
     match format {
@@ -98,10 +138,10 @@ fn write_human(out: &mut impl Write, diff: &Diff) -> io::Result<()> {
     for change in &diff.files {
         match change {
             FileChange::Added { path, package, .. } => {
-                writeln!(out, "added      /{path}{}", owner(package))?;
+                writeln!(out, "added      {path}{}", owner(package))?;
             }
             FileChange::Removed { path, package, .. } => {
-                writeln!(out, "removed    /{path}{}", owner(package))?;
+                writeln!(out, "removed    {path}{}", owner(package))?;
             }
             FileChange::Changed {
                 path,
@@ -109,7 +149,7 @@ fn write_human(out: &mut impl Write, diff: &Diff) -> io::Result<()> {
                 package,
             } => writeln!(
                 out,
-                "changed    /{path}{}: {}",
+                "changed    {path}{}: {}",
                 owner(package),
                 what.join(", ")
             )?,

@@ -186,7 +186,7 @@ pub fn compute(profile: &ProfileCore, repo: &RepoArgs) -> anyhow::Result<Locked>
             key,
         });
     }
-    let universe = Universe::new(&sources)?;
+    let universe = Universe::from_repositories(sources)?;
     let resolution = universe.resolve(&world)?;
     let inputs = Inputs {
         name: profile.name.clone(),

@@ -38,6 +38,15 @@ pub struct Args {
     /// Image version for the header (default: the profile's version, else `0`)
     #[arg(long = "image-version", value_name = "VERSION")]
     pub image_version: Option<String>,
+    /// An ephemeral path for the runtime policy (added to the profile's); may be repeated
+    #[arg(long, value_name = "PATH")]
+    pub ephemeral: Vec<String>,
+    /// A state path for the runtime policy (added to the profile's); may be repeated
+    #[arg(long, value_name = "PATH")]
+    pub state: Vec<String>,
+    /// A mutable path for the runtime policy (added to the profile's); may be repeated
+    #[arg(long, value_name = "PATH")]
+    pub mutable: Vec<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = ManifestFormat::Text)]
     pub format: ManifestFormat,
@@ -56,14 +65,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         profile,
         image,
         image_version,
+        ephemeral,
+        state,
+        mutable,
         format,
         out,
     } = args;
     let from_profile = profile.as_deref().map(profile_policy).transpose()?;
-    let (policy, profile_name, profile_version, profile_digest) = match from_profile {
+    let (mut policy, profile_name, profile_version, profile_digest) = match from_profile {
         Some(p) => (p.policy, Some(p.name), Some(p.version), Some(p.digest)),
         None => (RuntimePolicy::default(), None, None, None),
     };
+    for (list, extra) in [
+        (&mut policy.ephemeral, ephemeral),
+        (&mut policy.state, state),
+        (&mut policy.mutable, mutable),
+    ] {
+        for path in extra {
+            if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                anyhow::bail!("runtime policy path `{path}` is not absolute and normalised");
+            }
+            list.push(path);
+        }
+    }
     let default_name = tree
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())

@@ -10,11 +10,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod apk;
 pub mod apk_version;
+pub mod audit;
 pub mod build;
 pub mod diff;
 pub mod keygen;
 pub mod lock;
 pub mod manifest;
+pub mod outdated;
 pub mod profile;
 pub mod repo_args;
 pub mod scan;
@@ -78,6 +80,8 @@ pub struct Cli {
 enum Command {
     /// Check a host profile, or render the configuration files it generates
     Profile(profile::Args),
+    /// Check a host root or an image against the hardened Docker host checklist
+    Audit(audit::Args),
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
     /// Resolve a profile's packages and write (or check) its lock file
@@ -86,6 +90,7 @@ enum Command {
     Build(build::Args),
     Scan(scan::Args),
     Diff(diff::Args),
+    Outdated(outdated::Args),
     /// Describe every entry of a root directory or an image archive
     Manifest(manifest::Args),
     /// Create a signing key pair (minisign's formats)
@@ -99,11 +104,13 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Profile(args) => profile::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Apk(args) => apk::run(args),
         Command::Lock(args) => lock::run(&args),
         Command::Build(args) => build::run(&args),
         Command::Scan(args) => scan::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Outdated(args) => outdated::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),

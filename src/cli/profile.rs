@@ -56,18 +56,11 @@ fn load(path: &Path) -> anyhow::Result<Result<Profile, ExitStatus>> {
         Ok(p) => Ok(Ok(p)),
         Err(err @ profile::Error::Invalid { .. }) => {
             let mut stderr = io::stderr().lock();
-            for d in err.diagnostics() {
-                writeln!(
-                    stderr,
-                    "error: {}:{}:{}: {}",
-                    d.file.display(),
-                    d.line,
-                    d.column,
-                    d.message
-                )?;
-                if let Some(hint) = &d.hint {
-                    writeln!(stderr, "  hint: {hint}")?;
+            for (i, d) in err.diagnostics().iter().enumerate() {
+                if i > 0 {
+                    writeln!(stderr)?;
                 }
+                writeln!(stderr, "error: {d}")?;
             }
             Ok(Err(ExitStatus::Error))
         }

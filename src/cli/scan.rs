@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use super::repo_args;
 use super::target::{self, Target};
 use super::{ExitStatus, Format};
+use crate::repo::{Fetcher, RepoOptions};
 use crate::scan::{self, Report, ScannedPackage, SecDb};
 
 /// Check installed packages against Alpine's security database (secdb)
@@ -20,9 +22,16 @@ pub struct Args {
     /// A root directory or an image (.tar.gz)
     #[arg(default_value = "/")]
     target: PathBuf,
-    /// A secdb JSON document (such as v3.19/main.json); repeat for main and community
-    #[arg(long, required = true, value_name = "FILE")]
-    secdb: Vec<PathBuf>,
+    /// A secdb JSON document, a file or an http(s) URL (such as
+    /// https://secdb.alpinelinux.org/v3.19/main.json); repeat for main and community
+    #[arg(long, required = true, value_name = "FILE|URL")]
+    secdb: Vec<String>,
+    /// Cache directory for secdb URLs [default: `$XDG_CACHE_HOME/basalt` or `~/.cache/basalt`]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Use the cached copy of secdb URLs; never touch the network
+    #[arg(long)]
+    offline: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     format: Format,
@@ -31,6 +40,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     target: String,
+    release: Option<String>,
     #[serde(flatten)]
     report: &'a Report,
 }
@@ -43,30 +53,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let Args {
         target,
         secdb,
+        cache_dir,
+        offline,
         format,
     } = args;
     let mut db = SecDb::default();
-    for path in &secdb {
-        let bytes = read_secdb(path)?;
-        db.add_document(&path.display().to_string(), &bytes)?;
+    let mut fetcher = None;
+    for source in &secdb {
+        let bytes = if is_url(source) {
+            if fetcher.is_none() {
+                fetcher = Some(make_fetcher(cache_dir.clone(), offline)?);
+            }
+            let fetcher = fetcher.as_ref().expect("set above");
+            fetcher
+                .fetch_url(source.clone(), scan::MAX_SECDB_BYTES)
+                .map_err(repo_args::with_hint)
+                .with_context(|| format!("failed to fetch secdb `{source}`"))?
+                .bytes
+        } else {
+            read_secdb(std::path::Path::new(source))?
+        };
+        db.add_document(source, &bytes)?;
     }
     let detected = Target::detect(&target)
         .with_context(|| format!("failed to open scan target `{}`", target.display()))?;
-    let packages: Vec<ScannedPackage> = match &detected {
-        Target::Root(_) | Target::Image(_) => target::read_installed(&detected)?
-            .packages
-            .into_iter()
-            .map(|p| ScannedPackage {
-                name: p.name,
-                version: p.version,
-                origin: p.origin,
-            })
-            .collect(),
+    let (installed, release) = match &detected {
+        Target::Root(_) | Target::Image(_) => target::read_installed_and_release(&detected)?,
         Target::Other(path) => bail!(
             "`{}` is neither a root directory nor an image (.tar.gz)",
             path.display()
         ),
     };
+    if let Some(release) = &release {
+        let mut stderr = io::stderr().lock();
+        for source in db.sources.iter().filter(|s| s.is_for_other_branch(release)) {
+            writeln!(
+                stderr,
+                "warning: `{}` runs Alpine {release}, but secdb `{}` is for {}: its advisories may not apply",
+                target.display(),
+                source.name,
+                source.distro_version.as_deref().unwrap_or("another branch")
+            )?;
+        }
+    }
+    let packages: Vec<ScannedPackage> = installed
+        .packages
+        .into_iter()
+        .map(|p| ScannedPackage {
+            name: p.name,
+            version: p.version,
+            origin: p.origin,
+        })
+        .collect();
     let report = scan::scan(&packages, &db);
     let mut out = io::stdout().lock();
     match format {
@@ -75,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 &mut out,
                 &JsonReport {
                     target: target.display().to_string(),
+                    release: release.clone(),
                     report: &report,
                 },
             )?;
@@ -83,6 +122,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Format::Human => write_human(&mut out, &target.display().to_string(), &report)?,
     }
     Ok(ExitStatus::problem_if(report.has_findings()))
+}
+
+fn is_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+fn make_fetcher(cache_dir: Option<PathBuf>, offline: bool) -> anyhow::Result<Fetcher> {
+    let cache_dir = match cache_dir {
+        Some(dir) => dir,
+        None => RepoOptions::default_cache_dir().map_err(repo_args::with_hint)?,
+    };
+    let mut options = RepoOptions::new(cache_dir);
+    options.offline = offline;
+    Fetcher::new(options)
+        .map_err(repo_args::with_hint)
+        .context("failed to set up secdb fetching")
 }
 
 fn read_secdb(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {

@@ -59,39 +59,73 @@ impl Target {
     }
 }
 
+/// Where Alpine records its release (`3.19.1`), relative to the root.
+pub const RELEASE_PATH: &str = "etc/alpine-release";
+/// The largest release file read.
+const MAX_RELEASE_BYTES: u64 = 4096;
+
 /// Reads and parses `lib/apk/db/installed` of a root directory or an image.
 ///
 /// # Errors
 /// When the database is missing, too large, reached through a symlink or malformed.
 pub fn read_installed(target: &Target) -> anyhow::Result<Database> {
-    let (bytes, shown) = match target {
-        Target::Root(root) => (read_from_root(root)?, root.join(installed::INSTALLED_PATH)),
-        Target::Image(image) => (
-            read_from_image(image)?,
-            PathBuf::from(format!("{}:{}", image.display(), installed::INSTALLED_PATH)),
-        ),
+    Ok(read_installed_and_release(target)?.0)
+}
+
+/// Reads and parses `lib/apk/db/installed`, and reads `etc/alpine-release` when the tree has
+/// it as a regular file (trimmed).
+///
+/// # Errors
+/// As [`read_installed`].
+pub fn read_installed_and_release(target: &Target) -> anyhow::Result<(Database, Option<String>)> {
+    let (bytes, release, shown) = match target {
+        Target::Root(root) => {
+            let db = read_from_root(root, installed::INSTALLED_PATH, installed::MAX_DATABASE_BYTES)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "`{}` has no installed-package database (`{}` is missing)\n\nhint: is this the root of an Alpine system?",
+                        root.display(),
+                        root.join(installed::INSTALLED_PATH).display()
+                    )
+                })?;
+            // The release is informative: a missing or unreadable one is not an error.
+            let release = read_from_root(root, RELEASE_PATH, MAX_RELEASE_BYTES)
+                .ok()
+                .flatten();
+            (db, release, root.join(installed::INSTALLED_PATH))
+        }
+        Target::Image(image) => {
+            let (db, release) = read_from_image(image)?;
+            (
+                db,
+                release,
+                PathBuf::from(format!("{}:{}", image.display(), installed::INSTALLED_PATH)),
+            )
+        }
         Target::Other(path) => bail!(
             "`{}` is neither a root directory nor an image (.tar.gz)",
             path.display()
         ),
     };
-    Database::parse(&bytes)
-        .with_context(|| format!("failed to read installed database `{}`", shown.display()))
+    let db = Database::parse(&bytes)
+        .with_context(|| format!("failed to read installed database `{}`", shown.display()))?;
+    let release = release
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    Ok((db, release))
 }
 
-fn read_from_root(root: &Path) -> anyhow::Result<Vec<u8>> {
+/// Reads `relative` under `root` without following symlinks; `None` when it is missing.
+fn read_from_root(root: &Path, relative: &str, limit: u64) -> anyhow::Result<Option<Vec<u8>>> {
     // Walk the components without following symlinks, so that a hostile root cannot point the
     // read outside itself.
     let mut path = root.to_owned();
-    for component in installed::INSTALLED_PATH.split('/') {
+    for component in relative.split('/') {
         path.push(component);
         let meta = match fs_err::symlink_metadata(&path) {
             Ok(meta) => meta,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
-                "`{}` has no installed-package database (`{}` is missing)\n\nhint: is this the root of an Alpine system?",
-                root.display(),
-                path.display()
-            ),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err.into()),
         };
         if meta.file_type().is_symlink() {
@@ -102,20 +136,17 @@ fn read_from_root(root: &Path) -> anyhow::Result<Vec<u8>> {
         }
     }
     let file = fs_err::File::open(&path)?;
-    read_bounded(file, &path.display().to_string())
+    read_bounded(file, &path.display().to_string(), limit).map(Some)
 }
 
-fn read_bounded(reader: impl Read, shown: &str) -> anyhow::Result<Vec<u8>> {
+fn read_bounded(reader: impl Read, shown: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader
-        .take(installed::MAX_DATABASE_BYTES + 1)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("failed to read `{shown}`"))?;
-    if bytes.len() as u64 > installed::MAX_DATABASE_BYTES {
-        bail!(
-            "`{shown}` is larger than {} bytes",
-            installed::MAX_DATABASE_BYTES
-        );
+    if bytes.len() as u64 > limit {
+        bail!("`{shown}` is larger than {limit} bytes");
     }
     Ok(bytes)
 }
@@ -142,7 +173,8 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-fn read_from_image(image: &Path) -> anyhow::Result<Vec<u8>> {
+/// The database and the release file of an image, in one pass over the archive.
+fn read_from_image(image: &Path) -> anyhow::Result<(Vec<u8>, Option<Vec<u8>>)> {
     let file = fs_err::File::open(image)?;
     let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
     let mut archive = tar::Archive::new(Bounded {
@@ -153,6 +185,8 @@ fn read_from_image(image: &Path) -> anyhow::Result<Vec<u8>> {
     let entries = archive
         .entries()
         .with_context(|| format!("failed to read image `{shown}`"))?;
+    let mut db = None;
+    let mut release = None;
     for (count, entry) in entries.enumerate() {
         if count as u64 >= MAX_IMAGE_ENTRIES {
             bail!("image `{shown}` has more than {MAX_IMAGE_ENTRIES} entries");
@@ -160,18 +194,29 @@ fn read_from_image(image: &Path) -> anyhow::Result<Vec<u8>> {
         let entry = entry.with_context(|| format!("failed to read image `{shown}`"))?;
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let name = name.trim_start_matches("./").trim_start_matches('/');
+        let is_file = entry.header().entry_type().is_file();
         if name == installed::INSTALLED_PATH {
-            if !entry.header().entry_type().is_file() {
+            if !is_file {
                 bail!(
                     "`{}` in image `{shown}` is not a regular file",
                     installed::INSTALLED_PATH
                 );
             }
-            return read_bounded(entry, &format!("{shown}:{}", installed::INSTALLED_PATH));
+            let label = format!("{shown}:{}", installed::INSTALLED_PATH);
+            db = Some(read_bounded(entry, &label, installed::MAX_DATABASE_BYTES)?);
+        } else if name == RELEASE_PATH && is_file {
+            release =
+                read_bounded(entry, &format!("{shown}:{RELEASE_PATH}"), MAX_RELEASE_BYTES).ok();
+        }
+        if db.is_some() && release.is_some() {
+            break;
         }
     }
-    bail!(
-        "image `{shown}` has no installed-package database (`{}`)",
-        installed::INSTALLED_PATH
-    )
+    match db {
+        Some(db) => Ok((db, release)),
+        None => bail!(
+            "image `{shown}` has no installed-package database (`{}`)",
+            installed::INSTALLED_PATH
+        ),
+    }
 }

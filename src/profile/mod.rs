@@ -1,4 +1,4 @@
-//! The host profile: what the user asked for. TOML → [`RawProfile`](raw) → [`validate`] →
+//! The host profile: what the user asked for. TOML → `RawProfile` → `validate()` →
 //! [`Profile`], normalised and checked, so that no later stage re-checks it.
 //!
 //! Invariant: a [`Profile`] is internally consistent: paths are absolute and normalised (or
@@ -34,6 +34,45 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it, when there is something useful to say.
     pub hint: Option<String>,
+    /// The offending line of the profile, for display.
+    pub excerpt: Option<Excerpt>,
+}
+
+/// A source line with the offending text marked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Excerpt {
+    /// The whole line (tabs shown as spaces, so that the mark lines up).
+    pub text: String,
+    /// How many characters, from the column on, are marked (at least one).
+    pub width: usize,
+}
+
+/// Lines longer than this are not quoted.
+const MAX_EXCERPT_CHARS: usize = 160;
+
+fn excerpt(source: &str, span: &Range<usize>) -> Option<Excerpt> {
+    let mut start = span.start.min(source.len());
+    while !source.is_char_boundary(start) {
+        start -= 1;
+    }
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = source[start..]
+        .find('\n')
+        .map_or(source.len(), |i| start + i);
+    let text = source[line_start..line_end].trim_end_matches('\r');
+    if text.chars().count() > MAX_EXCERPT_CHARS {
+        return None;
+    }
+    let end = span.end.clamp(start, line_start + text.len());
+    let mut end = end;
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    let width = source[start..end].chars().count().max(1);
+    Some(Excerpt {
+        text: text.replace('\t', " "),
+        width,
+    })
 }
 
 impl Diagnostic {
@@ -44,13 +83,16 @@ impl Diagnostic {
         message: String,
         hint: Option<String>,
     ) -> Diagnostic {
-        let (line, column) = span.map_or((1, 1), |s| line_column(source, s.start));
+        let (line, column) = span
+            .as_ref()
+            .map_or((1, 1), |s| line_column(source, s.start));
         Diagnostic {
             file: file.to_owned(),
             line,
             column,
             message,
             hint,
+            excerpt: span.and_then(|s| excerpt(source, &s)),
         }
     }
 }
@@ -65,8 +107,19 @@ impl fmt::Display for Diagnostic {
             self.column,
             self.message
         )?;
+        if let Some(excerpt) = &self.excerpt {
+            let number = self.line.to_string();
+            let gutter = " ".repeat(number.len());
+            write!(
+                f,
+                "\n{gutter} |\n{number} | {}\n{gutter} | {}{}",
+                excerpt.text,
+                " ".repeat(self.column - 1),
+                "^".repeat(excerpt.width)
+            )?;
+        }
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n\nhint: {hint}")?;
         }
         Ok(())
     }
@@ -112,7 +165,7 @@ fn render_diagnostics(diagnostics: &[Diagnostic]) -> String {
     let mut out = String::new();
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {
-            out.push('\n');
+            out.push_str("\n\n");
         }
         out.push_str(&d.to_string());
     }

@@ -243,6 +243,23 @@ impl Services {
             .map(|(level, _)| *level)
     }
 
+    /// Runlevel name → services, the form `pipeline::Options::services` takes (every
+    /// runlevel present, possibly empty, so that nothing a package enabled survives there).
+    #[must_use]
+    pub fn by_runlevel_name(&self) -> BTreeMap<String, Vec<String>> {
+        Runlevel::ALL
+            .iter()
+            .map(|level| {
+                let names = self
+                    .runlevels
+                    .get(level)
+                    .map(|set| set.iter().cloned().collect())
+                    .unwrap_or_default();
+                (level.as_str().to_owned(), names)
+            })
+            .collect()
+    }
+
     /// Every enabled `(runlevel, service)`, in runlevel then name order.
     pub fn enabled(&self) -> impl Iterator<Item = (Runlevel, &str)> {
         self.runlevels

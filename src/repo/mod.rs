@@ -856,24 +856,33 @@ impl Fetcher {
                 let bytes = read_local(repo, &path, limit)?;
                 Ok(fetched(bytes, Origin::Local { path }))
             }
-            Resource::Url(url) => {
-                if self.options.offline {
-                    return match self.cache.lookup(&url, limit, &*self.events)? {
-                        cache::Lookup::Hit { bytes, path } => {
-                            (self.events)(&Event::CacheHit { url: url.clone() });
-                            Ok(fetched(bytes, Origin::Cache { url, path }))
-                        }
-                        cache::Lookup::Miss => Err(self.not_cached(url)),
-                        cache::Lookup::Corrupt { path, reason } => {
-                            Err(Error::CorruptCache { url, path, reason })
-                        }
-                    };
-                }
-                let bytes = self.http.get(&url, limit, &*self.events)?;
-                self.cache.store(&url, &bytes)?;
-                Ok(fetched(bytes, Origin::Network { url }))
-            }
+            Resource::Url(url) => self.fetch_url(url, limit),
         }
+    }
+
+    /// Any file served over HTTP(S), such as a security database, through the cache: fetched
+    /// again when online (it may have changed), served from the cache when offline. At most
+    /// `limit` bytes are read.
+    ///
+    /// # Errors
+    ///
+    /// As [`Fetcher::fetch_index`].
+    pub fn fetch_url(&self, url: String, limit: u64) -> Result<Fetched, Error> {
+        if self.options.offline {
+            return match self.cache.lookup(&url, limit, &*self.events)? {
+                cache::Lookup::Hit { bytes, path } => {
+                    (self.events)(&Event::CacheHit { url: url.clone() });
+                    Ok(fetched(bytes, Origin::Cache { url, path }))
+                }
+                cache::Lookup::Miss => Err(self.not_cached(url)),
+                cache::Lookup::Corrupt { path, reason } => {
+                    Err(Error::CorruptCache { url, path, reason })
+                }
+            };
+        }
+        let bytes = self.http.get(&url, limit, &*self.events)?;
+        self.cache.store(&url, &bytes)?;
+        Ok(fetched(bytes, Origin::Network { url }))
     }
 
     /// The raw `APKINDEX.tar.gz` of `repo` for `arch` whose SHA-256 is `sha256` (as a lock

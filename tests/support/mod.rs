@@ -1,5 +1,5 @@
 //! Test support shared by the integration tests: locating the real-world data set beside the
-//! project, and the reference apk-tools.
+//! project, the reference apk-tools, and a writer of APK fixtures ([`apk`]).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -43,3 +43,5 @@ pub fn alpine_apk(test: &str) -> Option<PathBuf> {
         None
     }
 }
+
+pub mod apk;

@@ -1,0 +1,308 @@
+//! `basalt audit` on real data (Docker's container state files, Alpine's minirootfs) and as a
+//! user runs it: exit codes, formats, and SARIF validated against the official schema.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use basalt::audit::{self, AuditPolicy, docker};
+use basalt::rootfs::RootFs;
+
+/// 2024-10-01T00:00:00Z: Alpine 3.20 is supported.
+const OCT_2024: &str = "1727740800";
+/// 2026-06-01T00:00:00Z: Alpine 3.20 ended on 2026-04-01.
+const JUN_2026: &str = "1780272000";
+
+fn basalt(args: &[&str], epoch: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(args)
+        .env("SOURCE_DATE_EPOCH", epoch)
+        .output()
+        .expect("run basalt")
+}
+
+fn minirootfs(data: &Path) -> PathBuf {
+    data.join("alpine/minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz")
+}
+
+/// Extracts the minirootfs with the system's tar, as an operator would.
+fn extract(archive: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(archive)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("--no-same-owner")
+        .status()
+        .expect("run tar");
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn real_container_state_is_read() {
+    let Some(data) = support::shared_data("real_container_state_is_read") else {
+        return;
+    };
+    let dir = data.join("docker/container-mongo");
+    let config = fs_err::read(dir.join("config.v2.json")).unwrap();
+    let host = fs_err::read(dir.join("hostconfig.json")).unwrap();
+    let c = docker::parse_container("94cbb8534c50", Some(&config), Some(&host)).unwrap();
+    assert_eq!(c.name, "cctv-mongo");
+    assert_eq!(c.image, "mongo:4.4.6");
+    assert!(!c.privileged);
+    assert_eq!(c.network_mode, "default");
+    assert_eq!(c.pid_mode, "");
+    assert_eq!(c.ipc_mode, "private");
+    let binds: Vec<(&str, &str, bool)> = c
+        .binds
+        .iter()
+        .map(|b| (b.source.as_str(), b.destination.as_str(), b.rw))
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            ("/root/mongod.conf", "/etc/mongod.conf", true),
+            ("/root/mongodb.key", "/etc/mongodb.key", true),
+        ]
+    );
+    assert_eq!(c.volumes, ["/data/configdb", "/data/db"]);
+}
+
+#[test]
+fn real_container_state_is_audited_in_place() {
+    let Some(data) = support::shared_data("real_container_state_is_audited_in_place") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let id = "94cbb8534c507eb2d5bd8041fb349391b17edbe7530c96f3c3c1b2c6463ea97e";
+    let dir = root.path().join("var/lib/docker/containers").join(id);
+    fs_err::create_dir_all(&dir).unwrap();
+    for name in ["config.v2.json", "hostconfig.json"] {
+        fs_err::copy(
+            data.join("docker/container-mongo").join(name),
+            dir.join(name),
+        )
+        .unwrap();
+    }
+    let fs = RootFs::open_dir(root.path()).unwrap();
+    let report = audit::audit(&fs, &AuditPolicy::default(), 1_727_740_800);
+    let containers: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .filter(|f| f.check.starts_with("container-"))
+        .map(|f| (f.check, f.message.as_str()))
+        .collect();
+    assert_eq!(
+        containers,
+        [
+            (
+                "container-sensitive-path",
+                "container `cctv-mongo` (94cbb8534c50) mounts `/root/mongod.conf` from host directory `/root` at `/etc/mongod.conf`"
+            ),
+            (
+                "container-sensitive-path",
+                "container `cctv-mongo` (94cbb8534c50) mounts `/root/mongodb.key` from host directory `/root` at `/etc/mongodb.key`"
+            ),
+        ]
+    );
+}
+
+/// What the audit says of the official minirootfs: a container base, not a hardened host.
+fn expected_minirootfs(eol: bool) -> BTreeSet<&'static str> {
+    let mut want = BTreeSet::from([
+        "firewall-not-enabled",
+        "root-not-readonly",
+        "auditd-not-enabled",
+        "audit-auth-events",
+        "log-forwarding",
+    ]);
+    if eol {
+        want.insert("os-release-unsupported");
+    }
+    want
+}
+
+#[test]
+fn real_minirootfs_gives_the_expected_findings() {
+    let Some(data) = support::shared_data("real_minirootfs_gives_the_expected_findings") else {
+        return;
+    };
+    let archive = minirootfs(&data);
+    let dir = extract(&archive);
+    let from_dir = audit::audit(
+        &RootFs::open_dir(dir.path()).unwrap(),
+        &AuditPolicy::default(),
+        1_727_740_800,
+    );
+    assert_eq!(from_dir.release.as_deref(), Some("3.20.3"));
+    assert_eq!(
+        from_dir.fired(),
+        expected_minirootfs(false),
+        "{:#?}",
+        from_dir.findings
+    );
+    let fstab = from_dir
+        .findings
+        .iter()
+        .find(|f| f.check == "root-not-readonly")
+        .unwrap();
+    assert_eq!(
+        fstab.evidence,
+        "mount points in /etc/fstab: /media/cdrom, /media/usb"
+    );
+    // Neither sshd nor Docker is installed: their checks do not apply.
+    let skipped: BTreeSet<&str> = from_dir.skipped.iter().map(|s| s.check).collect();
+    assert!(skipped.contains("ssh-password-auth") && skipped.contains("docker-icc"));
+
+    // The archive itself, read as an image, says the same.
+    let from_image = audit::audit(
+        &RootFs::open_image(&archive).unwrap(),
+        &AuditPolicy::default(),
+        1_727_740_800,
+    );
+    assert_eq!(from_image.findings, from_dir.findings);
+    // After Alpine 3.20's end of support, it is reported.
+    let late = audit::audit(
+        &RootFs::open_image(&archive).unwrap(),
+        &AuditPolicy::default(),
+        JUN_2026.parse().unwrap(),
+    );
+    assert_eq!(late.fired(), expected_minirootfs(true));
+}
+
+#[test]
+fn cli_exit_codes_follow_fail_on() {
+    let Some(data) = support::shared_data("cli_exit_codes_follow_fail_on") else {
+        return;
+    };
+    let image = minirootfs(&data);
+    let image = image.to_str().unwrap();
+    // High findings are present: the default threshold fails.
+    let out = basalt(&["audit", image], OCT_2024);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("high     firewall-not-enabled"), "{text}");
+    assert!(text.contains("5 finding(s) (2 high, 3 medium)"), "{text}");
+    // Nothing is critical.
+    let out = basalt(&["audit", image, "--fail-on", "critical"], OCT_2024);
+    assert_eq!(out.status.code(), Some(0));
+    // Medium findings count at --fail-on medium.
+    let out = basalt(
+        &["audit", image, "--fail-on", "MEDIUM", "--format", "json"],
+        OCT_2024,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["release"], "3.20.3");
+    assert_eq!(json["findings"].as_array().unwrap().len(), 5);
+    assert_eq!(json["findings"][0]["severity"], "high");
+}
+
+#[test]
+fn cli_findings_below_fail_on_exit_zero() {
+    // A bare root has high findings (no firewall, read-write root) but nothing critical.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs_err::create_dir_all(root.join("etc")).unwrap();
+    fs_err::write(root.join("etc/alpine-release"), "3.22.1\n").unwrap();
+    let out = basalt(
+        &["audit", root.to_str().unwrap(), "--fail-on", "critical"],
+        OCT_2024,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn cli_bad_input_exits_two() {
+    let out = basalt(&["audit", "/nonexistent/root"], OCT_2024);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("error: failed to open `/nonexistent/root`"),
+        "{err}"
+    );
+
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    fs_err::write(bad.path(), b"\x1f\x8bnot really gzip").unwrap();
+    let out = basalt(&["audit", bad.path().to_str().unwrap()], OCT_2024);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = basalt(&["audit", "/", "--fail-on", "severe"], OCT_2024);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown severity `severe`"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = basalt(&["audit", dir.path().to_str().unwrap()], "yesterday");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid SOURCE_DATE_EPOCH"));
+}
+
+#[test]
+fn sarif_output_is_valid_against_the_official_schema() {
+    let schema_text = include_str!("data/sarif-schema-2.1.0.json");
+    let schema: serde_json::Value = serde_json::from_str(schema_text).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+
+    // A root with findings of every kind of location: with and without lines.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs_err::create_dir_all(root.join("etc/ssh")).unwrap();
+    fs_err::write(root.join("etc/alpine-release"), "3.20.3\n").unwrap();
+    fs_err::write(
+        root.join("etc/ssh/sshd_config"),
+        "PasswordAuthentication yes\n",
+    )
+    .unwrap();
+    fs_err::write(root.join("etc/fstab"), "/dev/sda1 / ext4 rw 0 1\n").unwrap();
+    fs_err::write(root.join("etc/weird name%.conf"), "x").unwrap();
+    let out = basalt(
+        &["audit", root.to_str().unwrap(), "--format", "sarif"],
+        JUN_2026,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "ssh-password-auth"
+        && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 1));
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "os-release-unsupported")
+    );
+
+    // The validator does reject what breaks the schema.
+    let mut broken = log.clone();
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    assert!(!validator.is_valid(&broken));
+    let mut broken = log;
+    broken["version"] = "2.0.0".into();
+    assert!(!validator.is_valid(&broken));
+}
+
+#[test]
+fn the_check_table_is_documented() {
+    let doc = include_str!("../docs/audit.md");
+    for c in audit::CHECKS {
+        let row = format!("| `{}` | {} | {} | {} |", c.id, c.severity, c.cis, c.title);
+        assert!(
+            doc.contains(&row),
+            "docs/audit.md lacks or misstates: {row}"
+        );
+    }
+}
