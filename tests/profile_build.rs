@@ -43,6 +43,7 @@ fn minimal_profile_assembles_with_its_services_and_files() {
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let limits = basalt::unpack::Limits::default();
+    let keyring = basalt::apk::keys::Keyring::alpine();
     let packages: Vec<_> = stdout
         .lines()
         .filter_map(|l| {
@@ -53,7 +54,7 @@ fn minimal_profile_assembles_with_its_services_and_files() {
         .map(|(name, version)| {
             let file = repo.join(format!("x86_64/{name}-{version}.apk"));
             let bytes = fs_err::read(&file).unwrap();
-            pipeline::read_apk(&bytes, &file.display().to_string(), limits).unwrap()
+            pipeline::read_apk(&bytes, &file.display().to_string(), &keyring, None, limits).unwrap()
         })
         .collect();
     assert!(packages.len() > 30, "{stdout}");
@@ -67,6 +68,7 @@ fn minimal_profile_assembles_with_its_services_and_files() {
         files: render::to_nodes(&rendered),
         world: p.packages.install.clone(),
         limits,
+        ..Options::default()
     };
     let assembled = pipeline::assemble(packages, &options)
         .unwrap_or_else(|e| panic!("the minimal profile does not assemble: {e}"));
