@@ -1,7 +1,8 @@
 //! Serialises an [`ImageTree`] into a tar.gz, byte for byte reproducibly.
 //!
 //! Invariants: the output depends only on the tree and the epoch.
-//! - entries in path byte order (every directory before its contents), without the root;
+//! - the root directory `./` (0755, root) first, then every entry in path byte order (every
+//!   directory before its contents);
 //! - ustar headers; a PAX record only where ustar cannot say it (a name or link target longer
 //!   than 100 bytes or not UTF-8, an id or size over the octal fields, extended attributes as
 //!   `SCHILY.xattr.*`); the PAX header is always named `././@PaxHeader`;
@@ -76,6 +77,23 @@ pub fn write_tar<W: Write>(tree: &ImageTree, epoch: u64, out: W) -> Result<W, Er
     let canonical = hardlink_groups(tree)?;
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
+    // The root directory itself, as root filesystem archives carry it: extracting the image
+    // sets the target's mode and owner, and a manifest of the archive describes `/`.
+    let root = Node::dir(0o755);
+    let root_entry = EntrySpec {
+        name: b"./".to_vec(),
+        node: &root,
+        link_to: None,
+        uname: accounts.user_name(0).unwrap_or(""),
+        gname: accounts.group_name(0).unwrap_or(""),
+        epoch,
+    };
+    root_entry
+        .append(&mut builder)
+        .map_err(|source| Error::Write {
+            path: "./".to_owned(),
+            source,
+        })?;
     for (path, node) in tree.iter() {
         let write_err = |source| Error::Write {
             path: path.display(),
@@ -429,7 +447,8 @@ mod tests {
         let mut sorted = seen.clone();
         sorted.sort();
         assert_eq!(seen, sorted);
-        assert_eq!(seen.len(), tree.len());
+        assert_eq!(seen.len(), tree.len() + 1);
+        assert_eq!(seen[0], "./");
     }
 
     #[test]

@@ -296,6 +296,17 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         });
     }
     applied.extend(effects::enable_services(&mut tree, &options.services)?);
+    // The runlevel links and the account files are the profile's configuration too.
+    for (level, services) in &options.services {
+        for service in services {
+            profile_files.push(format!("/etc/runlevels/{level}/{service}"));
+        }
+    }
+    if !options.users.is_empty() || !options.groups.is_empty() {
+        profile_files.extend(["/etc/group", "/etc/passwd", "/etc/shadow"].map(String::from));
+    }
+    profile_files.sort();
+    profile_files.dedup();
 
     Ok(Assembled {
         tree,
