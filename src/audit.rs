@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::finding::Severity;
+use crate::profile::Profile;
 use crate::rootfs::{Kind, Metadata, RootFs};
 
 use config::{Cidr, SshdConfig};
@@ -356,7 +357,8 @@ pub struct AuditPolicy {
     pub ssh_groups: BTreeSet<String>,
     /// Networks SSH may be reached from; empty: any source restriction is accepted.
     pub trusted_networks: Vec<Cidr>,
-    /// Whether `userns-remap` is required (otherwise its absence is still reported, as low).
+    /// Whether a missing `userns-remap` is reported (a profile that does not enable it turns
+    /// the check off).
     pub userns_remap: bool,
     /// Setuid/setgid binaries allowed.
     pub setuid_allowed: BTreeSet<String>,
@@ -427,7 +429,7 @@ impl Default for AuditPolicy {
             ssh_users: BTreeSet::new(),
             ssh_groups: BTreeSet::new(),
             trusted_networks: Vec::new(),
-            userns_remap: false,
+            userns_remap: true,
             setuid_allowed: set(&["/bin/bbsuid", "/usr/bin/doas"]),
             temporary_paths: vec![
                 "/tmp".to_owned(),
@@ -439,6 +441,82 @@ impl Default for AuditPolicy {
             ],
             audit_watches: Vec::new(),
         }
+    }
+}
+
+impl AuditPolicy {
+    /// The expectations of a host built from `profile`: exactly its services, its packages,
+    /// its users and docker group members, its SSH allow-lists, trusted networks, audit
+    /// watches and temporary paths.
+    #[must_use]
+    pub fn from_profile(profile: &Profile) -> Self {
+        let mut p = AuditPolicy {
+            require_services: true,
+            ..AuditPolicy::default()
+        };
+        p.services = crate::profile::Runlevel::ALL
+            .iter()
+            .map(|level| {
+                (
+                    level.as_str().to_owned(),
+                    profile
+                        .services
+                        .runlevels
+                        .get(level)
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        p.packages = Some(
+            profile
+                .packages
+                .install
+                .iter()
+                .filter(|a| !a.starts_with('!'))
+                .map(|a| crate::profile::atom_name(a).to_owned())
+                .collect(),
+        );
+        p.login_users
+            .extend(profile.users.iter().map(|u| u.name.clone()));
+        p.docker_members = profile
+            .group("docker")
+            .map(|g| g.members.clone())
+            .unwrap_or_default();
+        p.docker_members.extend(
+            profile
+                .users
+                .iter()
+                .filter(|u| u.group == "docker")
+                .map(|u| u.name.clone()),
+        );
+        if let Some(ssh) = &profile.ssh {
+            p.ssh_users.clone_from(&ssh.allow_users);
+            p.ssh_groups.clone_from(&ssh.allow_groups);
+        }
+        if let Some(firewall) = &profile.firewall {
+            p.trusted_networks = firewall
+                .trusted
+                .iter()
+                .map(|c| Cidr {
+                    addr: c.addr(),
+                    prefix: c.prefix(),
+                })
+                .collect();
+        }
+        p.userns_remap = profile
+            .docker
+            .as_ref()
+            .is_some_and(|d| d.userns_remap.is_some());
+        for path in &profile.filesystem.ephemeral {
+            if !p.temporary_paths.contains(path) {
+                p.temporary_paths.push(path.clone());
+            }
+        }
+        if let Some(audit) = &profile.audit {
+            p.audit_watches = audit.watches.iter().map(|w| w.path.clone()).collect();
+        }
+        p
     }
 }
 
@@ -779,6 +857,9 @@ impl<'a> Host<'a> {
                 continue;
             }
             for (service, _) in self.list(&format!("/etc/runlevels/{level}")) {
+                if service.starts_with('.') {
+                    continue;
+                }
                 self.enabled
                     .entry(service)
                     .or_default()
@@ -1585,9 +1666,16 @@ impl<'a> Host<'a> {
                 .into_iter()
                 .filter(|d| self.is_enabled(d))
                 .collect();
+            // The file to fix: that of the daemon that runs (busybox syslogd's options, rsyslog's
+            // or syslog-ng's configuration).
+            let file = match daemons.first() {
+                Some(&"syslog") => "/etc/conf.d/syslog",
+                Some(&"rsyslog") => "/etc/rsyslog.conf",
+                _ => "/etc/syslog-ng/syslog-ng.conf",
+            };
             self.emit(
                 "log-forwarding",
-                "/etc/syslog-ng/syslog-ng.conf",
+                file,
                 None,
                 "no enabled syslog daemon forwards logs to a remote host".to_owned(),
                 format!(
@@ -1926,13 +2014,20 @@ impl<'a> Host<'a> {
             ),
         );
         let remap = s.userns_remap.clone().unwrap_or_default();
-        flag(
-            self,
-            "docker-userns-remap",
-            "userns-remap",
-            remap.is_empty(),
-            "unset".to_owned(),
-        );
+        if self.policy.userns_remap {
+            flag(
+                self,
+                "docker-userns-remap",
+                "userns-remap",
+                remap.is_empty(),
+                "unset".to_owned(),
+            );
+        } else {
+            self.skip(
+                "docker-userns-remap",
+                "the profile does not enable userns-remap",
+            );
+        }
         let driver = s
             .log_driver
             .clone()

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::apk::installed::Database;
 use crate::apk::version;
+use crate::lock::Lockfile;
 use crate::manifest::{self, Kind, Manifest};
 
 /// A package on one side of a diff.
@@ -187,7 +188,9 @@ impl FileChange {
 pub struct Diff {
     /// Package changes, by name.
     pub packages: Vec<PackageChange>,
-    /// File changes, by path; empty when the sides carry no file lists.
+    /// Whether files were compared: both sides must list them (a lock lists packages only).
+    pub files_compared: bool,
+    /// File changes, by path; empty when files were not compared.
     pub files: Vec<FileChange>,
 }
 
@@ -310,6 +313,23 @@ pub fn package_set(db: &Database) -> PackageSet {
                 PackageRef {
                     version: p.version.clone(),
                     checksum: p.checksum.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// The packages a lock pins.
+#[must_use]
+pub fn lock_packages(lock: &Lockfile) -> PackageSet {
+    lock.packages
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                PackageRef {
+                    version: p.version.clone(),
+                    checksum: Some(p.checksum.clone()),
                 },
             )
         })
@@ -510,6 +530,7 @@ mod tests {
         ];
         let diff = Diff {
             packages: packages(&manifest_packages(&old), &manifest_packages(&new)),
+            files_compared: true,
             files: files(&manifest_files(&old), &manifest_files(&new)),
         };
         assert!(matches!(

@@ -18,6 +18,9 @@ pub const MAX_READ: u64 = 8 * 1024 * 1024;
 pub const MAX_SYMLINKS: usize = 40;
 /// The most entries an image archive may hold.
 pub const MAX_ENTRIES: usize = 2_000_000;
+/// The most bytes of file contents an image may hold in all (a bound on the time spent
+/// decompressing a hostile archive).
+pub const MAX_IMAGE_BYTES: u64 = 32 * 1024 * 1024 * 1024;
 /// Regular files up to this size have their contents kept in memory when an image is loaded.
 const KEEP_FILE: u64 = 1024 * 1024;
 /// The most file contents, in bytes, kept in memory for one image.
@@ -736,11 +739,18 @@ fn scan_archive(
     let entries = archive
         .entries()
         .map_err(|e| bad(format!("cannot read entries: {e}")))?;
+    let mut total: u64 = 0;
     for (count, entry) in entries.enumerate() {
         if count >= MAX_ENTRIES {
             return Err(bad(format!("more than {MAX_ENTRIES} entries")));
         }
         let mut entry = entry.map_err(|e| bad(format!("entry {count}: {e}")))?;
+        total = total.saturating_add(entry.size());
+        if total > MAX_IMAGE_BYTES {
+            return Err(bad(format!(
+                "more than {MAX_IMAGE_BYTES} bytes of contents (entry {count})"
+            )));
+        }
         let raw = entry.path_bytes().into_owned();
         if raw.len() > MAX_PATH {
             return Err(bad(format!(
@@ -1022,6 +1032,20 @@ mod tests {
     }
 
     #[test]
+    fn an_archive_claiming_too_much_content_is_refused() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_path("huge").unwrap();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(MAX_IMAGE_BYTES + 1);
+        header.set_cksum();
+        fs_err::write(file.path(), header.as_bytes()).unwrap();
+        let err = RootFs::open_image(file.path()).unwrap_err();
+        assert!(err.to_string().contains("bytes of contents"), "{err}");
+    }
+
+    #[test]
     fn large_files_are_reread_and_bounded() {
         use tar::EntryType as T;
         let big = vec![b'a'; usize::try_from(KEEP_FILE).unwrap() + 10];
@@ -1031,6 +1055,48 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Random trees of directories, files and symlinks (relative, absolute, `..`, loops):
+        /// every lookup ends, and whatever resolves is an entry of the image.
+        #[test]
+        fn symlink_mazes_resolve_inside_the_image(
+            entries in proptest::collection::vec(
+                ("[ab]{1,2}(/[ab]{1,2}){0,2}", 0u8..3, "(/|\\.\\./|[ab]/){0,3}[ab]{0,2}"),
+                1..12,
+            ),
+            queries in proptest::collection::vec("/?([ab.]{1,2}/){0,3}[ab]{1,2}", 1..6),
+        ) {
+            use tar::EntryType as T;
+            let built: Vec<(String, T, u32, Vec<u8>)> = entries
+                .iter()
+                .map(|(path, kind, target)| match kind {
+                    0 => (path.clone(), T::Regular, 0o644, path.as_bytes().to_vec()),
+                    1 => (format!("{path}/"), T::Directory, 0o755, Vec::new()),
+                    _ => (path.clone(), T::Symlink, 0o777, target.as_bytes().to_vec()),
+                })
+                .filter(|(_, kind, _, data)| *kind != T::Symlink || !data.is_empty())
+                .collect();
+            let refs: Vec<(&str, T, u32, &[u8])> = built
+                .iter()
+                .map(|(p, k, m, d)| (p.as_str(), *k, *m, d.as_slice()))
+                .collect();
+            let img = image(&refs);
+            let Ok(fs) = RootFs::open_image(img.path()) else { return Ok(()); };
+            let names: std::collections::BTreeSet<String> =
+                fs.walk(&[]).unwrap().into_iter().map(|e| e.path).collect();
+            for q in &queries {
+                if let Ok(Some(data)) = fs.read(q) {
+                    // Contents are always those of a regular file of the image.
+                    let name = String::from_utf8(data).unwrap();
+                    proptest::prop_assert!(names.contains(&normalize(&name)), "{q} -> {name}");
+                }
+                let _ = fs.metadata(q);
+                let _ = fs.list_dir(q);
+                let _ = fs.read_link(q);
+            }
+        }
+
         #[test]
         fn hostile_archives_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..4096)) {
             let file = tempfile::NamedTempFile::new().unwrap();

@@ -306,3 +306,161 @@ fn the_check_table_is_documented() {
         );
     }
 }
+
+/// The configuration the hardened profile renders, with its runlevels, audited against the
+/// profile: clean, at every severity.
+#[test]
+fn rendered_docker_host_profile_audits_clean() {
+    let profile_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/docker-host.toml");
+    let profile = basalt::profile::load(&profile_path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let out = basalt(
+        &[
+            "profile",
+            "render",
+            profile_path.to_str().unwrap(),
+            "--out",
+            root.to_str().unwrap(),
+        ],
+        OCT_2024,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the build adds beside the rendered files: the runlevels, the release, dockerd.
+    for (level, service) in profile.services.enabled() {
+        let dir = root.join("etc/runlevels").join(level.as_str());
+        fs_err::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(format!("/etc/init.d/{service}"), dir.join(service)).unwrap();
+    }
+    fs_err::write(root.join("etc/alpine-release"), "3.19.1\n").unwrap();
+    fs_err::create_dir_all(root.join("usr/bin")).unwrap();
+    fs_err::write(root.join("usr/bin/dockerd"), "").unwrap();
+    let args = |fail_on: &'static str| {
+        [
+            "audit".to_owned(),
+            root.to_str().unwrap().to_owned(),
+            "--profile".to_owned(),
+            profile_path.to_str().unwrap().to_owned(),
+            "--format".to_owned(),
+            "json".to_owned(),
+            "--fail-on".to_owned(),
+            fail_on.to_owned(),
+        ]
+    };
+    let run = |fail_on| {
+        let a = args(fail_on);
+        basalt(&a.iter().map(String::as_str).collect::<Vec<_>>(), OCT_2024)
+    };
+    let out = run("info");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["findings"], serde_json::json!([]), "{json:#}");
+    assert_eq!(out.status.code(), Some(0));
+
+    // The same host with password logins turned back on is caught.
+    let sshd = root.join("etc/ssh/sshd_config");
+    let text = fs_err::read_to_string(&sshd).unwrap();
+    fs_err::write(&sshd, format!("PasswordAuthentication yes\n{text}")).unwrap();
+    let out = run("high");
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["findings"][0]["check"], "ssh-password-auth");
+    assert_eq!(json["findings"][0]["line"], 1);
+}
+
+#[test]
+fn cli_reports_a_bad_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("bad.toml");
+    fs_err::write(&profile, "[image]\nname = 1\n").unwrap();
+    let out = basalt(
+        &[
+            "audit",
+            dir.path().to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+        ],
+        OCT_2024,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to load profile"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The minimal profile (an SSH and chrony host, without firewall, auditd or log forwarding)
+/// built from the real boot repository: its image is audited against the profile, and only
+/// what the profile leaves out is reported.
+#[test]
+fn built_minimal_image_is_audited_against_its_profile() {
+    let Some(data) = support::shared_data("built_minimal_image_is_audited_against_its_profile")
+    else {
+        return;
+    };
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let out_dir = tempfile::tempdir().unwrap();
+    let repo = data.join("alpine/repos/v3.19-boot");
+    let out = basalt(
+        &[
+            "build",
+            profile.to_str().unwrap(),
+            "--repository",
+            repo.to_str().unwrap(),
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ],
+        OCT_2024,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = out_dir.path().join("minimal-1.0.0.tar.gz");
+    let out = basalt(
+        &[
+            "audit",
+            image.to_str().unwrap(),
+            "--profile",
+            profile.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        OCT_2024,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["release"], "3.19.1");
+    let fired: BTreeSet<&str> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        BTreeSet::from([
+            "firewall-not-enabled",
+            "auditd-not-enabled",
+            "audit-auth-events",
+            "log-forwarding"
+        ]),
+        "{json:#}"
+    );
+    // The host runs busybox syslogd: its options are where forwarding belongs.
+    let logs = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "log-forwarding")
+        .unwrap();
+    assert_eq!(logs["path"], "/etc/conf.d/syslog");
+    // The firewall is the one high finding: exit 1 at the default threshold.
+    assert_eq!(out.status.code(), Some(1));
+}

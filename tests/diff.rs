@@ -157,7 +157,7 @@ fn unreadable_sides_exit_2() {
     let (code, _, stderr) = basalt(&["diff", text.to_str().unwrap(), b]);
     assert_eq!(code, 2);
     assert!(
-        stderr.contains("is not a manifest, an image (.tar.gz) or a root directory"),
+        stderr.contains("is not a manifest, a lock file, an image (.tar.gz) or a root directory"),
         "{stderr}"
     );
     let (code, _, stderr) = basalt(&["diff", "/nonexistent/a", b]);

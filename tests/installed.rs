@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use basalt::apk::installed::{
-    Acl, Database, ExtraField, InstalledDir, InstalledFile, InstalledPackage, Scripts, Triggers,
-    World,
+    Acl, Database, ExtraField, InstalledDir, InstalledFile, InstalledPackage, ScriptEntry, Scripts,
+    TriggerEntry, Triggers, World,
 };
 use proptest::prelude::*;
 
@@ -209,6 +209,56 @@ proptest! {
         let parsed = Database::parse(&bytes).unwrap();
         prop_assert_eq!(&parsed, &db);
         prop_assert_eq!(parsed.to_bytes().unwrap(), bytes);
+    }
+
+    #[test]
+    fn generated_scripts_triggers_and_world_round_trip(
+        entries in proptest::collection::vec(
+            ("[a-z][a-z0-9]{0,5}(-[a-z0-9]{1,5}){0,2}", "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}[a-z]?(_p[0-9])?", "[A-Za-z0-9+/]{27}", proptest::sample::select(vec![
+                "pre-install", "post-install", "pre-upgrade", "post-upgrade", "trigger"]),
+             0u32..0o7777, 0u64..0o7777777, any::<u32>(), proptest::collection::vec(any::<u8>(), 0..1500)),
+            0..5),
+        end_blocks in 2usize..5,
+        triggers in proptest::collection::vec(
+            ("Q1[A-Za-z0-9+/]{27}=", proptest::collection::vec("/[a-z/*]{1,20}", 0..4)), 0..4),
+        world in proptest::collection::vec("[a-z0-9][a-z0-9._<>=~@-]{0,15}", 0..6),
+    ) {
+        let scripts = Scripts {
+            entries: entries
+                .into_iter()
+                .map(|(name, version, hash, action, mode, id, mtime, content)| ScriptEntry {
+                    name: format!("{name}-{version}-r0.Q1{hash}=.{action}"),
+                    mode,
+                    uid: id,
+                    gid: id,
+                    mtime: u64::from(mtime),
+                    uname: "root".into(),
+                    gname: "root".into(),
+                    content,
+                })
+                .collect(),
+            end_blocks,
+        };
+        let bytes = scripts.to_bytes().unwrap();
+        prop_assert_eq!(bytes.len() % 512, 0);
+        let parsed = Scripts::parse(&bytes).unwrap();
+        prop_assert_eq!(&parsed, &scripts);
+        for entry in &parsed.entries {
+            let name = entry.parse_name().unwrap();
+            let joined = format!("{}-{}.{}.{}", name.package, name.version, name.checksum, name.action);
+            prop_assert_eq!(&joined, &entry.name);
+            prop_assert!(name.version.ends_with("-r0"));
+            prop_assert!(name.checksum.starts_with("Q1"));
+        }
+        let triggers = Triggers {
+            entries: triggers
+                .into_iter()
+                .map(|(checksum, paths)| TriggerEntry { checksum, paths })
+                .collect(),
+        };
+        prop_assert_eq!(Triggers::parse(&triggers.to_bytes().unwrap()).unwrap(), triggers);
+        let world = World { entries: world };
+        prop_assert_eq!(World::parse(&world.to_bytes().unwrap()).unwrap(), world);
     }
 
     #[test]

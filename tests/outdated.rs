@@ -218,5 +218,8 @@ fn unsigned_indexes_need_allow_untrusted_and_missing_packages_are_listed() {
     let file = root.path().join("etc/apk/arch");
     let (code, _, stderr) = basalt(&["outdated", file.to_str().unwrap(), "--repository", "/x"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("neither an image"), "{stderr}");
+    assert!(
+        stderr.contains("is not a manifest, a lock file, an image"),
+        "{stderr}"
+    );
 }

@@ -21,6 +21,9 @@
 //!   `APK-TOOLS.checksum.SHA1` (hex SHA-1 of the content, or of the link target). The SHA-256
 //!   of its compressed bytes is `.PKGINFO`'s `datahash` ([`package`]).
 //! - **Index member**: `DESCRIPTION` and `APKINDEX` ([`index`]).
+//! - **Installed database** of a root ([`installed`]): `lib/apk/db/installed` (index fields
+//!   plus the files each package owns), `lib/apk/db/scripts.tar`, `lib/apk/db/triggers` and
+//!   `etc/apk/world`.
 //!
 //! # Invariants
 //!

@@ -1,6 +1,6 @@
 //! SARIF 2.1.0 for an audit report, so that code-scanning systems show the findings.
 //!
-//! Invariant: every check of [`CHECKS`](super::CHECKS) is a rule (`runs[0].tool.driver.rules`,
+//! Invariant: every check of [`CHECKS`] is a rule (`runs[0].tool.driver.rules`,
 //! in table order), every finding a result pointing at its rule by id and index, with the file
 //! concerned as an artifact location relative to the audited root (`uriBaseId` `ROOT`).
 
@@ -10,7 +10,8 @@ use super::{CHECKS, Report};
 use crate::finding::Severity;
 
 /// The SARIF schema this output follows.
-pub const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+pub const SCHEMA: &str =
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 /// The SARIF `level` of a severity.
 #[must_use]

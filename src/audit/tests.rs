@@ -941,3 +941,28 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_profile_becomes_the_expectations() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/docker-host.toml");
+    let profile = crate::profile::load(&path).unwrap();
+    let p = AuditPolicy::from_profile(&profile);
+    assert!(p.require_services);
+    assert!(p.services["default"].contains("docker"));
+    assert!(!p.services["default"].contains("crond"));
+    assert!(p.packages.as_ref().unwrap().contains("syslog-ng"));
+    assert_eq!(
+        p.docker_members,
+        BTreeSet::from(["alice".to_owned(), "deploy".to_owned()])
+    );
+    assert!(p.login_users.contains("alice") && p.login_users.contains("root"));
+    assert_eq!(p.ssh_groups, BTreeSet::from(["ssh-users".to_owned()]));
+    let trusted: Vec<String> = p.trusted_networks.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        trusted,
+        ["192.0.2.0/24", "198.51.100.0/24", "2001:db8::/32"]
+    );
+    assert!(p.userns_remap);
+    assert!(p.temporary_paths.contains(&"/var/log".to_owned()));
+    assert!(p.audit_watches.contains(&"/usr/bin/docker".to_owned()));
+}

@@ -31,6 +31,10 @@ pub struct Args {
     /// The root directory of a host, or an image (`IMAGE.tar.gz`)
     #[arg(default_value = "/")]
     root: PathBuf,
+    /// The host profile the root was built from: its services, packages, users, SSH
+    /// allow-lists, trusted networks and audit watches become the expectations
+    #[arg(long, value_name = "PROFILE")]
+    profile: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
     format: AuditFormat,
@@ -63,12 +67,19 @@ fn now() -> anyhow::Result<i64> {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let Args {
         root,
+        profile,
         format,
         fail_on,
     } = args;
     let now = now()?;
     let fs = RootFs::open(&root).with_context(|| format!("failed to open `{}`", root.display()))?;
-    let policy = AuditPolicy::default();
+    let policy = match &profile {
+        Some(path) => AuditPolicy::from_profile(
+            &crate::profile::load(path)
+                .with_context(|| format!("failed to load profile `{}`", path.display()))?,
+        ),
+        None => AuditPolicy::default(),
+    };
     let report = audit::audit(&fs, &policy, now);
     let out = match format {
         AuditFormat::Human => human(&report, fail_on),

@@ -3,26 +3,27 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 
-use super::target::Target;
+use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
-use crate::diff::{self, Diff, FileChange, PackageChange};
+use crate::diff::{self, Diff, FileChange, FileSet, PackageChange, PackageSet};
 use crate::host::{self, ScanOptions};
-use crate::manifest::{self, Header, Manifest};
+use crate::manifest::{Header, Manifest};
 
 /// Show what a redeploy changes from A to B: packages added, removed, upgraded, downgraded
 /// or rebuilt, and files added, removed or changed
 ///
-/// A and B are manifests (`basalt manifest`), images (.tar.gz) or root directories, in any
-/// mix: images and roots are read completely and described as a manifest would describe them.
-/// Exits 0 when they are the same, 1 when they differ.
+/// A and B are manifests (`basalt manifest`), locks (`basalt lock`), images (.tar.gz) or root
+/// directories, in any mix: images and roots are read completely and described as a manifest
+/// would describe them; a lock lists packages only, so files are compared only when neither
+/// side is a lock. Exits 0 when they are the same, 1 when they differ.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The old side: a manifest, an image (.tar.gz) or a root directory
+    /// The old side: a manifest, a lock, an image (.tar.gz) or a root directory
     old: PathBuf,
-    /// The new side: a manifest, an image (.tar.gz) or a root directory
+    /// The new side: a manifest, a lock, an image (.tar.gz) or a root directory
     new: PathBuf,
     /// Output format
     #[arg(long, value_enum, default_value_t)]
@@ -37,48 +38,41 @@ struct JsonDiff<'a> {
     diff: &'a Diff,
 }
 
-/// Reads one side as a manifest: parsed when it is one, described when it is a tree.
-fn load(path: &Path) -> anyhow::Result<Manifest> {
+/// One side: its packages, and its files when it lists them.
+struct Side {
+    packages: PackageSet,
+    files: Option<FileSet>,
+}
+
+impl Side {
+    fn of_manifest(manifest: &Manifest) -> Side {
+        Side {
+            packages: diff::manifest_packages(manifest),
+            files: Some(diff::manifest_files(manifest)),
+        }
+    }
+}
+
+/// Reads one side: a tree is described as a manifest would describe it.
+fn load(path: &Path) -> anyhow::Result<Side> {
     let detected = Target::detect(path)
         .with_context(|| format!("failed to open diff side `{}`", path.display()))?;
     match &detected {
         Target::Root(_) | Target::Image(_) => {
             let scan = super::manifest::scan_tree(path, &ScanOptions::default())
                 .with_context(|| format!("failed to read `{}`", path.display()))?;
-            host::manifest_from_scan(scan, Header::default())
-                .with_context(|| format!("failed to describe `{}`", path.display()))
+            let manifest = host::manifest_from_scan(scan, Header::default())
+                .with_context(|| format!("failed to describe `{}`", path.display()))?;
+            Ok(Side::of_manifest(&manifest))
         }
-        Target::Other(p) => {
-            let bytes = read_small(p)?;
-            if !bytes.starts_with(manifest::MAGIC.as_bytes()) {
-                bail!(
-                    "`{}` is not a manifest, an image (.tar.gz) or a root directory",
-                    p.display()
-                );
-            }
-            Manifest::parse(&bytes)
-                .with_context(|| format!("failed to read the manifest `{}`", p.display()))
-        }
+        Target::Other(p) => Ok(match target::read_document(p)? {
+            Document::Manifest(manifest) => Side::of_manifest(&manifest),
+            Document::Lock(lock) => Side {
+                packages: diff::lock_packages(&lock),
+                files: None,
+            },
+        }),
     }
-}
-
-/// The largest manifest read.
-const MAX_MANIFEST_BYTES: u64 = 1 << 30;
-
-fn read_small(path: &Path) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    fs_err::File::open(path)?
-        .take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        bail!(
-            "`{}` is larger than {MAX_MANIFEST_BYTES} bytes",
-            path.display()
-        );
-    }
-    Ok(bytes)
 }
 
 /// Runs `basalt diff`.
@@ -88,15 +82,14 @@ fn read_small(path: &Path) -> anyhow::Result<Vec<u8>> {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let Args { old, new, format } = args;
     let (before, after) = (load(&old)?, load(&new)?);
+    let (files_compared, files) = match (&before.files, &after.files) {
+        (Some(a), Some(b)) => (true, diff::files(a, b)),
+        _ => (false, Vec::new()),
+    };
     let result = Diff {
-        packages: diff::packages(
-            &diff::manifest_packages(&before),
-            &diff::manifest_packages(&after),
-        ),
-        files: diff::files(
-            &diff::manifest_files(&before),
-            &diff::manifest_files(&after),
-        ),
+        packages: diff::packages(&before.packages, &after.packages),
+        files_compared,
+        files,
     };
     let mut out = io::stdout().lock();
     match format {
@@ -158,13 +151,17 @@ fn write_human(out: &mut impl Write, diff: &Diff) -> io::Result<()> {
     let count = |f: fn(&PackageChange) -> bool| diff.packages.iter().filter(|c| f(c)).count();
     writeln!(
         out,
-        "{} packages: {} added, {} removed, {} upgraded, {} downgraded, {} rebuilt; {} files changed",
+        "{} packages: {} added, {} removed, {} upgraded, {} downgraded, {} rebuilt; {}",
         diff.packages.len(),
         count(|c| matches!(c, PackageChange::Added { .. })),
         count(|c| matches!(c, PackageChange::Removed { .. })),
         count(|c| matches!(c, PackageChange::Upgraded { .. })),
         count(|c| matches!(c, PackageChange::Downgraded { .. })),
         count(|c| matches!(c, PackageChange::Rebuilt { .. })),
-        diff.files.len()
+        if diff.files_compared {
+            format!("{} files changed", diff.files.len())
+        } else {
+            "files not compared (a lock lists packages only)".to_owned()
+        }
     )
 }

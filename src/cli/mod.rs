@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod apk;
 pub mod apk_version;
 pub mod audit;
+pub mod build;
 pub mod diff;
 pub mod keygen;
 pub mod lock;
@@ -77,17 +78,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check a host profile, or render the configuration files it generates
-    Profile(profile::Args),
-    /// Check a host root or an image against the hardened Docker host checklist
-    Audit(audit::Args),
-    /// Inspect Alpine repository indexes and packages
-    Apk(apk::Args),
+    /// Build a host image from a profile: image, manifest, SBOM and report
+    Build(build::Args),
     /// Resolve a profile's packages and write (or check) its lock file
     Lock(lock::Args),
-    Scan(scan::Args),
-    Diff(diff::Args),
-    Outdated(outdated::Args),
     /// Describe every entry of a root directory or an image archive
     Manifest(manifest::Args),
     /// Create a signing key pair (minisign's formats)
@@ -96,21 +90,31 @@ enum Command {
     Sign(sign::Args),
     /// Check a host or an image against a signed manifest
     Verify(verify::Args),
+    /// Check a host root or an image against the hardened Docker host checklist
+    Audit(audit::Args),
+    Scan(scan::Args),
+    Outdated(outdated::Args),
+    Diff(diff::Args),
+    /// Check a host profile, or render the configuration files it generates
+    Profile(profile::Args),
+    /// Inspect Alpine repository indexes and packages
+    Apk(apk::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
-        Command::Profile(args) => profile::run(args),
-        Command::Audit(args) => audit::run(args),
-        Command::Apk(args) => apk::run(args),
+        Command::Build(args) => build::run(&args),
         Command::Lock(args) => lock::run(&args),
-        Command::Scan(args) => scan::run(args),
-        Command::Diff(args) => diff::run(args),
-        Command::Outdated(args) => outdated::run(args),
         Command::Manifest(args) => manifest::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Sign(args) => sign::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Outdated(args) => outdated::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Profile(args) => profile::run(args),
+        Command::Apk(args) => apk::run(args),
     }
 }
 

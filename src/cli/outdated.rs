@@ -9,20 +9,23 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::repo_args::{self, RepoArgs};
-use super::target::{self, Target};
+use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
 use crate::apk::Limits;
 use crate::apk::index;
 use crate::outdated::{self, Available, Current, Report};
+use crate::repo::Repository;
 
 /// List packages with newer versions in the repositories: exit 1 means "rebuild and
 /// redeploy"
 ///
-/// Reads the apk database of an image (.tar.gz) or a root directory and compares every
-/// package with the newest version of the same name across the repositories' signed indexes.
+/// Reads the packages of an image (.tar.gz) or a root directory (its apk database), a lock or
+/// a manifest, and compares every package with the newest version of the same name across
+/// the repositories' signed indexes, fetched now. A lock is compared with its own repositories
+/// unless --repository is given.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// An image (.tar.gz) or a root directory
+    /// A lock (`basalt lock`), an image (.tar.gz), a root directory or a manifest
     target: PathBuf,
     /// The architecture of the indexes to read (default: the packages' own)
     #[arg(long, value_name = "ARCH")]
@@ -55,43 +58,78 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         repo,
         format,
     } = args;
-    if repo.repositories.is_empty() {
+    let detected = Target::detect(&target)
+        .with_context(|| format!("failed to open `{}`", target.display()))?;
+    // What is checked, the architecture it is for, and the repositories a lock names.
+    let (current, own_arch, lock_repositories): (Vec<Current>, Option<String>, Vec<Repository>) =
+        match &detected {
+            Target::Root(_) | Target::Image(_) => {
+                let db = target::read_installed(&detected)?;
+                let current = db
+                    .packages
+                    .iter()
+                    .map(|p| Current {
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                    })
+                    .collect();
+                (current, packages_arch(&db), Vec::new())
+            }
+            Target::Other(path) => match target::read_document(path)? {
+                Document::Lock(lock) => {
+                    let repositories = lock
+                        .repositories
+                        .iter()
+                        .map(|r| {
+                            let text = match &r.tag {
+                                Some(tag) => format!("@{tag} {}", r.url),
+                                None => r.url.clone(),
+                            };
+                            Repository::parse(&text).map_err(repo_args::with_hint)
+                        })
+                        .collect::<anyhow::Result<_>>()?;
+                    let current = lock
+                        .packages
+                        .iter()
+                        .map(|p| Current {
+                            name: p.name.clone(),
+                            version: p.version.clone(),
+                        })
+                        .collect();
+                    (current, Some(lock.image.arch.clone()), repositories)
+                }
+                Document::Manifest(manifest) => {
+                    let current = manifest
+                        .header
+                        .packages
+                        .iter()
+                        .map(|p| Current {
+                            name: p.name.clone(),
+                            version: p.version.clone(),
+                        })
+                        .collect();
+                    (current, None, Vec::new())
+                }
+            },
+        };
+    let Some(arch) = arch.or(own_arch) else {
+        bail!(
+            "cannot tell the architecture of `{}`\n\nhint: pass --arch",
+            target.display()
+        );
+    };
+    let repositories = repo.repositories_or(lock_repositories);
+    if repositories.is_empty() {
         bail!(
             "no repository to compare with\n\nhint: pass --repository, for example --repository https://dl-cdn.alpinelinux.org/alpine/v3.19/main"
         );
     }
-    let detected = Target::detect(&target)
-        .with_context(|| format!("failed to open `{}`", target.display()))?;
-    let db = match &detected {
-        Target::Root(_) | Target::Image(_) => target::read_installed(&detected)?,
-        Target::Other(path) => bail!(
-            "`{}` is neither an image (.tar.gz) nor a root directory",
-            path.display()
-        ),
-    };
-    let arch = match arch {
-        Some(arch) => arch,
-        None => packages_arch(&db).with_context(|| {
-            format!(
-                "cannot tell the architecture of `{}`\n\nhint: pass --arch",
-                target.display()
-            )
-        })?,
-    };
-    let current: Vec<Current> = db
-        .packages
-        .iter()
-        .map(|p| Current {
-            name: p.name.clone(),
-            version: p.version.clone(),
-        })
-        .collect();
 
     let ring = super::apk::load_keyring(&repo.keys)?;
     let fetcher = repo.fetcher()?;
     let mut available = Vec::new();
     let mut stderr = io::stderr().lock();
-    for repository in &repo.repositories {
+    for repository in &repositories {
         let label = repository.location_str().to_owned();
         let fetched = fetcher
             .fetch_index(repository, &arch)
@@ -125,7 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 &JsonReport {
                     target: target.display().to_string(),
                     arch: &arch,
-                    repositories: repo.repositories.iter().map(|r| r.location_str()).collect(),
+                    repositories: repositories.iter().map(Repository::location_str).collect(),
                     report: &report,
                 },
             )?;
@@ -160,7 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 }
 
 /// The most common architecture of the installed packages, ignoring `noarch`.
-fn packages_arch(db: &crate::apk::installed::Database) -> anyhow::Result<String> {
+fn packages_arch(db: &crate::apk::installed::Database) -> Option<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for arch in db.packages.iter().filter_map(|p| p.arch.as_deref()) {
         if arch != "noarch" {
@@ -171,5 +209,4 @@ fn packages_arch(db: &crate::apk::installed::Database) -> anyhow::Result<String>
         .into_iter()
         .max_by_key(|(_, n)| *n)
         .map(|(arch, _)| arch.to_owned())
-        .ok_or_else(|| anyhow::anyhow!("no package names an architecture"))
 }

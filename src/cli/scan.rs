@@ -1,25 +1,31 @@
 //! `basalt scan`: installed packages against Alpine's security database.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::repo_args;
-use super::target::{self, Target};
+use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
-use crate::repo::{Fetcher, RepoOptions};
+use crate::apk::Limits;
+use crate::apk::index;
+use crate::apk::keys::Keyring;
+use crate::lock::Lockfile;
+use crate::repo::{Fetcher, RepoOptions, Repository};
 use crate::scan::{self, Report, ScannedPackage, SecDb};
 
 /// Check installed packages against Alpine's security database (secdb)
 ///
-/// Reads the apk database of a root directory or an image (.tar.gz), maps each package to its
-/// origin, and lists the advisories its version is not fixed for. Exits 1 when a package is
-/// vulnerable.
+/// Reads the packages of a root directory or an image (.tar.gz, its apk database), a lock or a
+/// manifest, maps each package to its origin, and lists the advisories its version is not
+/// fixed for. A lock does not record origins: they are read from the indexes it was locked
+/// against (pinned by digest, through the cache). Exits 1 when a package is vulnerable.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A root directory or an image (.tar.gz)
+    /// A root directory, an image (.tar.gz), a lock (`basalt lock`) or a manifest
     #[arg(default_value = "/")]
     target: PathBuf,
     /// A secdb JSON document, a file or an http(s) URL (such as
@@ -77,12 +83,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
     let detected = Target::detect(&target)
         .with_context(|| format!("failed to open scan target `{}`", target.display()))?;
-    let (installed, release) = match &detected {
-        Target::Root(_) | Target::Image(_) => target::read_installed_and_release(&detected)?,
-        Target::Other(path) => bail!(
-            "`{}` is neither a root directory nor an image (.tar.gz)",
-            path.display()
-        ),
+    let (packages, release) = match &detected {
+        Target::Root(_) | Target::Image(_) => {
+            let (installed, release) = target::read_installed_and_release(&detected)?;
+            let packages = installed
+                .packages
+                .into_iter()
+                .map(|p| ScannedPackage {
+                    name: p.name,
+                    version: p.version,
+                    origin: p.origin,
+                })
+                .collect();
+            (packages, release)
+        }
+        Target::Other(path) => match target::read_document(path)? {
+            Document::Manifest(manifest) => (
+                manifest
+                    .header
+                    .packages
+                    .into_iter()
+                    .map(|p| ScannedPackage {
+                        name: p.name,
+                        version: p.version,
+                        origin: p.origin,
+                    })
+                    .collect(),
+                None,
+            ),
+            Document::Lock(lock) => {
+                if fetcher.is_none() {
+                    fetcher = Some(make_fetcher(cache_dir.clone(), offline)?);
+                }
+                let fetcher = fetcher.as_ref().expect("set above");
+                (lock_packages(&lock, path, fetcher)?, None)
+            }
+        },
     };
     if let Some(release) = &release {
         let mut stderr = io::stderr().lock();
@@ -96,15 +132,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             )?;
         }
     }
-    let packages: Vec<ScannedPackage> = installed
-        .packages
-        .into_iter()
-        .map(|p| ScannedPackage {
-            name: p.name,
-            version: p.version,
-            origin: p.origin,
-        })
-        .collect();
     let report = scan::scan(&packages, &db);
     let mut out = io::stdout().lock();
     match format {
@@ -122,6 +149,72 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Format::Human => write_human(&mut out, &target.display().to_string(), &report)?,
     }
     Ok(ExitStatus::problem_if(report.has_findings()))
+}
+
+/// The packages of a lock with their origins, which a lock does not record: they are read from
+/// the very indexes the lock was resolved against (pinned by their SHA-256, from the cache or
+/// the repository).
+fn lock_packages(
+    lock: &Lockfile,
+    path: &Path,
+    fetcher: &Fetcher,
+) -> anyhow::Result<Vec<ScannedPackage>> {
+    let shown = path.display();
+    let mut origins: BTreeMap<(&str, String, String), Option<String>> = BTreeMap::new();
+    for locked in &lock.repositories {
+        let repository = Repository::parse(&locked.url)
+            .map_err(repo_args::with_hint)
+            .with_context(|| format!("lock `{shown}`: repository `{}`", locked.url))?;
+        let digest: [u8; 32] = hex::decode(&locked.index)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .with_context(|| {
+                format!(
+                    "lock `{shown}`: index digest `{}` of `{}` is not SHA-256 hex",
+                    locked.index, locked.url
+                )
+            })?;
+        let fetched = fetcher
+            .fetch_index_pinned(&repository, &lock.image.arch, &digest)
+            .map_err(repo_args::with_hint)
+            .with_context(|| {
+                format!(
+                    "failed to read the index `{}` was locked against (to learn package origins)",
+                    locked.url
+                )
+            })?;
+        // The digest pins the bytes that were verified when the lock was written.
+        let index = index::read_index(
+            &fetched.bytes[..],
+            &locked.url,
+            &Keyring::alpine(),
+            &Limits::default(),
+        )?;
+        for entry in index.entries {
+            origins.insert(
+                (locked.url.as_str(), entry.name, entry.version),
+                entry.origin,
+            );
+        }
+    }
+    lock.packages
+        .iter()
+        .map(|p| {
+            let key = (p.repository.as_str(), p.name.clone(), p.version.clone());
+            let origin = origins.get(&key).with_context(|| {
+                format!(
+                    "lock `{shown}`: package `{}` is not in the index of `{}` it was locked against",
+                    p.id(),
+                    p.repository
+                )
+            })?;
+            Ok(ScannedPackage {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                origin: origin.clone(),
+            })
+        })
+        .collect()
 }
 
 fn is_url(text: &str) -> bool {

@@ -1,5 +1,5 @@
-//! Reading the installed-package database of a scan, outdated or diff target: a root directory
-//! or an image (`.tar.gz`).
+//! Reading what scan, outdated and diff are given: the installed-package database of a root
+//! directory or an image (`.tar.gz`), or a manifest or lock file.
 //!
 //! Invariant: reads are bounded ([`installed::MAX_DATABASE_BYTES`], and a bounded number of
 //! archive entries and inflated bytes for images), symlinks are never followed, and nothing is
@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::apk::installed::{self, Database};
+use crate::lock::{self, Lockfile};
+use crate::manifest::{self, Manifest};
 
 /// The most entries read from an image before giving up.
 const MAX_IMAGE_ENTRIES: u64 = 4_000_000;
@@ -219,4 +221,39 @@ fn read_from_image(image: &Path) -> anyhow::Result<(Vec<u8>, Option<Vec<u8>>)> {
             installed::INSTALLED_PATH
         ),
     }
+}
+
+/// The largest manifest or lock read.
+const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+
+/// A target that is a file basalt wrote: a manifest or a lock.
+#[derive(Debug)]
+pub enum Document {
+    /// A manifest (`basalt manifest`).
+    Manifest(Box<Manifest>),
+    /// A lock (`basalt lock`).
+    Lock(Box<Lockfile>),
+}
+
+/// Reads a manifest or a lock.
+///
+/// # Errors
+/// When the file is neither, or is a malformed one.
+pub fn read_document(path: &Path) -> anyhow::Result<Document> {
+    let shown = path.display().to_string();
+    let bytes = read_bounded(fs_err::File::open(path)?, &shown, MAX_DOCUMENT_BYTES)?;
+    if bytes.starts_with(manifest::MAGIC.as_bytes()) {
+        let parsed = Manifest::parse(&bytes)
+            .with_context(|| format!("failed to read the manifest `{shown}`"))?;
+        return Ok(Document::Manifest(Box::new(parsed)));
+    }
+    let looks_like_lock = std::str::from_utf8(&bytes).ok().filter(|text| {
+        text.starts_with(lock::HEADER.trim_end())
+            || toml::from_str::<toml::Table>(text)
+                .is_ok_and(|t| t.contains_key("inputs") && t.contains_key("image"))
+    });
+    if let Some(text) = looks_like_lock {
+        return Ok(Document::Lock(Box::new(Lockfile::parse(text, &shown)?)));
+    }
+    bail!("`{shown}` is not a manifest, a lock file, an image (.tar.gz) or a root directory")
 }
