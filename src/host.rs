@@ -794,7 +794,13 @@ pub fn scan_archive(reader: impl Read, name: &Path, options: &ScanOptions) -> Re
         apk_db = None;
     }
     let mut entries: Vec<Entry> = entries.into_values().collect();
-    entries.retain(|e| e.path == b"/" || !options.prunes(&e.path));
+    // A pruned path is recorded itself, as a walk records it; only what lies below is left out.
+    entries.retain(|e| {
+        !options
+            .prune
+            .iter()
+            .any(|p| manifest::strictly_below(p, &e.path))
+    });
     Ok(Scan {
         entries,
         problems: Vec::new(),
@@ -1040,6 +1046,28 @@ mod tests {
         assert_eq!(err.kind, ProblemKind::Changing);
         let err = hash_one(dir.path(), b"/etc/gone", &listed).unwrap_err();
         assert!(err.detail.starts_with("vanished"), "{}", err.detail);
+    }
+
+    #[test]
+    fn pruned_paths_are_recorded_but_not_entered_in_archives_and_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/docker")).unwrap();
+        std::fs::write(dir.path().join("var/lib/docker/state"), b"x").unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", dir.path()).unwrap();
+        let bytes = builder.into_inner().unwrap();
+        let options = ScanOptions {
+            prune: vec![b"/var/lib".to_vec()],
+            skip_content: Vec::new(),
+        };
+        let from_tar = scan_archive(bytes.as_slice(), Path::new("t.tar"), &options).unwrap();
+        let from_dir = scan_root(dir.path(), &options).unwrap();
+        for scan in [&from_tar, &from_dir] {
+            assert!(scan.entry(b"/var/lib").is_some());
+            assert!(scan.entry(b"/var/lib/docker").is_none());
+            assert!(scan.entry(b"/var/lib/docker/state").is_none());
+        }
     }
 
     #[test]

@@ -81,7 +81,9 @@ impl Setup {
             &profile,
             format!(
                 "[image]\nname = \"{name}\"\nversion = \"1.0.0\"\narch = \"x86_64\"\n\n\
-                 [repositories]\nurls = [\"{}\"]\n\n[packages]\ninstall = [\"alpine-base\", \"openssh-server\"]\n",
+                 [repositories]\nurls = [\"{}\"]\n\n[packages]\ninstall = [\"alpine-base\", \"openssh-server\"]\n\n\
+                 [[users]]\nname = \"admin\"\nuid = 1000\nssh_keys = [\"ssh-ed25519 \
+                 AAAAC3NzaC1lZDI1NTE5AAAAIDMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMz admin@example.invalid\"]\n",
                 repo.display()
             ),
         )
