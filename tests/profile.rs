@@ -80,7 +80,7 @@ fn docker_host_profile_is_the_hardened_host() {
         p.repositories
             .urls
             .iter()
-            .any(|r| r.url.ends_with("/v3.19/community"))
+            .any(|r| r.url.ends_with("/v3.23/community"))
     );
     let docker = p.group("docker").unwrap();
     assert_eq!(
