@@ -215,6 +215,85 @@ fn a_locked_build_refuses_a_package_whose_datahash_is_not_the_locked_one() {
     assert!(!out_dir.exists());
 }
 
+/// Serves the files of `dir` at `http://…/repo/` for `requests` connections.
+fn serve(dir: PathBuf, requests: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/repo", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 4096];
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let body = head
+                .strip_prefix("GET /repo/")
+                .and_then(|rest| rest.split_once(' '))
+                .filter(|(path, _)| !path.contains(".."))
+                .and_then(|(path, _)| fs_err::read(dir.join(path)).ok());
+            let (status, payload) = match &body {
+                Some(bytes) => ("200 OK", bytes.as_slice()),
+                None => ("404 Not Found", &b""[..]),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                payload.len()
+            );
+            let _ = stream.write_all(payload);
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_lock_reads_datahashes_from_a_mirror_and_then_from_the_cache() {
+    let f = Fixture::new();
+    // the index and the two packages
+    let (url, server) = serve(f.repo(), 3);
+    let (profile, cache, keys, lock_path) = (f.profile(), f.cache(), f.keys(), f.lock_path());
+    let args = |offline: bool| {
+        let mut a = vec![
+            "lock",
+            profile.to_str().unwrap(),
+            "--repository",
+            url.as_str(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--keys",
+            keys.to_str().unwrap(),
+        ];
+        if offline {
+            a.push("--offline");
+        }
+        a
+    };
+    let out = run(&args(false), f.dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    server.join().unwrap();
+    let online = fs_err::read_to_string(&lock_path).unwrap();
+    let lock = read_lock(&lock_path);
+    for p in &lock.packages {
+        let built = f.packages.iter().find(|b| b.name == p.name).unwrap();
+        assert_eq!(p.datahash.as_deref(), Some(built.datahash.as_str()));
+        assert_eq!(p.repository, url);
+    }
+    // the mirror is gone: the cache has the index and the packages
+    fs_err::remove_file(&lock_path).unwrap();
+    let out = run(&args(true), f.dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    assert_eq!(fs_err::read_to_string(&lock_path).unwrap(), online);
+}
+
 #[test]
 fn a_lock_of_the_boot_repository_records_the_real_datahashes() {
     let test = "a_lock_of_the_boot_repository_records_the_real_datahashes";
