@@ -1,7 +1,7 @@
 #!/bin/sh
 # Times resolution of the Docker host (profiles/docker-host.toml) against the two v3.19
 # indexes (main + community, 23,000 packages), two ways, side by side, on the same machine:
-#   basalt:  basalt lock profiles/docker-host.toml --repository main --repository community
+#   basalt:  basalt lock profiles/docker-host.toml --repository main --repository community --no-datahash
 #            (validate the profile, verify both index signatures, parse, resolve, write the lock)
 #   apk:     alpine-apk add --simulate <the profile's packages>   (the same, on an empty root)
 # and prints every run and the median of each (RUNS runs, 7 by default): wall-clock time, and
@@ -46,7 +46,7 @@ i=0
 while [ "$i" -lt "$runs" ]; do
     i=$((i + 1))
     timed basalt "$basalt" lock "$profile" --repository "$work/main" --repository "$work/community" \
-        --cache-dir "$work/cache" --output "$work/docker-host.lock"
+        --cache-dir "$work/cache" --output "$work/docker-host.lock" --no-datahash
     timed apk "$tools/alpine-apk" --root "$work/root" --arch x86_64 --no-cache \
         --repository "$work/main" --repository "$work/community" add --simulate $packages
 done

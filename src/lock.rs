@@ -158,6 +158,24 @@ impl LockedPackage {
     pub fn id(&self) -> String {
         format!("{}-{}", self.name, self.version)
     }
+
+    /// Equal, except that a `datahash` known on one side only is no difference: the `Q1`
+    /// identity already pins it, and a lock made without the package files leaves it out.
+    #[must_use]
+    pub fn same_as(&self, other: &LockedPackage) -> bool {
+        let datahash = match (&self.datahash, &other.datahash) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => true,
+        };
+        datahash
+            && LockedPackage {
+                datahash: None,
+                ..self.clone()
+            } == LockedPackage {
+                datahash: None,
+                ..other.clone()
+            }
+    }
 }
 
 /// A lock file.
@@ -320,13 +338,18 @@ impl Lockfile {
                         p.name, o.version, p.version
                     ));
                 }
-                Some(o) if o != p => {
+                Some(o) if !o.same_as(p) => {
                     let mut what = String::new();
                     if o.checksum != p.checksum {
                         let _ = write!(what, " identity {} -> {}", o.checksum, p.checksum);
                     }
                     if o.repository != p.repository {
                         let _ = write!(what, " repository {} -> {}", o.repository, p.repository);
+                    }
+                    if let (Some(a), Some(b)) = (&o.datahash, &p.datahash)
+                        && !a.eq_ignore_ascii_case(b)
+                    {
+                        let _ = write!(what, " datahash {a} -> {b}");
                     }
                     out.push(format!("package {} changed:{what}", p.id()));
                 }
@@ -338,7 +361,13 @@ impl Lockfile {
                 out.push(format!("package removed: {}", o.id()));
             }
         }
-        if out.is_empty() && self != current {
+        let order = |l: &Lockfile| {
+            l.packages
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        };
+        if out.is_empty() && order(self) != order(current) {
             out.push("install order changed".to_owned());
         }
         out.sort();
@@ -474,6 +503,34 @@ mod tests {
                 "package removed: lib-1.0-r0",
             ]
         );
+    }
+
+    #[test]
+    fn a_datahash_known_on_one_side_only_is_no_difference() {
+        let old = sample();
+        let mut with = old.clone();
+        with.packages[0].datahash = Some("AB".repeat(32));
+        assert!(old.differences(&with).is_empty());
+        assert!(with.differences(&old).is_empty());
+        let mut lower = with.clone();
+        lower.packages[0].datahash = Some("ab".repeat(32));
+        assert!(with.differences(&lower).is_empty());
+        let mut other = with.clone();
+        other.packages[0].datahash = Some("cd".repeat(32));
+        assert_eq!(
+            with.differences(&other),
+            [format!(
+                "package lib-1.0-r0 changed: datahash {} -> {}",
+                "AB".repeat(32),
+                "cd".repeat(32)
+            )]
+        );
+        let text = with.to_text().unwrap();
+        assert!(text.contains(&format!("datahash = \"{}\"", "AB".repeat(32))));
+        assert_eq!(Lockfile::parse(&text, "x.lock").unwrap(), with);
+        let mut reordered = old.clone();
+        reordered.packages.reverse();
+        assert_eq!(old.differences(&reordered), ["install order changed"]);
     }
 
     proptest! {

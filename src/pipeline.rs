@@ -142,6 +142,8 @@ pub struct LoadedPackage {
     pub scripts: Vec<Script>,
     /// Data entries in archive order.
     pub entries: Vec<Entry>,
+    /// SHA-256 (hex) of the data section, equal to `.PKGINFO`'s `datahash` when it has one.
+    pub datahash: String,
 }
 
 /// A script apk would have run on installation and basalt did not.
@@ -233,6 +235,7 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
             meta,
             scripts: package_scripts,
             entries,
+            ..
         } = package;
         let has = |action: &str| package_scripts.iter().any(|s| s.action == action);
         let account = effects::account_script(&meta.name).filter(|_| has("pre-install"));
@@ -845,6 +848,7 @@ pub fn read_apk(
         meta,
         scripts,
         entries,
+        datahash: package.datahash,
     })
 }
 

@@ -271,7 +271,8 @@ fn serve(body: Vec<u8>, requests: usize) -> (String, std::thread::JoinHandle<()>
 #[test]
 fn a_lock_resolves_offline_from_the_cache() {
     let f = Fixture::new(&repo_index(), &["nginx"]);
-    let (url, server) = serve(index_bytes(&repo_index()), 1);
+    // the index, then the 4 packages, which the mirror does not have (404)
+    let (url, server) = serve(index_bytes(&repo_index()), 5);
     let cache = f.dir.path().join("cache");
     let profile = f.profile();
     let args = |extra: &[&'static str]| {
@@ -293,6 +294,11 @@ fn a_lock_resolves_offline_from_the_cache() {
     };
     let out = run(args(&[]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("note: 4 of 4 packages locked without a datahash"),
+        "{}",
+        text(&out.stderr)
+    );
     server.join().unwrap();
     // the server is gone: only the cache can answer
     let out = run(args(&["--offline", "--check"]));
@@ -346,12 +352,19 @@ fn the_docker_host_profile_locks_as_apk_resolves_it() {
         lock_path.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    // the directories hold only the indexes: one note, and no datahash
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("note: ") && stderr.contains("packages locked without a datahash"),
+        "{stderr}"
+    );
     let lock = Lockfile::parse(
         &fs_err::read_to_string(&lock_path).unwrap(),
         "docker-host.lock",
     )
     .unwrap();
+    assert!(lock.packages.iter().all(|p| p.datahash.is_none()));
     let key = "alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub";
     assert!(
         lock.repositories

@@ -236,6 +236,15 @@ fn fetch(
                 let file = format!("{}.apk", p.id());
                 let package =
                     pipeline::read_apk(&fetched.bytes, &file, &keyring, Some(&identity), limits)?;
+                if let Some(expected) = &p.datahash
+                    && !expected.eq_ignore_ascii_case(&package.datahash)
+                {
+                    anyhow::bail!(
+                        "package `{}`: data section has SHA-256 {}, but the lock records datahash {expected}",
+                        p.id(),
+                        package.datahash
+                    );
+                }
                 progress.tick(&p.name);
                 Ok(package)
             })

@@ -9,11 +9,14 @@ use sha2::{Digest as _, Sha256};
 
 use super::ExitStatus;
 use super::repo_args::{RepoArgs, with_hint};
+use rayon::prelude::*;
+
+use crate::apk::checksum::Checksum;
 use crate::apk::dependency::Dependency;
-use crate::apk::index;
-use crate::apk::{Limits, SignatureStatus};
+use crate::apk::package::{self, ReadOptions};
+use crate::apk::{Limits, SignatureStatus, index};
 use crate::lock::{Inputs, LockedRepository, Lockfile};
-use crate::repo::Repository;
+use crate::repo::{ExpectedChecksum, Repository};
 use crate::resolve::{self, Candidate, Universe};
 
 /// Arguments of `basalt lock`.
@@ -28,6 +31,9 @@ pub struct Args {
     /// the repositories give now
     #[arg(long)]
     pub check: bool,
+    /// Do not read the package files for their `datahash`; lock from the indexes alone
+    #[arg(long)]
+    pub no_datahash: bool,
     #[command(flatten)]
     pub repo: RepoArgs,
 }
@@ -170,6 +176,126 @@ pub fn compute(profile: &ProfileCore, repo: &RepoArgs) -> anyhow::Result<Locked>
     })
 }
 
+/// The packages whose file could not be had, so whose `datahash` the lock leaves out.
+#[derive(Debug, Default)]
+pub struct MissingDatahashes {
+    /// How many packages were locked without a datahash.
+    pub count: usize,
+    /// The total number of packages.
+    pub total: usize,
+    /// Why the first of them (in install order) could not be read.
+    pub first: Option<(String, String)>,
+}
+
+impl MissingDatahashes {
+    /// One line for the user, when any datahash is missing.
+    #[must_use]
+    pub fn note(&self) -> Option<String> {
+        let (package, reason) = self.first.as_ref()?;
+        Some(format!(
+            "{} of {} packages locked without a datahash, their files being unavailable \
+             (first: `{package}`: {reason}); the Q1 identity still pins them",
+            self.count, self.total
+        ))
+    }
+}
+
+/// Fills [`LockedPackage::datahash`](crate::lock::LockedPackage::datahash) for every package
+/// of `lock` whose file can be had: read in place from a local repository, or through the
+/// cache (downloading it when online) from a remote one. A file is trusted only once its
+/// `Q1` identity matches the lock's (the index's `C:`); the datahash recorded is the SHA-256
+/// of its data section, checked against the `.PKGINFO` `datahash` it carries.
+///
+/// A package whose file is absent (a directory holding only the index, a 404, not cached
+/// offline) keeps no datahash and is counted in the result.
+///
+/// # Errors
+///
+/// A file that is there but is not the package the index describes (size, identity,
+/// datahash or structure), and repository failures other than absence.
+pub fn fill_datahashes(
+    lock: &mut Lockfile,
+    profile: &ProfileCore,
+    repo: &RepoArgs,
+) -> anyhow::Result<MissingDatahashes> {
+    let repositories = repo.repositories_or(profile.repositories.clone());
+    let trust = repo.trust(&profile.keys);
+    let keyring = super::apk::load_keyring(&trust.key_paths)?;
+    let fetcher = repo.fetcher()?;
+    let arch = lock.image.arch.clone();
+    let results: Vec<anyhow::Result<Result<String, String>>> =
+        lock.packages
+            .par_iter()
+            .map(|p| {
+                let source = repositories
+                .iter()
+                .find(|r| r.location_str() == p.repository)
+                .with_context(|| {
+                    format!(
+                        "package `{}` comes from `{}`, which is not among the repositories in use",
+                        p.id(),
+                        p.repository
+                    )
+                })?;
+                let identity: Checksum = p.checksum.parse().with_context(|| {
+                    format!("package `{}`: bad identity `{}`", p.id(), p.checksum)
+                })?;
+                let expected = ExpectedChecksum {
+                    size: Some(p.size),
+                    sha256: None,
+                };
+                let file = format!("{}.apk", p.id());
+                let mut options = ReadOptions::new(&keyring);
+                options.expected_identity = Some(&identity);
+                // Set by the check of the copy that is accepted (the last one checked).
+                let datahash = std::cell::Cell::new(None);
+                let verify = |bytes: &[u8]| {
+                    let package = package::read_package(bytes, &file, &options, |_, _| Ok(()))?;
+                    datahash.set(Some(package.datahash));
+                    Ok::<(), package::Error>(())
+                };
+                match fetcher.fetch_package(source, &arch, &p.name, &p.version, &expected, verify) {
+                    Ok(_) => datahash
+                        .take()
+                        .map(Ok)
+                        .with_context(|| format!("package `{}` was not checked", p.id())),
+                    Err(err) if is_absent(&err) => Ok(Err(err.to_string())),
+                    Err(err) => Err(with_hint(err)),
+                }
+            })
+            .collect();
+    let mut missing = MissingDatahashes {
+        total: lock.packages.len(),
+        ..MissingDatahashes::default()
+    };
+    for (p, result) in lock.packages.iter_mut().zip(results) {
+        match result? {
+            Ok(datahash) => p.datahash = Some(datahash),
+            Err(reason) => {
+                p.datahash = None;
+                missing.count += 1;
+                if missing.first.is_none() {
+                    missing.first = Some((p.id(), reason));
+                }
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// Whether a fetch failed because the file is not there (rather than being wrong).
+fn is_absent(err: &crate::repo::Error) -> bool {
+    use crate::repo::{Error, HttpFailure};
+    match err {
+        Error::LocalNotFound { .. } | Error::NotCached { .. } => true,
+        Error::Http {
+            failure: HttpFailure::Status { code, .. },
+            ..
+        } => matches!(code, 404 | 410),
+        _ => false,
+    }
+}
+
 /// Where the lock of `profile` goes by default: `NAME.lock` beside it.
 #[must_use]
 pub fn default_path(profile: &Path) -> PathBuf {
@@ -186,15 +312,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         profile,
         output,
         check,
+        no_datahash,
         repo,
     } = args;
     let core = read_profile_core(profile)?;
     let path = output.clone().unwrap_or_else(|| default_path(profile));
-    let Locked { lock, warnings } =
+    let Locked { mut lock, warnings } =
         compute(&core, repo).with_context(|| format!("failed to lock `{}`", profile.display()))?;
     let mut stderr = std::io::stderr().lock();
     for w in &warnings {
         writeln!(stderr, "warning: {w}")?;
+    }
+    // `--check` compares what the indexes say; a datahash known on one side only is no
+    // difference (the identity pins it), so the package files are not needed for it.
+    if !*check && !*no_datahash {
+        let missing = fill_datahashes(&mut lock, &core, repo)
+            .with_context(|| format!("failed to lock `{}`", profile.display()))?;
+        if let Some(note) = missing.note() {
+            writeln!(stderr, "note: {note}")?;
+        }
     }
     let mut stdout = std::io::stdout().lock();
     if *check {
