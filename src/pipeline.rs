@@ -999,6 +999,98 @@ pub fn file_bytes(node: &Node) -> Option<&[u8]> {
 mod tests {
     use super::*;
 
+    fn embedding(key: Option<sign::SecretKey>) -> Result<Built, Error> {
+        let mut files = BTreeMap::new();
+        files.insert("/etc/motd".to_owned(), Node::file(&b"welcome\n"[..], 0o644));
+        files.insert(
+            VERIFIER_PATH.to_owned(),
+            Node::file(&b"verifier"[..], 0o755),
+        );
+        let options = Options {
+            name: "embed".to_owned(),
+            version: "1".to_owned(),
+            epoch: 1_700_000_000,
+            files,
+            ..Options::default()
+        };
+        let assembled = assemble(Vec::new(), &options).unwrap();
+        finish(
+            assembled,
+            &OutputOptions {
+                name: "embed".to_owned(),
+                version: "1".to_owned(),
+                epoch: 1_700_000_000,
+                sign_key: key,
+                embed_manifest: true,
+                ..OutputOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn an_embedded_manifest_is_signed_and_the_image_verifies_against_it() {
+        let key = sign::SecretKey::from_seed(sign::KeyId([7; 8]), [9; 32]);
+        let built = embedding(Some(key.clone())).unwrap();
+        let signature = built.signature.clone().unwrap();
+        let manifest_text = built.manifest.render();
+        let keyring = sign::Keyring::new(vec![key.public()]);
+        verify::check_signature(&manifest_text, &signature, &keyring).unwrap();
+        for path in [EMBEDDED_MANIFEST, EMBEDDED_SIGNATURE] {
+            assert!(
+                built
+                    .manifest
+                    .header
+                    .policy
+                    .mutable
+                    .iter()
+                    .any(|p| p == path),
+                "{path}"
+            );
+        }
+
+        let scan = host::scan_archive(
+            &built.image[..],
+            std::path::Path::new(&built.image_file),
+            &host::ScanOptions::default(),
+        )
+        .unwrap();
+        let content = |path: &str| {
+            let entry = scan.entry(path.as_bytes()).unwrap();
+            match &entry.kind {
+                manifest::Kind::File { sha256, .. } => *sha256,
+                other => panic!("{path}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            content(EMBEDDED_MANIFEST),
+            <[u8; 32]>::from(Sha256::digest(&manifest_text))
+        );
+        assert_eq!(
+            content(EMBEDDED_SIGNATURE),
+            <[u8; 32]>::from(Sha256::digest(signature.render().as_bytes()))
+        );
+        assert_eq!(
+            built.image_sha256,
+            hex::encode(Sha256::digest(&built.image))
+        );
+
+        let findings = verify::verify_archive(
+            &built.manifest,
+            &built.image[..],
+            std::path::Path::new(&built.image_file),
+        )
+        .unwrap();
+        assert_eq!(findings, Vec::new());
+    }
+
+    #[test]
+    fn an_embedded_manifest_needs_a_key() {
+        assert!(matches!(
+            embedding(None),
+            Err(Error::EmbedUnsigned { image }) if image == "embed"
+        ));
+    }
+
     #[test]
     fn atom_names_drop_constraints() {
         assert_eq!(atom_name("busybox>=1.36"), "busybox");
