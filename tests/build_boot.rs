@@ -187,6 +187,22 @@ fn a_profile_that_verifies_at_boot_needs_a_signing_key() {
     assert!(stderr.contains("--sign-key"), "{stderr}");
     assert!(stderr.contains("hint: "), "{stderr}");
     assert!(!out_dir.exists(), "nothing is written");
+
+    // A verifier that cannot be read stops the build before anything is fetched.
+    let missing = setup.dir.path().join("no-such-basalt");
+    let out = setup.build(
+        &out_dir,
+        &[
+            "--sign-key".as_ref(),
+            setup.secret().as_os_str(),
+            "--verifier".as_ref(),
+            missing.as_os_str(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-basalt"), "{stderr}");
+    assert!(!out_dir.exists(), "nothing is written");
 }
 
 #[test]

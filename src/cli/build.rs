@@ -93,6 +93,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 .with_context(|| format!("failed to read secret key `{}`", path.display()))
         })
         .transpose()?;
+    // The verifier is read before anything is fetched: a bad path fails the build at once.
+    let verifier = match (&secret, at_boot) {
+        (Some(secret), true) => verifier_files(verifier.as_deref(), secret, &progress)?,
+        _ => BTreeMap::new(),
+    };
 
     progress.stage("resolving");
     let computed = lock_cmd::compute(&core, repo)
@@ -143,10 +148,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     progress.stage("assembling");
     let epoch = epoch(&profile, &packages)?;
     let mut options = assembly_options(&profile, epoch)?;
-    if at_boot && let Some(secret) = &secret {
-        let files = verifier_files(verifier.as_deref(), secret, &progress)?;
-        options.files.extend(files);
-    }
+    options.files.extend(verifier);
     let mut assembled = pipeline::assemble(packages, &options)
         .with_context(|| format!("failed to assemble `{}`", profile.image.name))?;
     pipeline::write_apk_database(&mut assembled, &options.world)?;
