@@ -4,7 +4,7 @@
 //! `basalt-verify` service in the boot runlevel; it verifies clean against the manifest it
 //! carries. As root, with a statically linked basalt (`ci/build-static`, or
 //! `BASALT_STATIC_BIN`), the verifier also runs inside the extracted image (chroot), clean
-//! and then tampered.
+//! and then tampered, alone and through the image's own `basalt-verify` service (enforce).
 
 mod support;
 
@@ -367,6 +367,9 @@ fn the_embedded_static_verifier_checks_the_image_from_inside() {
     };
     let out = chroot();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = service(&root);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!root.join("run/basalt/boot-failed").exists());
 
     // /etc/motd is neither ephemeral, state nor mutable: any change to it is drift.
     let motd = root.join("etc/motd");
@@ -382,4 +385,30 @@ fn the_embedded_static_verifier_checks_the_image_from_inside() {
             .any(|l| l.starts_with("content") && l.contains("/etc/motd")),
         "{stdout}"
     );
+    // The image's own service, in its own mode (enforce), fails and marks the boot failed.
+    let out = service(&root);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let failed = fs_err::read_to_string(root.join("run/basalt/boot-failed")).unwrap();
+    assert!(failed.contains("/etc/motd"), "{failed}");
+}
+
+/// Runs the image's `basalt-verify` service under the image's own `sh`, as `openrc-run`
+/// would: its conf.d first, then the script, then `start`, with OpenRC's output helpers.
+fn service(root: &Path) -> Output {
+    const SHIM: &str = r#"
+ebegin() { echo " * $*"; }
+eend() { _s=$1; shift; [ "$_s" = 0 ] || echo " * ERROR: $*"; return "$_s"; }
+ewarn() { echo " * WARNING: $*"; }
+eerror() { echo " * ERROR: $*"; }
+. /etc/conf.d/basalt-verify
+. /etc/init.d/basalt-verify
+start
+"#;
+    Command::new("chroot")
+        .arg(root)
+        .args(["/bin/sh", "-c", SHIM])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap()
 }
