@@ -19,11 +19,25 @@ use crate::host;
 use crate::image;
 use crate::manifest;
 use crate::sbom;
+use crate::sign;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
 use crate::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
+use crate::verify;
 
 /// Where the build's own record lives inside the image.
 pub const METADATA_PATH: &str = "/usr/share/basalt/build.json";
+
+/// Where an image that verifies itself at boot keeps its signed manifest.
+pub const EMBEDDED_MANIFEST: &str = "/etc/basalt/manifest";
+
+/// Where an image that verifies itself at boot keeps the manifest's signature.
+pub const EMBEDDED_SIGNATURE: &str = "/etc/basalt/manifest.minisig";
+
+/// Where an image that verifies itself at boot keeps its verifier (a statically linked basalt).
+pub const VERIFIER_PATH: &str = "/usr/sbin/basalt";
+
+/// The directory of public keys the boot-time verifier trusts.
+pub const VERIFIER_KEYS: &str = "/etc/basalt/keys";
 
 /// The scripts apk runs when it installs a package for the first time.
 pub const INSTALL_SCRIPTS: &[&str] = &["pre-install", "post-install", "trigger"];
@@ -75,6 +89,23 @@ pub enum Error {
     /// The archive could not be written.
     #[error(transparent)]
     Image(#[from] image::Error),
+    /// The manifest is to be embedded in the image but there is no key to sign it with.
+    #[error(
+        "image `{image}` verifies itself at boot, so its manifest must be signed, but no signing key was given"
+    )]
+    EmbedUnsigned {
+        /// The image name.
+        image: String,
+    },
+    /// The manifest could not be signed.
+    #[error("cannot sign the manifest of image `{image}`")]
+    Sign {
+        /// The image name.
+        image: String,
+        /// The signer's reason.
+        #[source]
+        source: sign::Error,
+    },
 }
 
 /// A package's control data, as the build needs it.
@@ -338,6 +369,12 @@ pub struct OutputOptions {
     pub lock_digest: Option<String>,
     /// Where the running host may differ from the image.
     pub policy: manifest::RuntimePolicy,
+    /// Sign the manifest with this key ([`Built::signature`]).
+    pub sign_key: Option<sign::SecretKey>,
+    /// Put the signed manifest and its signature into the image, at [`EMBEDDED_MANIFEST`] and
+    /// [`EMBEDDED_SIGNATURE`] (needs `sign_key`). Both are mutable in the manifest's policy:
+    /// the manifest cannot describe its own bytes, and the signature protects them.
+    pub embed_manifest: bool,
 }
 
 /// A package as the report lists it.
@@ -452,6 +489,8 @@ pub struct Built {
     pub image_sha256: String,
     /// The manifest of every entry.
     pub manifest: manifest::Manifest,
+    /// The manifest's minisign signature, when a key was given.
+    pub signature: Option<sign::Signature>,
     /// The SPDX SBOM (JSON).
     pub sbom: Vec<u8>,
     /// The build report; `outputs` lists the image, manifest and SBOM.
@@ -467,10 +506,16 @@ impl Built {
 }
 
 /// Finishes a build: records the build in the image, writes the archive, and describes it
-/// (manifest, SBOM, report).
+/// (manifest, signature, SBOM, report).
+///
+/// With [`OutputOptions::embed_manifest`] the manifest describes the image with empty files
+/// at [`EMBEDDED_MANIFEST`] and [`EMBEDDED_SIGNATURE`] (both mutable in its policy); they are
+/// then filled with the signed manifest and its signature and the archive is written again,
+/// so that the final image verifies clean against the manifest it carries.
 ///
 /// # Errors
-/// When the archive cannot be written or read back.
+/// When the archive cannot be written or read back, or the manifest cannot be signed
+/// ([`Error::EmbedUnsigned`] when it is to be embedded without a key).
 pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built, Error> {
     let mut report = BuildReport {
         image: options.name.clone(),
@@ -505,8 +550,20 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         Node::file(metadata, 0o644),
     )?;
 
-    let image = image_bytes(&assembled.tree, options.epoch)?;
-    let image_sha256 = hex::encode(Sha256::digest(&image));
+    let mut policy = options.policy.clone();
+    if options.embed_manifest {
+        if options.sign_key.is_none() {
+            return Err(Error::EmbedUnsigned {
+                image: options.name.clone(),
+            });
+        }
+        for path in [EMBEDDED_MANIFEST, EMBEDDED_SIGNATURE] {
+            place_profile_file(&mut assembled.tree, path, Node::file(&b""[..], 0o644))?;
+            policy.mutable.push(path.to_owned());
+        }
+    }
+
+    let mut image = image_bytes(&assembled.tree, options.epoch)?;
     let stem = format!("{}-{}", options.name, options.version);
     let image_file = format!("{stem}.tar.gz");
 
@@ -523,10 +580,42 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         lock_digest: options.lock_digest.clone(),
         build_time: options.epoch,
         packages: Vec::new(),
-        policy: options.policy.clone(),
+        policy,
     };
     let manifest = host::manifest_from_scan(scan, header)
         .map_err(|source| Error::Describe(Box::new(source)))?;
+    let manifest_text = manifest.render();
+    let signature = options
+        .sign_key
+        .as_ref()
+        .map(|key| {
+            key.sign(
+                &manifest_text,
+                "signature from basalt secret key",
+                &verify::trusted_comment(&manifest),
+            )
+        })
+        .transpose()
+        .map_err(|source| Error::Sign {
+            image: options.name.clone(),
+            source,
+        })?;
+    if options.embed_manifest
+        && let Some(signature) = &signature
+    {
+        place_profile_file(
+            &mut assembled.tree,
+            EMBEDDED_MANIFEST,
+            Node::file(manifest_text.clone(), 0o644),
+        )?;
+        place_profile_file(
+            &mut assembled.tree,
+            EMBEDDED_SIGNATURE,
+            Node::file(signature.render().into_bytes(), 0o644),
+        )?;
+        image = image_bytes(&assembled.tree, options.epoch)?;
+    }
+    let image_sha256 = hex::encode(Sha256::digest(&image));
 
     let sbom_packages: Vec<sbom::SbomPackage> = assembled
         .packages
@@ -560,8 +649,14 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         .insert(image_file.clone(), image_sha256.clone());
     report.outputs.insert(
         format!("{stem}.manifest"),
-        hex::encode(Sha256::digest(manifest.render())),
+        hex::encode(Sha256::digest(&manifest_text)),
     );
+    if let Some(signature) = &signature {
+        report.outputs.insert(
+            format!("{stem}.manifest.minisig"),
+            hex::encode(Sha256::digest(signature.render().as_bytes())),
+        );
+    }
     report.outputs.insert(
         format!("{stem}.spdx.json"),
         hex::encode(Sha256::digest(&sbom)),
@@ -571,6 +666,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         image,
         image_sha256,
         manifest,
+        signature,
         sbom,
         report,
     })
@@ -906,6 +1002,98 @@ pub fn file_bytes(node: &Node) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn embedding(key: Option<sign::SecretKey>) -> Result<Built, Error> {
+        let mut files = BTreeMap::new();
+        files.insert("/etc/motd".to_owned(), Node::file(&b"welcome\n"[..], 0o644));
+        files.insert(
+            VERIFIER_PATH.to_owned(),
+            Node::file(&b"verifier"[..], 0o755),
+        );
+        let options = Options {
+            name: "embed".to_owned(),
+            version: "1".to_owned(),
+            epoch: 1_700_000_000,
+            files,
+            ..Options::default()
+        };
+        let assembled = assemble(Vec::new(), &options).unwrap();
+        finish(
+            assembled,
+            &OutputOptions {
+                name: "embed".to_owned(),
+                version: "1".to_owned(),
+                epoch: 1_700_000_000,
+                sign_key: key,
+                embed_manifest: true,
+                ..OutputOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn an_embedded_manifest_is_signed_and_the_image_verifies_against_it() {
+        let key = sign::SecretKey::from_seed(sign::KeyId([7; 8]), [9; 32]);
+        let built = embedding(Some(key.clone())).unwrap();
+        let signature = built.signature.clone().unwrap();
+        let manifest_text = built.manifest.render();
+        let keyring = sign::Keyring::new(vec![key.public()]);
+        verify::check_signature(&manifest_text, &signature, &keyring).unwrap();
+        for path in [EMBEDDED_MANIFEST, EMBEDDED_SIGNATURE] {
+            assert!(
+                built
+                    .manifest
+                    .header
+                    .policy
+                    .mutable
+                    .iter()
+                    .any(|p| p == path),
+                "{path}"
+            );
+        }
+
+        let scan = host::scan_archive(
+            &built.image[..],
+            std::path::Path::new(&built.image_file),
+            &host::ScanOptions::default(),
+        )
+        .unwrap();
+        let content = |path: &str| {
+            let entry = scan.entry(path.as_bytes()).unwrap();
+            match &entry.kind {
+                manifest::Kind::File { sha256, .. } => *sha256,
+                other => panic!("{path}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            content(EMBEDDED_MANIFEST),
+            <[u8; 32]>::from(Sha256::digest(&manifest_text))
+        );
+        assert_eq!(
+            content(EMBEDDED_SIGNATURE),
+            <[u8; 32]>::from(Sha256::digest(signature.render().as_bytes()))
+        );
+        assert_eq!(
+            built.image_sha256,
+            hex::encode(Sha256::digest(&built.image))
+        );
+
+        let findings = verify::verify_archive(
+            &built.manifest,
+            &built.image[..],
+            std::path::Path::new(&built.image_file),
+        )
+        .unwrap();
+        assert_eq!(findings, Vec::new());
+    }
+
+    #[test]
+    fn an_embedded_manifest_needs_a_key() {
+        assert!(matches!(
+            embedding(None),
+            Err(Error::EmbedUnsigned { image }) if image == "embed"
+        ));
+    }
 
     #[test]
     fn atom_names_drop_constraints() {

@@ -1,5 +1,11 @@
 //! `basalt build`: a profile becomes a host image, its manifest (signed with `--sign-key`),
 //! an SPDX SBOM and a build report, written atomically into the output directory.
+//!
+//! A profile with `[verify] at_boot` set to `warn` or `enforce` gets the verifier in its
+//! image: the basalt binary at `/usr/sbin/basalt` (from `--verifier`, else the running
+//! executable; it must be statically linked, see `ci/build-static`), the public key of
+//! `--sign-key` in `/etc/basalt/keys/`, and the signed manifest with its signature at
+//! `/etc/basalt/manifest` and `/etc/basalt/manifest.minisig`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -17,7 +23,7 @@ use crate::apk::checksum::Checksum;
 use crate::effects::{ProfileGroup, ProfileUser};
 use crate::lock::Lockfile;
 use crate::pipeline::{self, LoadedPackage, Options, OutputOptions};
-use crate::profile::{self, Profile};
+use crate::profile::{self, AtBoot, Profile};
 use crate::render;
 use crate::repo::{ExpectedChecksum, Repository};
 use crate::sign;
@@ -36,9 +42,14 @@ pub struct Args {
     /// Directory to write the image, manifest, SBOM and report into
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub out: PathBuf,
-    /// Sign the manifest with this minisign secret key
+    /// Sign the manifest with this minisign secret key (required when the profile verifies
+    /// at boot)
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    /// The statically linked basalt to embed as the boot-time verifier (default: this
+    /// executable); see `ci/build-static`
+    #[arg(long, value_name = "PATH")]
+    pub verifier: Option<PathBuf>,
     /// How to print the report on stdout
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -56,12 +67,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         locked,
         out,
         sign_key,
+        verifier,
         format,
         repo,
     } = args;
     let progress = Progress::new();
     progress.stage("reading profile");
     let profile = profile::load(profile_path)?;
+    let at_boot = profile.verify.at_boot != AtBoot::Off;
+    if at_boot && sign_key.is_none() {
+        progress.clear();
+        writeln!(
+            std::io::stderr(),
+            "error: profile `{}` verifies the host at boot (`[verify] at_boot`), so its manifest must be signed, but no --sign-key was given\n\nhint: create a key pair with `basalt keygen --out KEY` and pass `--sign-key KEY.key`",
+            profile_path.display()
+        )?;
+        return Ok(ExitStatus::Error);
+    }
     let core = lock_cmd::read_profile_core(profile_path)?;
     let secret = sign_key
         .as_ref()
@@ -71,6 +93,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 .with_context(|| format!("failed to read secret key `{}`", path.display()))
         })
         .transpose()?;
+    // The verifier is read before anything is fetched: a bad path fails the build at once.
+    let verifier = match (&secret, at_boot) {
+        (Some(secret), true) => verifier_files(verifier.as_deref(), secret, &progress)?,
+        _ => BTreeMap::new(),
+    };
 
     progress.stage("resolving");
     let computed = lock_cmd::compute(&core, repo)
@@ -120,7 +147,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 
     progress.stage("assembling");
     let epoch = epoch(&profile, &packages)?;
-    let options = assembly_options(&profile, epoch)?;
+    let mut options = assembly_options(&profile, epoch)?;
+    options.files.extend(verifier);
     let mut assembled = pipeline::assemble(packages, &options)
         .with_context(|| format!("failed to assemble `{}`", profile.image.name))?;
     pipeline::write_apk_database(&mut assembled, &options.world)?;
@@ -141,28 +169,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             state: policy.state,
             mutable: policy.mutable,
         },
+        sign_key: secret,
+        embed_manifest: at_boot,
     };
     let mut built = pipeline::finish(assembled, &outputs)?;
 
     let stem = built.stem();
-    let manifest_text = built.manifest.render();
     let mut files: Vec<(String, Vec<u8>)> = vec![
         (built.image_file.clone(), std::mem::take(&mut built.image)),
-        (format!("{stem}.manifest"), manifest_text.clone()),
+        (format!("{stem}.manifest"), built.manifest.render()),
         (format!("{stem}.spdx.json"), built.sbom.clone()),
     ];
-    if let Some(secret) = &secret {
-        let signature = secret.sign(
-            &manifest_text,
-            "signature from basalt secret key",
-            &format!("manifest {stem} {}", built.manifest.digest_string()),
-        )?;
-        let text = signature.render();
-        built.report.outputs.insert(
+    if let Some(signature) = &built.signature {
+        files.push((
             format!("{stem}.manifest.minisig"),
-            hex::encode(sha2::Sha256::digest(text.as_bytes())),
-        );
-        files.push((format!("{stem}.manifest.minisig"), text.into_bytes()));
+            signature.render().into_bytes(),
+        ));
     }
     let mut json = serde_json::to_vec_pretty(&built.report)?;
     json.push(b'\n');
@@ -320,6 +342,97 @@ fn assembly_options(profile: &Profile, epoch: u64) -> anyhow::Result<Options> {
     })
 }
 
+/// The verifier's files: the binary at [`pipeline::VERIFIER_PATH`] (0755 root) and the
+/// public key of `secret` in [`pipeline::VERIFIER_KEYS`]; warns when the binary is not a
+/// statically linked ELF, which would not run on the image.
+fn verifier_files(
+    path: Option<&Path>,
+    secret: &sign::SecretKey,
+    progress: &Progress,
+) -> anyhow::Result<BTreeMap<String, Node>> {
+    let path = match path {
+        Some(path) => path.to_path_buf(),
+        None => std::env::current_exe()
+            .context("cannot find the running basalt to embed as the verifier")?,
+    };
+    let bytes = fs_err::read(&path)
+        .with_context(|| format!("failed to read the verifier `{}`", path.display()))?;
+    match elf_linking(&bytes) {
+        Linking::Static => {}
+        Linking::Dynamic => progress.warn(&format!(
+            "the verifier `{}` is dynamically linked and will probably not run on the image; embed a static basalt (`ci/build-static`) with --verifier",
+            path.display()
+        )),
+        Linking::NotElf => progress.warn(&format!(
+            "the verifier `{}` is not an ELF executable; embed a static basalt (`ci/build-static`) with --verifier",
+            path.display()
+        )),
+    }
+    let public = secret.public();
+    let mut files = BTreeMap::new();
+    files.insert(pipeline::VERIFIER_PATH.to_owned(), Node::file(bytes, 0o755));
+    files.insert(
+        format!("{}/{}.pub", pipeline::VERIFIER_KEYS, public.id),
+        Node::file(public.render().into_bytes(), 0o644),
+    );
+    Ok(files)
+}
+
+/// How an executable is linked, as far as running it on another system goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Linking {
+    /// An ELF file without a program interpreter.
+    Static,
+    /// An ELF file that names a program interpreter (`PT_INTERP`): it needs a dynamic loader
+    /// and libraries.
+    Dynamic,
+    /// Not an ELF file (or a truncated one).
+    NotElf,
+}
+
+/// Reads the ELF header and program headers of `bytes` looking for `PT_INTERP`.
+fn elf_linking(bytes: &[u8]) -> Linking {
+    const PT_INTERP: u32 = 3;
+    if bytes.len() < 52 || &bytes[..4] != b"\x7fELF" {
+        return Linking::NotElf;
+    }
+    let little = match bytes[5] {
+        1 => true,
+        2 => false,
+        _ => return Linking::NotElf,
+    };
+    let int = |at: usize, len: usize| -> Option<u64> {
+        let field = bytes.get(at..at.checked_add(len)?)?;
+        let mut n = 0u64;
+        for i in 0..len {
+            let b = if little { field[len - 1 - i] } else { field[i] };
+            n = (n << 8) | u64::from(b);
+        }
+        Some(n)
+    };
+    // (e_phoff, e_phentsize, e_phnum) for ELF32 and ELF64.
+    let header = match bytes[4] {
+        1 => int(0x1c, 4).zip(int(0x2a, 2)).zip(int(0x2c, 2)),
+        2 => int(0x20, 8).zip(int(0x36, 2)).zip(int(0x38, 2)),
+        _ => None,
+    };
+    let Some(((phoff, phentsize), phnum)) = header else {
+        return Linking::NotElf;
+    };
+    for i in 0..phnum {
+        let at = phentsize
+            .checked_mul(i)
+            .and_then(|off| off.checked_add(phoff))
+            .and_then(|at| usize::try_from(at).ok());
+        match at.and_then(|at| int(at, 4)) {
+            Some(kind) if kind == u64::from(PT_INTERP) => return Linking::Dynamic,
+            Some(_) => {}
+            None => return Linking::NotElf,
+        }
+    }
+    Linking::Static
+}
+
 fn profile_digest(path: &Path) -> anyhow::Result<String> {
     let bytes = fs_err::read(path)?;
     Ok(format!(
@@ -422,5 +535,96 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF header (64- or 32-bit, either byte order) followed by program headers of the
+    /// given types.
+    fn elf(class64: bool, little: bool, types: &[u32]) -> Vec<u8> {
+        let (phoff, phentsize): (u64, u16) = if class64 { (64, 56) } else { (52, 32) };
+        let mut bytes = vec![0u8; usize::try_from(phoff).unwrap()];
+        bytes[..4].copy_from_slice(b"\x7fELF");
+        bytes[4] = if class64 { 2 } else { 1 };
+        bytes[5] = if little { 1 } else { 2 };
+        let put = |bytes: &mut Vec<u8>, at: usize, value: u64, len: usize| {
+            for i in 0..len {
+                let shift = 8 * if little { i } else { len - 1 - i };
+                bytes[at + i] = u8::try_from((value >> shift) & 0xff).unwrap();
+            }
+        };
+        let n = u64::try_from(types.len()).unwrap();
+        if class64 {
+            put(&mut bytes, 0x20, phoff, 8);
+            put(&mut bytes, 0x36, u64::from(phentsize), 2);
+            put(&mut bytes, 0x38, n, 2);
+        } else {
+            put(&mut bytes, 0x1c, phoff, 4);
+            put(&mut bytes, 0x2a, u64::from(phentsize), 2);
+            put(&mut bytes, 0x2c, n, 2);
+        }
+        for kind in types {
+            let at = bytes.len();
+            bytes.resize(at + usize::from(phentsize), 0);
+            put(&mut bytes, at, u64::from(*kind), 4);
+        }
+        bytes
+    }
+
+    #[test]
+    fn a_program_interpreter_makes_an_elf_dynamic() {
+        for class64 in [true, false] {
+            for little in [true, false] {
+                let case = format!("64-bit {class64}, little-endian {little}");
+                // PT_PHDR, PT_INTERP, PT_LOAD: a dynamically linked executable.
+                assert_eq!(
+                    elf_linking(&elf(class64, little, &[6, 3, 1])),
+                    Linking::Dynamic,
+                    "{case}"
+                );
+                // PT_LOAD, PT_LOAD, PT_TLS, PT_GNU_STACK: a static one.
+                assert_eq!(
+                    elf_linking(&elf(class64, little, &[1, 1, 7, 0x6474_e551])),
+                    Linking::Static,
+                    "{case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scripts_and_truncated_files_are_not_elf() {
+        assert_eq!(elf_linking(b"#!/bin/sh\necho hi\n"), Linking::NotElf);
+        assert_eq!(elf_linking(b"\x7fELF"), Linking::NotElf);
+        let mut cut = elf(true, true, &[1, 3]);
+        cut.truncate(64 + 56);
+        assert_eq!(elf_linking(&cut), Linking::NotElf);
+        let mut bad_class = elf(true, true, &[1]);
+        bad_class[4] = 9;
+        assert_eq!(elf_linking(&bad_class), Linking::NotElf);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for len in 0..400 {
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    u8::try_from(state & 0xff).unwrap()
+                })
+                .collect();
+            if bytes.len() > 6 {
+                bytes[..4].copy_from_slice(b"\x7fELF");
+                bytes[4] = 1 + u8::try_from(len % 2).unwrap();
+                bytes[5] = 1 + u8::try_from((len / 2) % 2).unwrap();
+            }
+            let _ = elf_linking(&bytes);
+        }
     }
 }
