@@ -3,21 +3,10 @@
 
 mod support;
 
+use support::run_basalt;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
-
-fn basalt(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// A root holding `files` (path, content, mode); directories are 0755.
 fn tree(files: &[(&str, &str, u32)]) -> tempfile::TempDir {
@@ -73,7 +62,7 @@ fn new_tree() -> tempfile::TempDir {
 fn diff_of_two_roots_lists_packages_and_files() {
     let (old, new) = (old_tree(), new_tree());
     let (a, b) = (old.path().to_str().unwrap(), new.path().to_str().unwrap());
-    let (code, stdout, stderr) = basalt(&["diff", a, b]);
+    let (code, stdout, stderr) = run_basalt(&["diff", a, b]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(
         stdout,
@@ -89,7 +78,7 @@ fn diff_of_two_roots_lists_packages_and_files() {
          4 packages: 1 added, 1 removed, 1 upgraded, 1 downgraded, 0 rebuilt; 5 files changed\n"
     );
 
-    let (code, stdout, _) = basalt(&["diff", a, b, "--format", "json"]);
+    let (code, stdout, _) = run_basalt(&["diff", a, b, "--format", "json"]);
     assert_eq!(code, 1);
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(
@@ -101,7 +90,7 @@ fn diff_of_two_roots_lists_packages_and_files() {
         serde_json::json!({"change": "changed", "path": "/lib/ld-musl-x86_64.so.1", "what": ["content"], "package": "musl"})
     );
 
-    let (code, stdout, _) = basalt(&["diff", a, a]);
+    let (code, stdout, _) = run_basalt(&["diff", a, a]);
     assert_eq!(code, 0);
     assert!(stdout.starts_with("0 packages"), "{stdout}");
 }
@@ -113,7 +102,7 @@ fn manifests_images_and_roots_mix() {
     let image = dir.path().join("new.tar.gz");
     image_of(new.path(), &image);
     let manifest = dir.path().join("old.manifest");
-    let (code, _, stderr) = basalt(&[
+    let (code, _, stderr) = run_basalt(&[
         "manifest",
         old.path().to_str().unwrap(),
         "--out",
@@ -122,13 +111,13 @@ fn manifests_images_and_roots_mix() {
     assert_eq!(code, 0, "{stderr}");
 
     // The manifest of a root against the root itself, and an image against its root: equal.
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "diff",
         manifest.to_str().unwrap(),
         old.path().to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "diff",
         image.to_str().unwrap(),
         new.path().to_str().unwrap(),
@@ -136,13 +125,14 @@ fn manifests_images_and_roots_mix() {
     assert_eq!(code, 0, "{stdout}{stderr}");
 
     // The manifest of the old root against the new image: the same changes as root to root.
-    let (code, from_roots, _) = basalt(&[
+    let (code, from_roots, _) = run_basalt(&[
         "diff",
         old.path().to_str().unwrap(),
         new.path().to_str().unwrap(),
     ]);
     assert_eq!(code, 1);
-    let (code, mixed, _) = basalt(&["diff", manifest.to_str().unwrap(), image.to_str().unwrap()]);
+    let (code, mixed, _) =
+        run_basalt(&["diff", manifest.to_str().unwrap(), image.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert_eq!(mixed, from_roots);
 }
@@ -154,18 +144,18 @@ fn unreadable_sides_exit_2() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let b = new.path().to_str().unwrap();
-    let (code, _, stderr) = basalt(&["diff", text.to_str().unwrap(), b]);
+    let (code, _, stderr) = run_basalt(&["diff", text.to_str().unwrap(), b]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("is not a manifest, a lock file, an image (.tar.gz) or a root directory"),
         "{stderr}"
     );
-    let (code, _, stderr) = basalt(&["diff", "/nonexistent/a", b]);
+    let (code, _, stderr) = run_basalt(&["diff", "/nonexistent/a", b]);
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/a"), "{stderr}");
     let broken = dir.path().join("broken.manifest");
     std::fs::write(&broken, "basalt-manifest 1\nimage x\n").unwrap();
-    let (code, _, stderr) = basalt(&["diff", broken.to_str().unwrap(), b]);
+    let (code, _, stderr) = run_basalt(&["diff", broken.to_str().unwrap(), b]);
     assert_eq!(code, 2);
     assert!(stderr.contains("failed to read the manifest"), "{stderr}");
 }
@@ -180,7 +170,7 @@ fn minirootfs_image_diffs_against_its_manifest_and_an_edited_copy() {
     let image = data.join("alpine/minirootfs/alpine-minirootfs-3.20.3-x86_64.tar.gz");
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("mini.manifest");
-    let (code, _, stderr) = basalt(&[
+    let (code, _, stderr) = run_basalt(&[
         "manifest",
         image.to_str().unwrap(),
         "--out",
@@ -188,7 +178,7 @@ fn minirootfs_image_diffs_against_its_manifest_and_an_edited_copy() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     let (code, stdout, stderr) =
-        basalt(&["diff", manifest.to_str().unwrap(), image.to_str().unwrap()]);
+        run_basalt(&["diff", manifest.to_str().unwrap(), image.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 
     // Drop busybox from the manifest's packages and change one entry's mode: exactly that shows.
@@ -210,7 +200,7 @@ fn minirootfs_image_diffs_against_its_manifest_and_an_edited_copy() {
         .replace(&motd, &edited_motd);
     let edited_path = dir.path().join("edited.manifest");
     std::fs::write(&edited_path, edited).unwrap();
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "diff",
         edited_path.to_str().unwrap(),
         image.to_str().unwrap(),

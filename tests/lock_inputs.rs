@@ -4,36 +4,10 @@
 
 mod support;
 
+use support::{apkindex_text, run_basalt};
+
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn basalt(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn index_text(path: &Path) -> String {
-    let file = std::fs::File::open(path).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_str() == Some("APKINDEX") {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).unwrap();
-            return text;
-        }
-    }
-    panic!("no APKINDEX in `{}`", path.display());
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -88,7 +62,7 @@ impl Setup {
             ),
         )
         .unwrap();
-        let (code, _, stderr) = basalt(&[
+        let (code, _, stderr) = run_basalt(&[
             "lock",
             profile.to_str().unwrap(),
             "--cache-dir",
@@ -107,7 +81,7 @@ impl Setup {
             .iter()
             .map(|p| (p.name.clone(), p.version.clone()))
             .collect();
-        let db: String = index_text(index)
+        let db: String = apkindex_text(index)
             .split_inclusive("\n\n")
             .filter(|stanza| {
                 let field = |k: &str| stanza.lines().find_map(|l| l.strip_prefix(k)).unwrap_or("");
@@ -133,7 +107,7 @@ fn scan_of_a_lock_reads_origins_from_its_pinned_indexes() {
     let secdb = setup.data.join("alpine/secdb/v3.19");
     let (main, community) = (secdb.join("main.json"), secdb.join("community.json"));
     let scan = |target: &Path| {
-        let (code, stdout, stderr) = basalt(&[
+        let (code, stdout, stderr) = run_basalt(&[
             "scan",
             target.to_str().unwrap(),
             "--secdb",
@@ -198,7 +172,7 @@ fn outdated_and_diff_of_locks() {
     let new = setup.lock("new", &main);
 
     // Against its own repositories a fresh lock is current.
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "outdated",
         old.to_str().unwrap(),
         "--cache-dir",
@@ -207,7 +181,7 @@ fn outdated_and_diff_of_locks() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     // Against the main index it is not, and says what a root of the same packages says.
     let outdated = |target: &Path| {
-        let (code, stdout, stderr) = basalt(&[
+        let (code, stdout, stderr) = run_basalt(&[
             "outdated",
             target.to_str().unwrap(),
             "--repository",
@@ -236,7 +210,7 @@ fn outdated_and_diff_of_locks() {
     );
 
     // The redeploy plan from the old lock to the new: the same upgrades, files not compared.
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "diff",
         old.to_str().unwrap(),
         new.to_str().unwrap(),
@@ -266,7 +240,8 @@ fn outdated_and_diff_of_locks() {
         })
         .collect();
     assert_eq!(upgraded, expected);
-    let (code, stdout, _) = basalt(&["diff", old.to_str().unwrap(), root.path().to_str().unwrap()]);
+    let (code, stdout, _) =
+        run_basalt(&["diff", old.to_str().unwrap(), root.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout}");
     assert!(
         stdout.ends_with("files not compared (a lock lists packages only)\n"),

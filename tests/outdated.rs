@@ -4,36 +4,11 @@
 
 mod support;
 
+use support::{apkindex_text, run_basalt};
+
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
-
-fn basalt(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn index_text(path: &Path) -> String {
-    let file = std::fs::File::open(path).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_str() == Some("APKINDEX") {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).unwrap();
-            return text;
-        }
-    }
-    panic!("no APKINDEX in `{}`", path.display());
-}
 
 /// A root whose `lib/apk/db/installed` is `db`, laid out so the real apk can read it too.
 fn root_with(db: &str) -> tempfile::TempDir {
@@ -60,10 +35,10 @@ fn boot_packages_against_the_v3_19_main_index_agree_with_real_apk() {
         return;
     };
     let boot = data.join("alpine/repos/v3.19-boot/x86_64/APKINDEX.tar.gz");
-    let root = root_with(&index_text(&boot));
+    let root = root_with(&apkindex_text(&boot));
     let repo = repo_with(&data.join("alpine/indexes/v3.19-main-x86_64.APKINDEX.tar.gz"));
     let cache = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "outdated",
         root.path().to_str().unwrap(),
         "--repository",
@@ -96,7 +71,7 @@ fn boot_packages_against_the_v3_19_main_index_agree_with_real_apk() {
     assert!(prepared.success());
     std::fs::write(
         reference.path().join("lib/apk/db/installed"),
-        index_text(&boot),
+        apkindex_text(&boot),
     )
     .unwrap();
     std::fs::write(reference.path().join("etc/apk/arch"), "x86_64\n").unwrap();
@@ -136,7 +111,7 @@ fn boot_packages_against_the_v3_19_main_index_agree_with_real_apk() {
 
     // Against its own repository nothing is newer.
     let own = repo_with(&boot);
-    let (code, stdout, stderr) = basalt(&[
+    let (code, stdout, stderr) = run_basalt(&[
         "outdated",
         root.path().to_str().unwrap(),
         "--repository",
@@ -194,7 +169,7 @@ fn unsigned_indexes_need_allow_untrusted_and_missing_packages_are_listed() {
     };
     let run = |extra: &[&'static str]| {
         let args = args(extra);
-        basalt(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        run_basalt(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let (code, _, stderr) = run(&[]);
     assert_eq!(code, 2);
@@ -212,11 +187,11 @@ fn unsigned_indexes_need_allow_untrusted_and_missing_packages_are_listed() {
     );
 
     // No repository at all, and a target that is not an image or a root: exit 2.
-    let (code, _, stderr) = basalt(&["outdated", root.path().to_str().unwrap()]);
+    let (code, _, stderr) = run_basalt(&["outdated", root.path().to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(stderr.contains("hint: pass --repository"), "{stderr}");
     let file = root.path().join("etc/apk/arch");
-    let (code, _, stderr) = basalt(&["outdated", file.to_str().unwrap(), "--repository", "/x"]);
+    let (code, _, stderr) = run_basalt(&["outdated", file.to_str().unwrap(), "--repository", "/x"]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("is not a manifest, a lock file, an image"),

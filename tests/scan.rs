@@ -3,28 +3,13 @@
 
 mod support;
 
+use support::apkindex_text;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use basalt::scan::{self, ScannedPackage, SecDb};
-
-/// The `APKINDEX` text of a repository index (`APKINDEX.tar.gz`: signature and index gzip
-/// members, read as one stream).
-fn index_text(path: &Path) -> String {
-    let file = std::fs::File::open(path).unwrap();
-    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
-    for entry in archive.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.path().unwrap().to_str() == Some("APKINDEX") {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).unwrap();
-            return text;
-        }
-    }
-    panic!("no APKINDEX in `{}`", path.display());
-}
 
 /// (name, version, origin) of every stanza, read with plain string handling.
 fn index_packages(text: &str) -> Vec<(String, String, Option<String>)> {
@@ -88,7 +73,7 @@ fn boot_repository_scan_matches_an_independent_computation_with_real_apk() {
     else {
         return;
     };
-    let packages = index_packages(&index_text(&index));
+    let packages = index_packages(&apkindex_text(&index));
     assert_eq!(packages.len(), 100);
 
     // basalt.
@@ -229,7 +214,7 @@ fn scan_command_on_the_boot_packages_exits_1_and_names_the_fixes() {
         return;
     };
     // An index stanza has the header layout of an installed-database entry.
-    let root = root_with(&index_text(&index));
+    let root = root_with(&apkindex_text(&index));
     let target = root.path().to_str().unwrap();
     let (main, community) = (secdb[0].to_str().unwrap(), secdb[1].to_str().unwrap());
     let (code, stdout, stderr) = basalt(&[

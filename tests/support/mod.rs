@@ -45,3 +45,32 @@ pub fn alpine_apk(test: &str) -> Option<PathBuf> {
 }
 
 pub mod apk;
+
+/// Runs the `basalt` binary as a user would; returns its exit code, stdout and stderr.
+pub fn run_basalt(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The `APKINDEX` text inside an `APKINDEX.tar.gz` (its signature is not checked).
+pub fn apkindex_text(path: &Path) -> String {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some("APKINDEX") {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            return text;
+        }
+    }
+    panic!("no APKINDEX in `{}`", path.display());
+}
