@@ -7,64 +7,14 @@
 
 mod support;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use support::boot::{OPENRC_SHIM, is_root, show, static_basalt};
+
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BASALT: &str = env!("CARGO_BIN_EXE_basalt");
 const TEMPLATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
-
-fn required() -> bool {
-    std::env::var("BASALT_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1")
-}
-
-fn is_root() -> bool {
-    let probe = tempfile::tempdir().unwrap();
-    std::fs::metadata(probe.path()).unwrap().uid() == 0
-}
-
-fn is_static(bin: &Path) -> bool {
-    // A static ELF has no PT_INTERP program header; `readelf` says so.
-    Command::new("readelf")
-        .arg("-l")
-        .arg(bin)
-        .output()
-        .is_ok_and(|o| {
-            o.status.success()
-                && !String::from_utf8_lossy(&o.stdout).contains("program interpreter")
-        })
-}
-
-fn static_basalt(test: &str) -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("BASALT_STATIC_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        root.join("target/x86_64-unknown-linux-musl/release/basalt"),
-        root.join("target/x86_64-unknown-linux-gnu/release/basalt"),
-    ];
-    if let Some(found) = candidates.iter().find(|p| p.is_file() && is_static(p)) {
-        return Some(found.clone());
-    }
-    if required() {
-        let out = Command::new("bash")
-            .arg(root.join("ci/build-static"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{test}: ci/build-static failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        return Some(PathBuf::from(
-            String::from_utf8(out.stdout).unwrap().trim().to_owned(),
-        ))
-        .map(|p| if p.is_absolute() { p } else { root.join(p) });
-    }
-    eprintln!("SKIPPED {test}: no static basalt (run ci/build-static, or set BASALT_STATIC_BIN)");
-    None
-}
 
 fn minirootfs(test: &str) -> Option<PathBuf> {
     let data = support::shared_data(test)?;
@@ -105,27 +55,6 @@ fn install(root: &Path, path: &str, content: &[u8], mode: u32) {
     std::fs::write(&dest, content).unwrap();
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).unwrap();
 }
-
-fn show(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// OpenRC's output helpers, so that the service's `start` runs under the image's own busybox
-/// `sh` exactly as `openrc-run` would call it (conf.d first, then the script).
-const OPENRC_SHIM: &str = r#"
-ebegin() { echo " * $*"; }
-eend() { _s=$1; shift; [ "$_s" = 0 ] || echo " * ERROR: $*"; return "$_s"; }
-ewarn() { echo " * WARNING: $*"; }
-eerror() { echo " * ERROR: $*"; }
-. /etc/conf.d/basalt-verify
-. /etc/init.d/basalt-verify
-start
-"#;
 
 struct Image {
     _dir: tempfile::TempDir,

@@ -8,75 +8,14 @@
 
 mod support;
 
+use support::boot::{OPENRC_SHIM, has_interpreter, is_root, show, static_basalt};
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const IMAGE: &str = "minimal-1.0.0.tar.gz";
-
-fn show(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn is_root() -> bool {
-    let out = Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
-/// Whether `readelf` says `bin` names a program interpreter (is dynamically linked).
-fn has_interpreter(bin: &Path) -> bool {
-    Command::new("readelf")
-        .arg("-l")
-        .arg(bin)
-        .output()
-        .is_ok_and(|o| {
-            o.status.success() && String::from_utf8_lossy(&o.stdout).contains("program interpreter")
-        })
-}
-
-/// A statically linked basalt: `$BASALT_STATIC_BIN`, or what `ci/build-static` left in
-/// `target/` (built here when `BASALT_REQUIRE_SHARED_DATA=1`).
-fn static_basalt(test: &str) -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("BASALT_STATIC_BIN") {
-        return Some(PathBuf::from(bin));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        root.join("target/x86_64-unknown-linux-musl/release/basalt"),
-        root.join("target/x86_64-unknown-linux-gnu/release/basalt"),
-    ];
-    if let Some(found) = candidates
-        .iter()
-        .find(|p| p.is_file() && !has_interpreter(p))
-    {
-        return Some(found.clone());
-    }
-    if std::env::var("BASALT_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1") {
-        let out = Command::new("bash")
-            .arg(root.join("ci/build-static"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{test}: ci/build-static: {}",
-            show(&out)
-        );
-        let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        return Some(if path.is_absolute() {
-            path
-        } else {
-            root.join(path)
-        });
-    }
-    eprintln!("SKIPPED {test}: no static basalt (run ci/build-static, or set BASALT_STATIC_BIN)");
-    None
-}
 
 /// The minimal profile with `[verify] at_boot = "enforce"`, a key pair made by
 /// `basalt keygen`, and the shared boot repository.
@@ -395,18 +334,9 @@ fn the_embedded_static_verifier_checks_the_image_from_inside() {
 /// Runs the image's `basalt-verify` service under the image's own `sh`, as `openrc-run`
 /// would: its conf.d first, then the script, then `start`, with OpenRC's output helpers.
 fn service(root: &Path) -> Output {
-    const SHIM: &str = r#"
-ebegin() { echo " * $*"; }
-eend() { _s=$1; shift; [ "$_s" = 0 ] || echo " * ERROR: $*"; return "$_s"; }
-ewarn() { echo " * WARNING: $*"; }
-eerror() { echo " * ERROR: $*"; }
-. /etc/conf.d/basalt-verify
-. /etc/init.d/basalt-verify
-start
-"#;
     Command::new("chroot")
         .arg(root)
-        .args(["/bin/sh", "-c", SHIM])
+        .args(["/bin/sh", "-c", OPENRC_SHIM])
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .output()
