@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark of `basalt manifest` and `basalt verify` on a host-sized tree, side by side with the
 # integrity tools in use today and with the machine's limits. Results go to stdout as a
-# Markdown table (median wall time of RUNS runs after one warm-up, and peak memory).
+# Markdown table: median and minimum wall time of RUNS runs after one warm-up run (warm page
+# cache), user and system CPU time of the median run, and the peak resident memory.
 #
 # Usage: bench/verify.sh [TREE] [RUNS]
 #   TREE defaults to /tmp/bench-usr, created as a copy of /usr when absent.
+#   ONLY=regex limits the rows to those whose name matches.
 # Needs: aide, tripwire, mtree (NetBSD), hashdeep, rhash, sha256sum, openssl, /usr/bin/time;
-# a tool that is not installed is reported as such.
+# a tool that is not installed is reported as such. Every timed command must succeed (a
+# verification must find the tree clean): a row whose command fails says so instead of a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tree="${1:-/tmp/bench-usr}"
 runs="${2:-5}"
+only="${ONLY:-.}"
 work="$(mktemp -d /tmp/basalt-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
@@ -20,73 +24,70 @@ if [ ! -d "$tree" ]; then
 fi
 # The statically linked release build, as embedded in images (one build serves both).
 basalt="$PWD/$(bash ci/build-static)"
+# The limit reader: read (and hash) every listed file on every core, nothing else.
+cargo build --release --quiet --example read_limit
+read_limit="$PWD/target/release/examples/read_limit"
 
-files=$(find "$tree" -xdev -type f | wc -l)
+find "$tree" -xdev -type f -print0 >"$work/files"
+files=$(tr -cd '\0' <"$work/files" | wc -c)
 entries=$(find "$tree" -xdev | wc -l)
 bytes=$(find "$tree" -xdev -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 cores=$(nproc)
 echo "tree: $tree, $entries entries, $files regular files, $bytes bytes; $cores cores" >&2
 
-# measure NAME CMD...: warm-up, then RUNS runs; prints "| NAME | median s | min s | peak MiB |".
+# measure NAME CMD...: a warm-up run, then RUNS runs; prints
+# "| NAME | median s | min s | user s | system s | peak MiB |".
 measure() {
     local name="$1"
     shift
-    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-        echo "| $name | not installed | | |"
+    if ! [[ "$name" =~ $only ]]; then
         return
     fi
-    "$@" >/dev/null 2>&1 || true
-    local times=() mems=() i
+    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
+        echo "| $name | not installed | | | | |"
+        return
+    fi
+    echo "measuring: $name" >&2
+    local status=0
+    "$@" >"$work/out" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "| $name | failed (exit $status) | | | | |"
+        tail -5 "$work/out" >&2
+        return
+    fi
+    local rows=() i
     for ((i = 0; i < runs; i++)); do
-        /usr/bin/time -f '%e %M' -o "$work/time" "$@" >/dev/null 2>&1 || true
-        read -r t m <"$work/time"
-        times+=("$t")
-        mems+=("$m")
+        status=0
+        /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >/dev/null 2>&1 || status=$?
+        if [ "$status" -ne 0 ]; then
+            echo "| $name | failed (exit $status) | | | | |"
+            return
+        fi
+        rows+=("$(tail -1 "$work/time")")
     done
-    local median min peak
-    median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    min=$(printf '%s\n' "${times[@]}" | sort -g | head -1)
-    peak=$(printf '%s\n' "${mems[@]}" | sort -g | tail -1)
-    printf '| %s | %.2f | %.2f | %d |\n' "$name" "$median" "$min" "$((peak / 1024))"
+    printf '%s\n' "${rows[@]}" | sort -g | awk -v name="$name" '
+        { t[NR] = $1; u[NR] = $2; s[NR] = $3; if ($4 > m) m = $4 }
+        END {
+            k = int((NR + 1) / 2)
+            printf "| %s | %.2f | %.2f | %.2f | %.2f | %d |\n", name, t[k], t[1], u[k], s[k], m / 1024
+        }'
 }
 
 # --- baselines (created once, outside the timings) -------------------------------------------
 "$basalt" keygen --out "$work/key" >/dev/null
 "$basalt" manifest "$tree" --out "$work/manifest"
 "$basalt" sign --key "$work/key.key" "$work/manifest" 2>/dev/null
-
 if command -v mtree >/dev/null; then
     mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree" >"$work/mtree.spec"
 fi
 if command -v hashdeep >/dev/null; then
-    hashdeep -c sha256 -r -l "$tree" >"$work/hashdeep.known" 2>/dev/null || true
+    hashdeep -c sha256 -r -l "$tree" >"$work/hashdeep.known"
 fi
-find "$tree" -xdev -type f -print0 | xargs -0 sha256sum >"$work/sha256sums" 2>/dev/null || true
+xargs -0 sha256sum <"$work/files" >"$work/sha256sums"
 split -n l/2 -d "$work/sha256sums" "$work/sha256sums."
 if command -v rhash >/dev/null; then
-    rhash --sha256 -r "$tree" -o "$work/rhash.sums" 2>/dev/null || true
+    rhash --sha256 -r "$tree" -o "$work/rhash.sums"
 fi
-# --- timings ------------------------------------------------------------------------------------
-echo "| tool | median s | min s | peak RSS MiB |"
-echo "| --- | ---: | ---: | ---: |"
-# Fast tools first; AIDE and Tripwire last, as they take minutes per run.
-echo "| **verify** | | | |"
-measure "basalt verify (signature + tree)" "$basalt" verify --manifest "$work/manifest" --key "$work/key.pub" "$tree"
-measure "rhash --sha256 -c" rhash --sha256 -c "$work/rhash.sums"
-measure "sha256sum -c (two processes)" bash -c "sha256sum --quiet -c '$work/sha256sums.00' & sha256sum --quiet -c '$work/sha256sums.01'; wait"
-measure "hashdeep -a (audit)" hashdeep -c sha256 -r -l -a -k "$work/hashdeep.known" "$tree"
-measure "mtree -f" mtree -f "$work/mtree.spec" -p "$tree"
-echo "| **the machine's limit** | | | |"
-measure "read every file ($cores processes)" bash -c "find '$tree' -xdev -type f -print0 | xargs -0 -P $cores -n 256 cat >/dev/null"
-rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $2); print $2 * 1000}')
-awk -v b="$bytes" -v r="$rate" -v c="$cores" \
-    'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | |\n", c, r / 1e9, b / (r * c) }'
-echo "| **create a baseline** | | | |"
-measure "basalt manifest" "$basalt" manifest "$tree" --out "$work/m2"
-measure "rhash --sha256 (create)" rhash --sha256 -r "$tree"
-measure "hashdeep -c sha256" hashdeep -c sha256 -r -l "$tree"
-measure "mtree -c (sha256digest)" mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree"
-echo "| **AIDE and Tripwire** | | | |"
 cat >"$work/aide.conf" <<CONF
 database_in=file:$work/aide.db
 database_out=file:$work/aide.db.new
@@ -95,16 +96,14 @@ R = p+u+g+sha256
 $tree R
 CONF
 if command -v aide >/dev/null; then
-    aide --init -c "$work/aide.conf" >/dev/null 2>&1 || true
+    aide --init -c "$work/aide.conf" >/dev/null
     mv "$work/aide.db.new" "$work/aide.db"
 fi
-measure "aide --init (sha256, p, u, g)" aide --init -c "$work/aide.conf"
-measure "aide --check" aide --check -c "$work/aide.conf"
+tw="$work/tw"
 if command -v tripwire >/dev/null; then
-    tw="$work/tw"
     mkdir -p "$tw"
-    twadmin --generate-keys --site-keyfile "$tw/site.key" --site-passphrase bench -Q bench >/dev/null 2>&1 || true
-    twadmin --generate-keys --local-keyfile "$tw/local.key" --local-passphrase bench >/dev/null 2>&1 || true
+    twadmin --generate-keys --site-keyfile "$tw/site.key" --site-passphrase bench >/dev/null
+    twadmin --generate-keys --local-keyfile "$tw/local.key" --local-passphrase bench >/dev/null
     cat >"$tw/tw.cfg.txt" <<CONF
 ROOT=/usr/sbin
 POLFILE=$tw/tw.pol
@@ -122,12 +121,37 @@ SYSLOGREPORTING=false
 MAILMETHOD=SENDMAIL
 MAILPROGRAM=/bin/true
 CONF
-    # Tripwire has no SHA-256: SHA-1, permissions and owners are the closest rule.
+    # Tripwire has no SHA-256: SHA-1, permissions, owners, type and size are the closest rule.
     printf '%s -> +pugtsS ;\n' "$tree" >"$tw/tw.pol.txt"
-    twadmin --create-cfgfile --cfgfile "$tw/tw.cfg" --site-keyfile "$tw/site.key" -Q bench "$tw/tw.cfg.txt" >/dev/null 2>&1 || true
-    twadmin --create-polfile --cfgfile "$tw/tw.cfg" --site-keyfile "$tw/site.key" -Q bench "$tw/tw.pol.txt" >/dev/null 2>&1 || true
-    tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench >/dev/null 2>&1 || true
+    twadmin --create-cfgfile --cfgfile "$tw/tw.cfg" --site-keyfile "$tw/site.key" \
+        --site-passphrase bench "$tw/tw.cfg.txt" >/dev/null
+    twadmin --create-polfile --cfgfile "$tw/tw.cfg" --site-keyfile "$tw/site.key" \
+        --site-passphrase bench "$tw/tw.pol.txt" >/dev/null
+    tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench >/dev/null
 fi
 
-measure "tripwire --init (sha1, p, u, g, t, s)" tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench
+# --- timings ------------------------------------------------------------------------------------
+echo "| tool | median s | min s | user s | system s | peak RSS MiB |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| **the machine's limit** | | | | | |"
+measure "read every file ($cores threads)" "$read_limit" --input "$work/files"
+rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $NF); print $NF * 1000}')
+awk -v b="$bytes" -v r="$rate" -v c="$cores" \
+    'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | | | |\n", c, r / 1e9, b / (r * c) }'
+measure "read and SHA-256 every file ($cores threads)" "$read_limit" --sha256 --input "$work/files"
+echo "| **verify** | | | | | |"
+measure "basalt verify (signature + tree)" "$basalt" verify --manifest "$work/manifest" --key "$work/key.pub" "$tree"
+measure "rhash --sha256 -c" rhash --sha256 -c "$work/rhash.sums"
+measure "sha256sum -c (two processes)" bash -c "sha256sum --quiet -c '$work/sha256sums.00' & a=\$!; sha256sum --quiet -c '$work/sha256sums.01'; b=\$?; wait \$a && exit \$b"
+measure "hashdeep -a (audit)" hashdeep -c sha256 -r -l -a -k "$work/hashdeep.known" "$tree"
+measure "mtree -f" mtree -f "$work/mtree.spec" -p "$tree"
+measure "aide --check" aide --check -c "$work/aide.conf"
 measure "tripwire --check" tripwire --check --cfgfile "$tw/tw.cfg"
+echo "| **create a baseline** | | | | | |"
+measure "basalt manifest" "$basalt" manifest "$tree" --out "$work/m2"
+measure "rhash --sha256 (create)" rhash --sha256 -r "$tree" -o "$work/rhash.new"
+measure "sha256sum (two processes)" bash -c "xargs -0 -P 2 -n 4096 sha256sum <'$work/files' >'$work/sums.new'"
+measure "hashdeep -c sha256" hashdeep -c sha256 -r -l "$tree"
+measure "mtree -c (sha256digest)" mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree"
+measure "aide --init" aide --init -c "$work/aide.conf"
+measure "tripwire --init" tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench

@@ -4,8 +4,9 @@
 //! Invariants:
 //! - Nothing is written. Symlinks are never followed; the walk never leaves the root's
 //!   filesystem (a mount point is recorded, not entered). FIFOs, sockets and devices are never
-//!   opened; a regular file is opened with `O_NOFOLLOW | O_NONBLOCK` and checked to be the file
-//!   that was listed.
+//!   opened, not even when one replaces a listed file during the walk: a regular file is
+//!   resolved without opening it (`O_PATH`), checked to be the listed inode, and only then
+//!   opened (through `/proc/self/fd`); it is checked again after reading.
 //! - Regular files are hashed in parallel (rayon), streaming through one reusable buffer per
 //!   thread, largest first: memory grows with the number of entries, never with file sizes.
 //! - A file that cannot be read, or that changes or vanishes during the walk, is reported as
@@ -16,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -514,9 +516,96 @@ fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
 /// file's owner or `CAP_FOWNER`), so that each file is opened once.
 static NOATIME: AtomicBool = AtomicBool::new(true);
 
-/// Hashes one regular file listed by the walk: opened without following symlinks and without
-/// blocking, read up to its listed size, then checked (one `fstat`) to be the same inode,
-/// still a regular file, with the same size, mtime and ctime as when it was listed.
+/// Whether `/proc/self/fd` can reopen a path descriptor; cleared when `/proc` is not mounted
+/// (early boot, a bare chroot), after which files are opened by path.
+static PROC_REOPEN: AtomicBool = AtomicBool::new(true);
+
+/// What a non-regular file is called in a finding.
+fn type_name(ft: std::fs::FileType) -> &'static str {
+    if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else {
+        "regular file"
+    }
+}
+
+/// Opens the regular file the walk listed at `disk` for reading, without ever opening anything
+/// else: the path is first resolved to an `O_PATH` descriptor (which opens nothing: no device
+/// driver, no FIFO), checked to be the listed inode and a regular file, then that very inode
+/// is reopened through `/proc/self/fd`. Without `/proc`, the path is opened directly with
+/// `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`, which keeps symlinks and FIFOs harmless but would
+/// open a device swapped in since the listing.
+fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
+    let open = |path: &Path, flags: i32| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+    };
+    let base = libc::O_NONBLOCK | libc::O_NOCTTY;
+    // O_NOATIME keeps the walk from touching access times; it is refused (EPERM) on files the
+    // caller does not own without CAP_FOWNER.
+    let open_noatime = |path: &Path, flags: i32| {
+        if NOATIME.load(Ordering::Relaxed) {
+            match open(path, flags | libc::O_NOATIME) {
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    NOATIME.store(false, Ordering::Relaxed);
+                    open(path, flags)
+                }
+                other => other,
+            }
+        } else {
+            open(path, flags)
+        }
+    };
+    if PROC_REOPEN.load(Ordering::Relaxed) {
+        let handle = open(disk, libc::O_PATH | libc::O_NOFOLLOW).map_err(OpenError::Io)?;
+        let meta = handle.metadata().map_err(OpenError::Io)?;
+        if !meta.is_file() {
+            return Err(OpenError::NotRegular(type_name(meta.file_type())));
+        }
+        if meta.dev() != p.dev || meta.ino() != p.ino {
+            return Err(OpenError::OtherInode);
+        }
+        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
+        match open_noatime(&proc_path, base) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                PROC_REOPEN.store(false, Ordering::Relaxed);
+            }
+            Err(e) => return Err(OpenError::Io(e)),
+        }
+    }
+    open_noatime(disk, base | libc::O_NOFOLLOW).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            OpenError::NotRegular("symlink")
+        } else {
+            OpenError::Io(e)
+        }
+    })
+}
+
+enum OpenError {
+    /// The path now names another regular file than the one listed.
+    OtherInode,
+    /// The path now names something that is not a regular file (never opened).
+    NotRegular(&'static str),
+    Io(io::Error),
+}
+
+/// Hashes one regular file listed by the walk: opened by [`open_listed`], read up to its
+/// listed size, then checked (one `fstat`) to be the same inode, still a regular file, with
+/// the same size, mtime and ctime as when it was listed.
 fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> {
     if p.size == 0 {
         return Ok(Sha256::digest([]).into());
@@ -527,30 +616,10 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
         kind: ProblemKind::Changing,
         detail,
     };
-    let open = |flags: i32| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(&disk)
-    };
-    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let file = if NOATIME.load(Ordering::Relaxed) {
-        match open(base | libc::O_NOATIME) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                NOATIME.store(false, Ordering::Relaxed);
-                open(base)
-            }
-            other => other,
-        }
-    } else {
-        open(base)
-    };
-    let mut file = file.map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            changing("replaced by a symlink during the walk".into())
-        } else {
-            problem_from_io(path.to_vec(), &e)
-        }
+    let mut file = open_listed(&disk, p).map_err(|e| match e {
+        OpenError::OtherInode => changing("replaced during the walk".into()),
+        OpenError::NotRegular(what) => changing(format!("replaced by a {what} during the walk")),
+        OpenError::Io(e) => problem_from_io(path.to_vec(), &e),
     })?;
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
@@ -1043,9 +1112,49 @@ mod tests {
             (ProblemKind::Changing, "replaced during the walk")
         );
         let err = hash_one(dir.path(), b"/etc/sub/link", &listed).unwrap_err();
-        assert_eq!(err.kind, ProblemKind::Changing);
+        assert_eq!(
+            (err.kind, err.detail.as_str()),
+            (
+                ProblemKind::Changing,
+                "replaced by a symlink during the walk"
+            )
+        );
         let err = hash_one(dir.path(), b"/etc/gone", &listed).unwrap_err();
         assert!(err.detail.starts_with("vanished"), "{}", err.detail);
+    }
+
+    #[test]
+    fn a_special_file_swapped_in_after_the_listing_is_never_opened() {
+        let dir = tree();
+        let meta = std::fs::symlink_metadata(dir.path().join("etc/a")).unwrap();
+        let listed = Pending {
+            index: 0,
+            size: meta.size(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        };
+        // Resolved without being opened: the type is known before any open(2) of the FIFO.
+        let err = hash_one(dir.path(), b"/etc/fifo", &listed).unwrap_err();
+        assert_eq!(
+            (err.kind, err.detail.as_str()),
+            (ProblemKind::Changing, "replaced by a FIFO during the walk")
+        );
+        let err = hash_one(dir.path(), b"/etc/sub", &listed).unwrap_err();
+        assert_eq!(err.detail, "replaced by a directory during the walk");
+        // A device node needs CAP_MKNOD; where it can be made, it is refused the same way.
+        let dev = dir.path().join("etc/null");
+        let made = std::process::Command::new("mknod")
+            .arg(&dev)
+            .args(["c", "1", "3"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if made {
+            let err = hash_one(dir.path(), b"/etc/null", &listed).unwrap_err();
+            assert_eq!(err.detail, "replaced by a character device during the walk");
+        }
     }
 
     #[test]

@@ -744,93 +744,9 @@ impl Manifest {
     /// [`Error`] naming the line and the problem for anything that is not exactly what
     /// [`Manifest::render`] writes.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, Error> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            Error::Syntax {
-                line,
-                message: "not UTF-8".into(),
-            }
-        })?;
-        if !text.ends_with('\n') {
-            let line = text.lines().count().max(1);
-            return Err(Error::Syntax {
-                line,
-                message: "the text does not end with a newline".into(),
-            });
-        }
-        let mut lines = Lines { text, number: 0 };
-        let first = lines.next().unwrap_or_default();
-        let version = first
-            .strip_prefix(MAGIC)
-            .and_then(|r| r.strip_prefix(' '))
-            .ok_or_else(|| Error::NotAManifest { found: clip(first) })?;
-        if version != FORMAT_VERSION.to_string() {
-            return Err(Error::Version {
-                found: clip(version),
-            });
-        }
-        let mut header = Header {
-            image: parse_opt(lines.expect("image")?, &lines)?.unwrap_or_default(),
-            version: parse_opt(lines.expect("version")?, &lines)?.unwrap_or_default(),
-            ..Header::default()
-        };
-        header.profile_digest = parse_opt(lines.expect("profile")?, &lines)?;
-        header.lock_digest = parse_opt(lines.expect("lock")?, &lines)?;
-        header.build_time = parse_number(lines.expect("built")?, &lines)?;
-
-        while lines.peek_word() == Some("package") {
-            let rest = lines.expect("package")?;
-            let fields: Vec<&str> = rest.split(' ').collect();
-            let [name, version, origin, identity, record] = fields[..] else {
-                return Err(lines.err("a package line has five fields"));
-            };
-            let package = Package {
-                name: parse_req(name, "package name", &lines)?,
-                version: parse_req(version, "package version", &lines)?,
-                origin: parse_opt(origin, &lines)?,
-                identity: parse_opt(identity, &lines)?,
-                record: if record == "-" {
-                    None
-                } else {
-                    Some(parse_sha(record, &lines)?)
-                },
-            };
-            if header.packages.last().is_some_and(|last| *last >= package) {
-                return Err(Error::NotCanonical {
-                    line: lines.number,
-                    message: format!("package `{}` is out of order", package.name),
-                });
-            }
-            header.packages.push(package);
-        }
-        for (word, pick) in [("ephemeral", 0usize), ("state", 1), ("mutable", 2)] {
-            while lines.peek_word() == Some(word) {
-                let token = lines.expect(word)?;
-                let path = parse_path(token, &lines)?;
-                let path = String::from_utf8(path)
-                    .map_err(|_| lines.err(format!("policy path `{token}` is not UTF-8")))?;
-                let list = match pick {
-                    0 => &mut header.policy.ephemeral,
-                    1 => &mut header.policy.state,
-                    _ => &mut header.policy.mutable,
-                };
-                if list.last().is_some_and(|last| *last >= path) {
-                    return Err(Error::NotCanonical {
-                        line: lines.number,
-                        message: format!("{word} path `{path}` is out of order"),
-                    });
-                }
-                list.push(path);
-            }
-        }
-        let count_token = lines.expect("entries")?;
-        let expected: usize = parse_number(count_token, &lines)?;
+        let (header, expected, mut lines) = parse_header(bytes)?;
         // Every entry takes at least 12 bytes of text: bound the allocation by the input.
-        let mut entries: Vec<Entry> = Vec::with_capacity(expected.min(text.len() / 12 + 1));
+        let mut entries: Vec<Entry> = Vec::with_capacity(expected.min(lines.text.len() / 12 + 1));
         while let Some(line) = lines.next() {
             let entry = parse_entry(line, &lines)?;
             if entries.last().is_some_and(|last| last.path >= entry.path) {
@@ -849,6 +765,105 @@ impl Manifest {
         }
         Ok(Manifest { header, entries })
     }
+
+    /// Reads only the header (what precedes the entries), so that a walk under the runtime
+    /// policy can start while [`Manifest::parse`] reads the entries.
+    ///
+    /// # Errors
+    /// As [`Manifest::parse`], for the header's lines.
+    pub fn parse_header(bytes: &[u8]) -> Result<Header, Error> {
+        parse_header(bytes).map(|(header, _, _)| header)
+    }
+}
+
+/// Reads the header; returns it, the announced number of entries and the lines that follow.
+fn parse_header(bytes: &[u8]) -> Result<(Header, usize, Lines<'_>), Error> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        Error::Syntax {
+            line,
+            message: "not UTF-8".into(),
+        }
+    })?;
+    if !text.ends_with('\n') {
+        let line = text.lines().count().max(1);
+        return Err(Error::Syntax {
+            line,
+            message: "the text does not end with a newline".into(),
+        });
+    }
+    let mut lines = Lines { text, number: 0 };
+    let first = lines.next().unwrap_or_default();
+    let version = first
+        .strip_prefix(MAGIC)
+        .and_then(|r| r.strip_prefix(' '))
+        .ok_or_else(|| Error::NotAManifest { found: clip(first) })?;
+    if version != FORMAT_VERSION.to_string() {
+        return Err(Error::Version {
+            found: clip(version),
+        });
+    }
+    let mut header = Header {
+        image: parse_opt(lines.expect("image")?, &lines)?.unwrap_or_default(),
+        version: parse_opt(lines.expect("version")?, &lines)?.unwrap_or_default(),
+        ..Header::default()
+    };
+    header.profile_digest = parse_opt(lines.expect("profile")?, &lines)?;
+    header.lock_digest = parse_opt(lines.expect("lock")?, &lines)?;
+    header.build_time = parse_number(lines.expect("built")?, &lines)?;
+
+    while lines.peek_word() == Some("package") {
+        let rest = lines.expect("package")?;
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let [name, version, origin, identity, record] = fields[..] else {
+            return Err(lines.err("a package line has five fields"));
+        };
+        let package = Package {
+            name: parse_req(name, "package name", &lines)?,
+            version: parse_req(version, "package version", &lines)?,
+            origin: parse_opt(origin, &lines)?,
+            identity: parse_opt(identity, &lines)?,
+            record: if record == "-" {
+                None
+            } else {
+                Some(parse_sha(record, &lines)?)
+            },
+        };
+        if header.packages.last().is_some_and(|last| *last >= package) {
+            return Err(Error::NotCanonical {
+                line: lines.number,
+                message: format!("package `{}` is out of order", package.name),
+            });
+        }
+        header.packages.push(package);
+    }
+    for (word, pick) in [("ephemeral", 0usize), ("state", 1), ("mutable", 2)] {
+        while lines.peek_word() == Some(word) {
+            let token = lines.expect(word)?;
+            let path = parse_path(token, &lines)?;
+            let path = String::from_utf8(path)
+                .map_err(|_| lines.err(format!("policy path `{token}` is not UTF-8")))?;
+            let list = match pick {
+                0 => &mut header.policy.ephemeral,
+                1 => &mut header.policy.state,
+                _ => &mut header.policy.mutable,
+            };
+            if list.last().is_some_and(|last| *last >= path) {
+                return Err(Error::NotCanonical {
+                    line: lines.number,
+                    message: format!("{word} path `{path}` is out of order"),
+                });
+            }
+            list.push(path);
+        }
+    }
+    let count_token = lines.expect("entries")?;
+    let expected: usize = parse_number(count_token, &lines)?;
+    Ok((header, expected, lines))
 }
 
 fn parse_entry(line: &str, lines: &Lines<'_>) -> Result<Entry, Error> {

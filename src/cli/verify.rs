@@ -78,11 +78,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             return refuse(&format!("{:#}", anyhow::Error::new(e)));
         }
     }
-    let manifest = Manifest::parse(&bytes)
-        .with_context(|| format!("failed to read the manifest `{}`", manifest.display()))?;
-    let options = ScanOptions::for_policy(&manifest.header.policy);
-    let scan = super::manifest::scan_tree(&tree, &options)
-        .with_context(|| format!("failed to read `{}`", tree.display()))?;
+    let what = || format!("failed to read the manifest `{}`", manifest.display());
+    // The header holds the runtime policy the walk needs; the entries are read meanwhile.
+    let header = Manifest::parse_header(&bytes).with_context(what)?;
+    let options = ScanOptions::for_policy(&header.policy);
+    let (parsed, scan) = rayon::join(
+        || Manifest::parse(&bytes),
+        || super::manifest::scan_tree(&tree, &options),
+    );
+    let manifest = parsed.with_context(what)?;
+    let scan = scan.with_context(|| format!("failed to read `{}`", tree.display()))?;
     let findings = verify::compare(&manifest, &scan);
     let report = Report::new(findings);
     print_report(&report, format, manifest.entries.len())?;
