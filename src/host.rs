@@ -17,13 +17,15 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
+use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{self, Entry, Kind, Package, RuntimePolicy, covers, xattrs_digest};
@@ -202,24 +204,42 @@ fn device(rdev: u64) -> (u32, u32) {
     )
 }
 
-fn read_xattrs(path: &Path) -> io::Result<Option<[u8; 32]>> {
-    let names = match xattr::list(path) {
+/// The digest of an entry's extended attributes, from a listing and a reader of values;
+/// `None` when it has none or the filesystem has none.
+fn xattrs_from(
+    names: io::Result<xattr::XAttrs>,
+    value: impl Fn(&OsStr) -> io::Result<Option<Vec<u8>>>,
+) -> io::Result<Option<[u8; 32]>> {
+    let names = match names {
         Ok(names) => names,
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(None),
         Err(e) => return Err(e),
     };
     let mut attrs = Vec::new();
     for name in names {
-        if let Some(value) = xattr::get(path, &name)? {
+        if let Some(value) = value(&name)? {
             attrs.push((name.as_bytes().to_vec(), value));
         }
     }
     Ok(xattrs_digest(&mut attrs))
 }
 
+/// Extended attributes by path, without following a symlink.
+fn read_xattrs(path: &Path) -> io::Result<Option<[u8; 32]>> {
+    xattrs_from(xattr::list(path), |name| xattr::get(path, name))
+}
+
+/// Extended attributes of an open file (no path lookup).
+fn read_xattrs_fd(file: &std::fs::File) -> io::Result<Option<[u8; 32]>> {
+    use xattr::FileExt;
+    xattrs_from(file.list_xattr(), |name| file.get_xattr(name))
+}
+
 struct Pending {
     index: usize,
     size: u64,
+    /// The walk left the extended attributes to be read from the open file.
+    xattrs_from_file: bool,
     dev: u64,
     ino: u64,
     mtime: (i64, i64),
@@ -291,6 +311,11 @@ enum Listed {
     Problem(Problem),
 }
 
+/// Whether a listed entry is a regular file whose content is read (and so opened).
+fn hashes_content(options: &ScanOptions, path: &[u8], meta: &std::fs::Metadata) -> bool {
+    meta.is_file() && meta.size() > 0 && !options.skips_content(path)
+}
+
 impl Walk<'_> {
     fn enters(&self, found: &Found) -> bool {
         found.meta.is_dir()
@@ -309,7 +334,14 @@ impl Walk<'_> {
         } else {
             None
         };
-        let xattrs = match read_xattrs(&disk) {
+        // A file whose content is hashed is opened anyway: its attributes are read from the
+        // open file then, which saves a path lookup here.
+        let from_file = hashes_content(self.options, &path, &meta);
+        let xattrs = match if from_file {
+            Ok(None)
+        } else {
+            read_xattrs(&disk)
+        } {
             Ok(x) => x,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Listed::Problem(problem_from_io(path, &e));
@@ -447,6 +479,7 @@ fn record(
             pending.push(Pending {
                 index,
                 size: meta.size(),
+                xattrs_from_file: hashes_content(walk.options, &path, &meta),
                 dev: meta.dev(),
                 ino: meta.ino(),
                 mtime: (meta.mtime(), meta.mtime_nsec()),
@@ -492,7 +525,7 @@ fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
     let mut order: Vec<&Pending> = pending.iter().collect();
     // Largest first, so that the last file to finish is a small one.
     order.sort_unstable_by_key(|p| std::cmp::Reverse(p.size));
-    let results: Vec<(usize, Result<[u8; 32], Problem>)> = order
+    let results: Vec<(usize, Result<Hashed, Problem>)> = order
         .par_iter()
         .with_max_len(64)
         .map(|p| {
@@ -502,9 +535,13 @@ fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
         .collect();
     for (index, result) in results {
         match result {
-            Ok(digest) => {
-                if let Kind::File { sha256, .. } = &mut scan.entries[index].kind {
-                    *sha256 = digest;
+            Ok(hashed) => {
+                let entry = &mut scan.entries[index];
+                if let Kind::File { sha256, .. } = &mut entry.kind {
+                    *sha256 = hashed.sha256;
+                }
+                if let Some(xattrs) = hashed.xattrs {
+                    entry.xattrs = xattrs;
                 }
             }
             Err(problem) => scan.problems.push(problem),
@@ -516,9 +553,33 @@ fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
 /// file's owner or `CAP_FOWNER`), so that each file is opened once.
 static NOATIME: AtomicBool = AtomicBool::new(true);
 
-/// Whether `/proc/self/fd` can reopen a path descriptor; cleared when `/proc` is not mounted
-/// (early boot, a bare chroot), after which files are opened by path.
-static PROC_REOPEN: AtomicBool = AtomicBool::new(true);
+/// Opens with `O_NOATIME` while it is allowed, so that the walk does not touch access times.
+fn with_noatime(open: impl Fn(bool) -> io::Result<std::fs::File>) -> io::Result<std::fs::File> {
+    if NOATIME.load(Ordering::Relaxed) {
+        match open(true) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                NOATIME.store(false, Ordering::Relaxed);
+                open(false)
+            }
+            other => other,
+        }
+    } else {
+        open(false)
+    }
+}
+
+/// `/proc/self/fd`, opened once and checked to be procfs (a directory planted where `/proc` is
+/// not mounted is not used); `None` without it (early boot, a bare chroot).
+fn proc_fd_dir() -> Option<&'static OwnedFd> {
+    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir = rustix::fs::open("/proc/self/fd", flags, Mode::empty()).ok()?;
+        let fs = rustix::fs::fstatfs(&dir).ok()?;
+        (fs.f_type == rustix::fs::PROC_SUPER_MAGIC).then_some(dir)
+    })
+    .as_ref()
+}
 
 /// What a non-regular file is called in a finding.
 fn type_name(ft: std::fs::FileType) -> &'static str {
@@ -546,53 +607,45 @@ fn type_name(ft: std::fs::FileType) -> &'static str {
 /// `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`, which keeps symlinks and FIFOs harmless but would
 /// open a device swapped in since the listing.
 fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
-    let open = |path: &Path, flags: i32| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(path)
-    };
-    let base = libc::O_NONBLOCK | libc::O_NOCTTY;
-    // O_NOATIME keeps the walk from touching access times; it is refused (EPERM) on files the
-    // caller does not own without CAP_FOWNER.
-    let open_noatime = |path: &Path, flags: i32| {
-        if NOATIME.load(Ordering::Relaxed) {
-            match open(path, flags | libc::O_NOATIME) {
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    NOATIME.store(false, Ordering::Relaxed);
-                    open(path, flags)
-                }
-                other => other,
+    let Some(proc_fd) = proc_fd_dir() else {
+        return with_noatime(|noatime| {
+            let atime = if noatime { libc::O_NOATIME } else { 0 };
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | atime)
+                .open(disk)
+        })
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                OpenError::NotRegular("symlink")
+            } else {
+                OpenError::Io(e)
             }
-        } else {
-            open(path, flags)
-        }
+        });
     };
-    if PROC_REOPEN.load(Ordering::Relaxed) {
-        let handle = open(disk, libc::O_PATH | libc::O_NOFOLLOW).map_err(OpenError::Io)?;
-        let meta = handle.metadata().map_err(OpenError::Io)?;
-        if !meta.is_file() {
-            return Err(OpenError::NotRegular(type_name(meta.file_type())));
-        }
-        if meta.dev() != p.dev || meta.ino() != p.ino {
-            return Err(OpenError::OtherInode);
-        }
-        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
-        match open_noatime(&proc_path, base) {
-            Ok(file) => return Ok(file),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                PROC_REOPEN.store(false, Ordering::Relaxed);
-            }
-            Err(e) => return Err(OpenError::Io(e)),
-        }
+    let handle = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(disk)
+        .map_err(OpenError::Io)?;
+    let meta = handle.metadata().map_err(OpenError::Io)?;
+    if !meta.is_file() {
+        return Err(OpenError::NotRegular(type_name(meta.file_type())));
     }
-    open_noatime(disk, base | libc::O_NOFOLLOW).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) {
-            OpenError::NotRegular("symlink")
-        } else {
-            OpenError::Io(e)
+    if meta.dev() != p.dev || meta.ino() != p.ino {
+        return Err(OpenError::OtherInode);
+    }
+    let name = handle.as_raw_fd().to_string();
+    with_noatime(|noatime| {
+        let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        if noatime {
+            flags |= OFlags::NOATIME;
         }
+        rustix::fs::openat(proc_fd, name.as_str(), flags, Mode::empty())
+            .map(std::fs::File::from)
+            .map_err(io::Error::from)
     })
+    .map_err(OpenError::Io)
 }
 
 enum OpenError {
@@ -606,9 +659,12 @@ enum OpenError {
 /// Hashes one regular file listed by the walk: opened by [`open_listed`], read up to its
 /// listed size, then checked (one `fstat`) to be the same inode, still a regular file, with
 /// the same size, mtime and ctime as when it was listed.
-fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> {
+fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<Hashed, Problem> {
     if p.size == 0 {
-        return Ok(Sha256::digest([]).into());
+        return Ok(Hashed {
+            sha256: Sha256::digest([]).into(),
+            xattrs: None,
+        });
     }
     let disk = on_disk(root, path);
     let changing = |detail: String| Problem {
@@ -621,6 +677,16 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
         OpenError::NotRegular(what) => changing(format!("replaced by a {what} during the walk")),
         OpenError::Io(e) => problem_from_io(path.to_vec(), &e),
     })?;
+    let xattrs = if p.xattrs_from_file {
+        let xattrs = read_xattrs_fd(&file).map_err(|e| Problem {
+            path: path.to_vec(),
+            kind: ProblemKind::Unreadable,
+            detail: format!("extended attributes: {e}"),
+        })?;
+        Some(xattrs)
+    } else {
+        None
+    };
     let mut hasher = Sha256::new();
     let mut total: u64 = 0;
     let read = BUFFER.with(|cell| -> io::Result<()> {
@@ -661,7 +727,18 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<[u8; 32], Problem> 
             after.size()
         )));
     }
-    Ok(hasher.finalize().into())
+    Ok(Hashed {
+        sha256: hasher.finalize().into(),
+        xattrs,
+    })
+}
+
+/// What reading a regular file gives: its digest, and its extended attributes when the walk
+/// left them to be read from the open file.
+#[derive(Debug)]
+struct Hashed {
+    sha256: [u8; 32],
+    xattrs: Option<Option<[u8; 32]>>,
 }
 
 fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
@@ -1093,6 +1170,7 @@ mod tests {
         let listed = Pending {
             index: 0,
             size: meta.size(),
+            xattrs_from_file: true,
             dev: meta.dev(),
             ino: meta.ino(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
@@ -1124,12 +1202,45 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stderr)] // the visible note when the test cannot run here
+    fn attributes_read_from_open_files_equal_those_read_by_path() {
+        let dir = tree();
+        let file = dir.path().join("etc/a");
+        let empty = dir.path().join("etc/empty");
+        for path in [&file, &empty, &dir.path().join("etc/sub")] {
+            if let Err(e) = xattr::set(path, "user.basalt-test", b"value") {
+                eprintln!("skipped: this filesystem refuses user attributes ({e})");
+                return;
+            }
+        }
+        let scan = scan_root(dir.path(), &ScanOptions::default()).unwrap();
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        for (entry, path) in [("/etc/a", &file), ("/etc/empty", &empty)] {
+            let expected = read_xattrs(path).unwrap();
+            assert!(expected.is_some());
+            assert_eq!(
+                scan.entry(entry.as_bytes()).unwrap().xattrs,
+                expected,
+                "{entry}"
+            );
+        }
+        let opened = std::fs::File::open(&file).unwrap();
+        assert_eq!(
+            read_xattrs_fd(&opened).unwrap(),
+            read_xattrs(&file).unwrap()
+        );
+        assert!(scan.entry(b"/etc/sub").unwrap().xattrs.is_some());
+        assert_eq!(scan.entry(b"/etc/sub/link").unwrap().xattrs, None);
+    }
+
+    #[test]
     fn a_special_file_swapped_in_after_the_listing_is_never_opened() {
         let dir = tree();
         let meta = std::fs::symlink_metadata(dir.path().join("etc/a")).unwrap();
         let listed = Pending {
             index: 0,
             size: meta.size(),
+            xattrs_from_file: true,
             dev: meta.dev(),
             ino: meta.ino(),
             mtime: (meta.mtime(), meta.mtime_nsec()),

@@ -396,7 +396,9 @@ fn compare_entry(out: &mut Out, e: &Entry, a: &Entry, type_only: bool, unreadabl
             Some(format!("{}:{}", a.uid, a.gid)),
         );
     }
-    if e.xattrs != a.xattrs {
+    // An unreadable or changing file's attributes were not read (they are read from the open
+    // file); its problem is the finding.
+    if !unreadable && e.xattrs != a.xattrs {
         let show = |x: &Option<[u8; 32]>| {
             x.map_or_else(
                 || "none".to_owned(),
