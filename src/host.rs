@@ -1163,11 +1163,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_file_that_changes_or_is_replaced_during_the_walk_is_reported() {
-        let dir = tree();
-        let meta = std::fs::symlink_metadata(dir.path().join("etc/a")).unwrap();
-        let listed = Pending {
+    /// A regular file as the walk lists it for hashing.
+    fn listed(path: &Path) -> Pending {
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        Pending {
             index: 0,
             size: meta.size(),
             xattrs_from_file: true,
@@ -1175,7 +1174,13 @@ mod tests {
             ino: meta.ino(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
-        };
+        }
+    }
+
+    #[test]
+    fn a_file_that_changes_or_is_replaced_during_the_walk_is_reported() {
+        let dir = tree();
+        let listed = listed(&dir.path().join("etc/a"));
         assert!(hash_one(dir.path(), b"/etc/a", &listed).is_ok());
         let grown = Pending { size: 3, ..listed };
         let err = hash_one(dir.path(), b"/etc/a", &grown).unwrap_err();
@@ -1236,16 +1241,7 @@ mod tests {
     #[test]
     fn a_special_file_swapped_in_after_the_listing_is_never_opened() {
         let dir = tree();
-        let meta = std::fs::symlink_metadata(dir.path().join("etc/a")).unwrap();
-        let listed = Pending {
-            index: 0,
-            size: meta.size(),
-            xattrs_from_file: true,
-            dev: meta.dev(),
-            ino: meta.ino(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        };
+        let listed = listed(&dir.path().join("etc/a"));
         // Resolved without being opened: the type is known before any open(2) of the FIFO.
         let err = hash_one(dir.path(), b"/etc/fifo", &listed).unwrap_err();
         assert_eq!(
