@@ -63,8 +63,8 @@ fn excerpt(source: &str, span: &Range<usize>) -> Option<Excerpt> {
     if text.chars().count() > MAX_EXCERPT_CHARS {
         return None;
     }
-    let end = span.end.clamp(start, line_start + text.len());
-    let mut end = end;
+    // A span may start on the line's `\r\n`, past the text shown: it is then one column wide.
+    let mut end = span.end.min(line_start + text.len()).max(start);
     while !source.is_char_boundary(end) {
         end -= 1;
     }
@@ -210,4 +210,25 @@ pub fn parse(source: &str, path: &Path) -> Result<Profile, Error> {
         path: path.to_owned(),
         diagnostics,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_never_panic_on_crlf_or_multibyte_spans() {
+        let source = "a = 1\r\nb = \"é\"\r\n";
+        for start in 0..=source.len() + 2 {
+            for end in 0..=source.len() + 2 {
+                if let Some(e) = excerpt(source, &(start..end)) {
+                    assert!(e.width >= 1);
+                    assert!(!e.text.contains('\r'));
+                }
+            }
+        }
+        // A span on the `\n` of a `\r\n` line: the line is shown, one column marked.
+        let e = excerpt(source, &(6..7)).unwrap();
+        assert_eq!((e.text.as_str(), e.width), ("a = 1", 1));
+    }
 }
