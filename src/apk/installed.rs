@@ -13,7 +13,8 @@
 //! - Writing follows apk-tools' own layout, so reading then writing a database apk wrote gives
 //!   the same bytes. Fields basalt does not know are kept, in order, after the field that
 //!   preceded them. Input in another layout (another field order, numbers with leading zeros,
-//!   doubled spaces in dependency lists) is written back in apk's layout.
+//!   doubled spaces in dependency lists) is written back in apk's layout, and unknown fields
+//!   are then read in the order that layout gives them.
 //! - Nothing is written that would read back differently: values containing a newline, empty
 //!   names and unsafe paths are refused by the writers.
 
@@ -457,8 +458,32 @@ impl PackageBuilder {
                 reason: "empty package name or version".to_owned(),
             });
         }
-        Ok(self.pkg)
+        let mut pkg = self.pkg;
+        settle_extras(&mut pkg);
+        Ok(pkg)
     }
+}
+
+/// Gives unknown header fields the order and anchors that writing gives them, so that a parsed
+/// database writes back to bytes that parse to the same value: first the fields whose anchor is
+/// not written (none, or a field with an empty value such as `D:`), then, for each written
+/// field in apk's order, its own, each group in input order.
+fn settle_extras(pkg: &mut InstalledPackage) {
+    if pkg.extra.is_empty() {
+        return;
+    }
+    let written: Vec<char> = header_lines(pkg).iter().map(|(k, _)| *k).collect();
+    let rank = |after: Option<char>| {
+        after
+            .and_then(|a| written.iter().position(|&k| k == a))
+            .map_or(0, |i| i + 1)
+    };
+    for extra in &mut pkg.extra {
+        if rank(extra.after) == 0 {
+            extra.after = None;
+        }
+    }
+    pkg.extra.sort_by_key(|e| rank(e.after));
 }
 
 impl Database {
@@ -1233,6 +1258,22 @@ mod tests {
         assert_eq!(pkg.dirs[0].extra, [('w', "dir-extra".to_owned())]);
         assert_eq!(pkg.dirs[0].files[0].extra, [('v', "file-extra".to_owned())]);
         assert_eq!(String::from_utf8(db.to_bytes().unwrap()).unwrap(), text);
+    }
+
+    #[test]
+    fn unknown_fields_out_of_apk_order_read_back_as_written() {
+        // `x` follows `s:` and `y` follows `P:` in the input; written in apk's order, `y` comes
+        // first. A field after an empty list (`D:`, not written) goes to the front.
+        let text = "s:\nx:after-s\nP:a\ny:after-p\nV:1\nD:\nw:after-empty-d\n\n";
+        let db = Database::parse(text.as_bytes()).unwrap();
+        let order: Vec<(char, Option<char>)> = db.packages[0]
+            .extra
+            .iter()
+            .map(|e| (e.key, e.after))
+            .collect();
+        assert_eq!(order, [('w', None), ('y', Some('P')), ('x', Some('s'))]);
+        let written = db.to_bytes().unwrap();
+        assert_eq!(Database::parse(&written).unwrap(), db);
     }
 
     #[track_caller]
