@@ -718,7 +718,11 @@ fn parse_sha(token: &str, lines: &Lines<'_>) -> Result<[u8; 32], Error> {
 }
 
 fn parse_number<T: std::str::FromStr>(token: &str, lines: &Lines<'_>) -> Result<T, Error> {
-    if token.is_empty() || (token.len() > 1 && token.starts_with('0')) {
+    // Digits only: `str::parse` would also take a sign (`+0`), which is not canonical.
+    if token.is_empty()
+        || (token.len() > 1 && token.starts_with('0'))
+        || !token.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(lines.err(format!("`{}` is not a canonical number", clip(token))));
     }
     token
@@ -1081,6 +1085,14 @@ mod tests {
         );
         rejects(
             &format!("{head}entries 1\n/a dir 0755 00 0\n"),
+            "canonical number",
+        );
+        rejects(
+            &format!("{head}entries 1\n/a dir 0755 +0 0\n"),
+            "canonical number",
+        );
+        rejects(
+            &format!("{head}entries +1\n/a dir 0755 0 0\n"),
             "canonical number",
         );
         rejects(
