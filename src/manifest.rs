@@ -697,6 +697,8 @@ fn parse_text(token: &str, lines: &Lines<'_>) -> Result<String, Error> {
 
 fn parse_opt(token: &str, lines: &Lines<'_>) -> Result<Option<String>, Error> {
     match token {
+        // An absent or empty value is written `-`: an empty token is not canonical.
+        "" => Err(lines.err("an empty value (none is written `-`)")),
         "-" => Ok(None),
         "\\055" => Ok(Some("-".to_owned())),
         _ => parse_text(token, lines).map(Some),
@@ -1094,6 +1096,10 @@ mod tests {
         rejects(
             &format!("{head}entries +1\n/a dir 0755 0 0\n"),
             "canonical number",
+        );
+        rejects(
+            "basalt-manifest 1\nimage a\nversion 1\nprofile \nlock -\nbuilt 0\nentries 0\n",
+            "empty value",
         );
         rejects(
             &format!(
