@@ -65,6 +65,19 @@ seed() {
         (cd .. && cargo run --quiet --release -- manifest "$tree" --out "$PWD/fuzz/$dir/small")
         rm -rf "$tree"
         ;;
+    audit_image)
+        local tree
+        tree=$(mktemp -d)
+        mkdir -p "$tree/etc/ssh" "$tree/etc/docker" "$tree/lib/apk/db"
+        printf 'root:x:0:0:root:/root:/bin/sh\n' >"$tree/etc/passwd"
+        printf 'root:x:0:\ndocker:x:101:alice\n' >"$tree/etc/group"
+        printf 'PermitRootLogin no\nPasswordAuthentication no\n' >"$tree/etc/ssh/sshd_config"
+        printf '{"icc": false}\n' >"$tree/etc/docker/daemon.json"
+        printf 'PRETTY_NAME="Alpine Linux v3.19"\nVERSION_ID=3.19.1\n' >"$tree/etc/os-release"
+        printf 'P:busybox\nV:1.36.1-r15\n\n' >"$tree/lib/apk/db/installed"
+        tar --sort=name -czf "$dir/small.tar.gz" -C "$tree" .
+        rm -rf "$tree"
+        ;;
     version)
         printf '1.2.3-r4' >"$dir/plain"
         printf '2.0_rc1_p3-r0' >"$dir/suffixes"
