@@ -304,6 +304,8 @@ struct Found {
     meta: std::fs::Metadata,
     target: Option<Vec<u8>>,
     xattrs: Option<[u8; 32]>,
+    /// A regular file whose content is read: its attributes are read from the open file.
+    xattrs_from_file: bool,
 }
 
 enum Listed {
@@ -336,22 +338,22 @@ impl Walk<'_> {
         };
         // A file whose content is hashed is opened anyway: its attributes are read from the
         // open file then, which saves a path lookup here.
-        let from_file = hashes_content(self.options, &path, &meta);
-        let xattrs = match if from_file {
-            Ok(None)
+        let xattrs_from_file = hashes_content(self.options, &path, &meta);
+        let xattrs = if xattrs_from_file {
+            None
         } else {
-            read_xattrs(&disk)
-        } {
-            Ok(x) => x,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Listed::Problem(problem_from_io(path, &e));
-            }
-            Err(e) => {
-                return Listed::Problem(Problem {
-                    path,
-                    kind: ProblemKind::Unreadable,
-                    detail: format!("extended attributes: {e}"),
-                });
+            match read_xattrs(&disk) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Listed::Problem(problem_from_io(path, &e));
+                }
+                Err(e) => {
+                    return Listed::Problem(Problem {
+                        path,
+                        kind: ProblemKind::Unreadable,
+                        detail: format!("extended attributes: {e}"),
+                    });
+                }
             }
         };
         Listed::Entry(Box::new(Found {
@@ -359,6 +361,7 @@ impl Walk<'_> {
             meta,
             target,
             xattrs,
+            xattrs_from_file,
         }))
     }
 
@@ -441,6 +444,7 @@ fn record(
         meta,
         target,
         xattrs,
+        xattrs_from_file,
     } = *found;
     let ft = meta.file_type();
     let kind = if ft.is_file() {
@@ -479,7 +483,7 @@ fn record(
             pending.push(Pending {
                 index,
                 size: meta.size(),
-                xattrs_from_file: hashes_content(walk.options, &path, &meta),
+                xattrs_from_file,
                 dev: meta.dev(),
                 ino: meta.ino(),
                 mtime: (meta.mtime(), meta.mtime_nsec()),
