@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use basalt::audit::{self, AuditPolicy, docker};
-use basalt::rootfs::RootFs;
+use basalt::integrity::rootfs::RootFs;
+use basalt::posture::audit::{self, AuditPolicy, docker};
 
 /// 2024-10-01T00:00:00Z: Alpine 3.20 is supported.
 const OCT_2024: &str = "1727740800";

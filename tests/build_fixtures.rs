@@ -4,8 +4,8 @@
 
 mod support;
 
-use basalt::pipeline::{self, Error, LoadedPackage, Options};
-use basalt::unpack;
+use basalt::build::pipeline::{self, Error, LoadedPackage, Options};
+use basalt::build::unpack;
 use support::apk::{ApkBuilder, TestKey};
 
 fn load(builder: &ApkBuilder) -> Result<LoadedPackage, Error> {

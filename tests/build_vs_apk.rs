@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
-use basalt::pipeline::{self, Options};
+use basalt::build::pipeline::{self, Options};
 use basalt::tree::{Accounts, ImageTree, NodeKind};
 use sha2::{Digest, Sha256};
 
@@ -229,7 +229,7 @@ fn build_both(test: &str) -> Option<(tempfile::TempDir, pipeline::Assembled)> {
         })
         .collect();
     assert!(order.len() > 30, "{stdout}");
-    let limits = basalt::unpack::Limits::default();
+    let limits = basalt::build::unpack::Limits::default();
     let keyring = basalt::apk::keys::Keyring::alpine();
     let packages = order
         .iter()

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use basalt::lock::Lockfile;
+use basalt::build::lock::Lockfile;
 use support::apk::{ApkBuilder, BuiltApk, TestKey, write_repository};
 
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");

@@ -75,7 +75,8 @@ impl Setup {
     /// A root whose apk database holds the index stanzas of the packages `lock` pins.
     fn root_like(&self, lock: &Path, index: &Path) -> tempfile::TempDir {
         let lock =
-            basalt::lock::Lockfile::parse(&std::fs::read_to_string(lock).unwrap(), "x").unwrap();
+            basalt::build::lock::Lockfile::parse(&std::fs::read_to_string(lock).unwrap(), "x")
+                .unwrap();
         let pinned: BTreeSet<(String, String)> = lock
             .packages
             .iter()

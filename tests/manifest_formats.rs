@@ -2,8 +2,10 @@
 //! text, minisign keys and signatures; and the manifest parser on arbitrary bytes (the same
 //! entry point as `fuzz/fuzz_targets/manifest.rs`).
 
-use basalt::manifest::{Entry, Header, Kind, Manifest, Package, RuntimePolicy, escape, unescape};
-use basalt::sign::{Algorithm, KeyId, PublicKey, SecretKey, Signature};
+use basalt::integrity::manifest::{
+    Entry, Header, Kind, Manifest, Package, RuntimePolicy, escape, unescape,
+};
+use basalt::integrity::sign::{Algorithm, KeyId, PublicKey, SecretKey, Signature};
 use proptest::prelude::*;
 
 fn path() -> impl Strategy<Value = Vec<u8>> {

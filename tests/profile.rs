@@ -64,7 +64,7 @@ fn every_shipped_profile_validates_and_renders() {
     entries.sort();
     for path in entries {
         let p = profile::load(&path).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
-        let files = basalt::render::render_profile(&p)
+        let files = basalt::build::render::render_profile(&p)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(files.iter().any(|f| f.path == "/etc/fstab"));
         seen += 1;
@@ -521,7 +521,8 @@ fn shipped_profiles_name_packages_that_exist() {
 fn parse_and_render(text: &str) {
     match profile::parse(text, Path::new("fuzz.toml")) {
         Ok(p) => {
-            let rendered = basalt::render::render(&p, &basalt::render::Sources::default());
+            let rendered =
+                basalt::build::render::render(&p, &basalt::build::render::Sources::default());
             // The built-in templates render for every valid profile.
             if p.files.extra.is_empty() && p.files.templates.is_none() {
                 assert!(rendered.is_ok(), "{:?}\n{text}", rendered.err());

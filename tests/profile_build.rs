@@ -5,9 +5,10 @@ mod support;
 
 use std::process::Command;
 
-use basalt::pipeline::{self, Options};
+use basalt::build::pipeline::{self, Options};
+use basalt::build::render;
+use basalt::profile;
 use basalt::tree::NodeKind;
-use basalt::{profile, render};
 
 #[test]
 fn minimal_profile_assembles_with_its_services_and_files() {
@@ -42,7 +43,7 @@ fn minimal_profile_assembles_with_its_services_and_files() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
-    let limits = basalt::unpack::Limits::default();
+    let limits = basalt::build::unpack::Limits::default();
     let keyring = basalt::apk::keys::Keyring::alpine();
     let packages: Vec<_> = stdout
         .lines()

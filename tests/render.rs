@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use basalt::build::render::{self, Content, Rendered, Sources};
 use basalt::profile::{self, DOCKER_AUDIT_PATHS, LOGIN_AUDIT_PATHS, Profile};
-use basalt::render::{self, Content, Rendered, Sources};
 
 const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBERERERERERERERERERERERERERERERERERERERERER a@example.invalid";
 

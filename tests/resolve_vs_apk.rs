@@ -10,7 +10,7 @@ use std::process::Command;
 
 use basalt::apk::dependency::Dependency;
 use basalt::apk::version::Version;
-use basalt::resolve::{Candidate, Repository, Universe};
+use basalt::build::resolve::{Candidate, Repository, Universe};
 
 /// Reads an `APKINDEX.tar.gz` into candidates (only what resolution needs).
 fn read_index(path: &Path) -> Vec<Candidate> {

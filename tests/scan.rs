@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use basalt::scan::{self, ScannedPackage, SecDb};
+use basalt::posture::scan::{self, ScannedPackage, SecDb};
 
 /// (name, version, origin) of every stanza, read with plain string handling.
 fn index_packages(text: &str) -> Vec<(String, String, Option<String>)> {

@@ -1,7 +1,7 @@
 //! The host configuration parsers of the audit on arbitrary text: no panic.
 #![no_main]
 
-use basalt::audit::{config, docker};
+use basalt::posture::audit::{config, docker};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

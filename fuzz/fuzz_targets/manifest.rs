@@ -3,7 +3,7 @@
 //! test suite (`tests/manifest_formats.rs`) on bounded random input.
 #![no_main]
 
-use basalt::manifest::Manifest;
+use basalt::integrity::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use crate::audit::{self, AuditPolicy, CHECKS, Report};
 use crate::finding::Severity;
-use crate::rootfs::RootFs;
+use crate::integrity::rootfs::RootFs;
+use crate::posture::audit::{self, AuditPolicy, CHECKS, Report};
 
 use super::ExitStatus;
 

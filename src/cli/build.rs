@@ -20,15 +20,15 @@ use super::lock::{self as lock_cmd, ProfileCore};
 use super::repo_args::{RepoArgs, with_hint};
 use super::{ExitStatus, Format};
 use crate::apk::checksum::Checksum;
-use crate::effects::{ProfileGroup, ProfileUser};
-use crate::lock::Lockfile;
-use crate::pipeline::{self, LoadedPackage, Options, OutputOptions};
+use crate::build::effects::{ProfileGroup, ProfileUser};
+use crate::build::lock::Lockfile;
+use crate::build::pipeline::{self, LoadedPackage, Options, OutputOptions};
+use crate::build::render;
+use crate::build::unpack::Limits;
+use crate::integrity::sign;
 use crate::profile::{self, AtBoot, Profile};
-use crate::render;
 use crate::repo::{ExpectedChecksum, Repository};
-use crate::sign;
 use crate::tree::{Content, Node, NodeKind};
-use crate::unpack::Limits;
 
 /// Build a host image from a profile
 #[derive(Debug, clap::Args)]
@@ -164,7 +164,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             "sha256:{}",
             hex::encode(sha2::Sha256::digest(lock.to_text()?.as_bytes()))
         )),
-        policy: crate::manifest::RuntimePolicy {
+        policy: crate::integrity::manifest::RuntimePolicy {
             ephemeral: policy.ephemeral,
             state: policy.state,
             mutable: policy.mutable,

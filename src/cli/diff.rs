@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
-use crate::diff::{self, Diff, FileChange, FileSet, PackageChange, PackageSet};
-use crate::host::{self, ScanOptions};
-use crate::manifest::{Header, Manifest};
+use crate::integrity::host::{self, ScanOptions};
+use crate::integrity::manifest::{Header, Manifest};
+use crate::posture::diff::{self, Diff, FileChange, FileSet, PackageChange, PackageSet};
 
 /// Show what a redeploy changes from A to B: packages added, removed, upgraded, downgraded
 /// or rebuilt, and files added, removed or changed

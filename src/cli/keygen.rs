@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::sign::SecretKey;
+use crate::integrity::sign::SecretKey;
 
 use super::ExitStatus;
 

@@ -15,9 +15,9 @@ use crate::apk::checksum::Checksum;
 use crate::apk::dependency::Dependency;
 use crate::apk::package::{self, ReadOptions};
 use crate::apk::{Limits, SignatureStatus, index};
-use crate::lock::{Inputs, LockedRepository, Lockfile};
+use crate::build::lock::{Inputs, LockedRepository, Lockfile};
+use crate::build::resolve::{self, Candidate, Universe};
 use crate::repo::{ExpectedChecksum, Repository};
-use crate::resolve::{self, Candidate, Universe};
 
 /// Arguments of `basalt lock`.
 #[derive(Debug, clap::Args)]
@@ -200,7 +200,7 @@ impl MissingDatahashes {
     }
 }
 
-/// Fills [`LockedPackage::datahash`](crate::lock::LockedPackage::datahash) for every package
+/// Fills [`LockedPackage::datahash`](crate::build::lock::LockedPackage::datahash) for every package
 /// of `lock` whose file can be had: read in place from a local repository, or through the
 /// cache (downloading it when online) from a remote one. A file is trusted only once its
 /// `Q1` identity matches the lock's (the index's `C:`); the datahash recorded is the SHA-256

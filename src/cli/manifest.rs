@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::ValueEnum;
 
-use crate::host::{self, ScanOptions};
-use crate::manifest::{Header, RuntimePolicy};
+use crate::integrity::host::{self, ScanOptions};
+use crate::integrity::manifest::{Header, RuntimePolicy};
 
 use super::ExitStatus;
 

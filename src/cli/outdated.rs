@@ -13,7 +13,7 @@ use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
 use crate::apk::Limits;
 use crate::apk::index;
-use crate::outdated::{self, Available, Current, Report};
+use crate::posture::outdated::{self, Available, Current, Report};
 use crate::repo::Repository;
 
 /// List packages with newer versions in the repositories: exit 1 means "rebuild and

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{ExitStatus, Format};
+use crate::build::render::{self, Content};
 use crate::profile::{self, Profile};
-use crate::render::{self, Content};
 
 /// Check or render a host profile
 #[derive(Debug, clap::Args)]

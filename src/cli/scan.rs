@@ -13,9 +13,9 @@ use super::{ExitStatus, Format};
 use crate::apk::Limits;
 use crate::apk::index;
 use crate::apk::keys::Keyring;
-use crate::lock::Lockfile;
+use crate::build::lock::Lockfile;
+use crate::posture::scan::{self, Report, ScannedPackage, SecDb};
 use crate::repo::{Fetcher, RepoOptions, Repository};
-use crate::scan::{self, Report, ScannedPackage, SecDb};
 
 /// Check installed packages against Alpine's security database (secdb)
 ///

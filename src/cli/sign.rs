@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::manifest::Manifest;
-use crate::sign::{SecretKey, check_secret_key_mode};
-use crate::verify;
+use crate::integrity::manifest::Manifest;
+use crate::integrity::sign::{SecretKey, check_secret_key_mode};
+use crate::integrity::verify;
 
 use super::ExitStatus;
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::apk::installed::{self, Database};
-use crate::lock::{self, Lockfile};
-use crate::manifest::{self, Manifest};
+use crate::build::lock::{self, Lockfile};
+use crate::integrity::manifest::{self, Manifest};
 
 /// The most entries read from an image before giving up.
 const MAX_IMAGE_ENTRIES: u64 = 4_000_000;

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::host::ScanOptions;
-use crate::manifest::Manifest;
-use crate::sign::{Keyring, PublicKey, Signature};
-use crate::verify::{self, Finding, Report};
+use crate::integrity::host::ScanOptions;
+use crate::integrity::manifest::Manifest;
+use crate::integrity::sign::{Keyring, PublicKey, Signature};
+use crate::integrity::verify::{self, Finding, Report};
 
 use super::{ExitStatus, Format};
 

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::resolve::Resolution;
+use crate::build::resolve::Resolution;
 
 /// The lock format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -380,7 +380,7 @@ mod tests {
     use super::*;
     use crate::apk::dependency::Dependency;
     use crate::apk::version::Version;
-    use crate::resolve::{Candidate, Repository};
+    use crate::build::resolve::{Candidate, Repository};
     use proptest::prelude::*;
 
     fn inputs() -> Inputs {
@@ -408,7 +408,7 @@ mod tests {
             packages: vec![lib, app],
         }];
         let resolution =
-            crate::resolve::resolve(&[Dependency::parse("app").unwrap()], &repos).unwrap();
+            crate::build::resolve::resolve(&[Dependency::parse("app").unwrap()], &repos).unwrap();
         Lockfile::new(
             &inputs(),
             vec![LockedRepository {

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::finding::Severity;
+use crate::integrity::rootfs::{Kind, Metadata, RootFs};
 use crate::profile::Profile;
-use crate::rootfs::{Kind, Metadata, RootFs};
 
 use config::{Cidr, SshdConfig};
 
@@ -2273,7 +2273,7 @@ impl<'a> Host<'a> {
             "/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr", "/root",
         ];
         for bind in &c.binds {
-            let source = crate::rootfs::normalize(&bind.source);
+            let source = crate::integrity::rootfs::normalize(&bind.source);
             let access = if bind.rw { "read-write" } else { "read-only" };
             let evidence = format!(
                 "{config_path}: bind {} -> {} ({access})",

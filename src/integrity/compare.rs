@@ -1,12 +1,12 @@
 //! `compare`: the differences between two lists of entries sorted by path.
 //!
-//! Invariant: both inputs are strictly sorted by path bytes (as [`crate::manifest`] and
-//! [`crate::host`] produce them); the join is a single linear pass that yields every path of
+//! Invariant: both inputs are strictly sorted by path bytes (as [`crate::integrity::manifest`] and
+//! [`crate::integrity::host`] produce them); the join is a single linear pass that yields every path of
 //! either side exactly once, in order.
 
 use std::cmp::Ordering;
 
-use crate::manifest::Entry;
+use crate::integrity::manifest::Entry;
 
 /// One path of the merged lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ impl<'a> Iterator for MergeJoin<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::Kind;
+    use crate::integrity::manifest::Kind;
 
     fn dir(path: &str) -> Entry {
         Entry {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::rootfs::RootFs;
+use crate::integrity::rootfs::RootFs;
 
 /// 2026-01-01T00:00:00Z.
 const NOW: i64 = 1_767_225_600;

@@ -14,15 +14,15 @@ use crate::apk::installed;
 use crate::apk::keys::Keyring;
 use crate::apk::package::{self, ReadOptions};
 use crate::apk::tar;
-use crate::effects::{self, Applied};
-use crate::host;
-use crate::image;
-use crate::manifest;
-use crate::sbom;
-use crate::sign;
+use crate::build::effects::{self, Applied};
+use crate::build::image;
+use crate::build::sbom;
+use crate::build::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
+use crate::integrity::host;
+use crate::integrity::manifest;
+use crate::integrity::sign;
+use crate::integrity::verify;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
-use crate::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
-use crate::verify;
 
 /// Where the build's own record lives inside the image.
 pub const METADATA_PATH: &str = "/usr/share/basalt/build.json";

@@ -21,10 +21,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::compare::{Change, merge_join};
-use crate::host::{self, APK_DB, ProblemKind, Scan, ScanOptions};
-use crate::manifest::{self, Entry, Kind, Manifest, Rule, escape, strictly_below};
-use crate::sign::{self, Keyring, Signature};
+use crate::integrity::compare::{Change, merge_join};
+use crate::integrity::host::{self, APK_DB, ProblemKind, Scan, ScanOptions};
+use crate::integrity::manifest::{self, Entry, Kind, Manifest, Rule, escape, strictly_below};
+use crate::integrity::sign::{self, Keyring, Signature};
 
 /// Errors that stop a verification (as opposed to findings).
 #[derive(Debug, thiserror::Error)]

@@ -162,7 +162,7 @@ macro_rules! builtin {
     ($path:literal, $mode:literal, $when:expr) => {
         Builtin {
             path: $path,
-            text: include_str!(concat!("../templates/", $path)),
+            text: include_str!(concat!("../../templates/", $path)),
             mode: $mode,
             when: $when,
         }

@@ -11,7 +11,7 @@
 //!   thread, largest first: memory grows with the number of entries, never with file sizes.
 //! - A file that cannot be read, or that changes or vanishes during the walk, is reported as
 //!   a [`Problem`] beside the entries; only a root that cannot be read at all is an error.
-//! - Entries come out sorted by path bytes, as [`crate::manifest`] orders them.
+//! - Entries come out sorted by path bytes, as [`crate::integrity::manifest`] orders them.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -28,7 +28,9 @@ use rayon::prelude::*;
 use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{self, Entry, Kind, Package, RuntimePolicy, covers, xattrs_digest};
+use crate::integrity::manifest::{
+    self, Entry, Kind, Package, RuntimePolicy, covers, xattrs_digest,
+};
 
 /// Size of the per-thread read buffer.
 const READ_BUFFER: usize = 256 * 1024;

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::apk::installed::Database;
 use crate::apk::version;
-use crate::lock::Lockfile;
-use crate::manifest::{self, Kind, Manifest};
+use crate::build::lock::Lockfile;
+use crate::integrity::manifest::{self, Kind, Manifest};
 
 /// A package on one side of a diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
