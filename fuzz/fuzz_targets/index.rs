@@ -1,5 +1,5 @@
 //! The APKINDEX text parser and the whole `APKINDEX.tar.gz` reader on arbitrary bytes: errors
-//! are fine, panics and unbounded work are not. `tests/apk_props.rs` runs the same calls.
+//! are fine, panics and unbounded work are not. `tests/it/apk_props.rs` runs the same calls.
 #![no_main]
 
 use basalt::apk::{Keyring, Limits, index};

@@ -1,6 +1,6 @@
 //! Fuzzes the manifest parser: arbitrary bytes must never panic, and anything accepted must be
 //! canonical (rendering it back gives the same bytes). The same property runs in the normal
-//! test suite (`tests/manifest_formats.rs`) on bounded random input.
+//! test suite (`tests/it/manifest_formats.rs`) on bounded random input.
 #![no_main]
 
 use basalt::integrity::manifest::Manifest;

@@ -1,5 +1,5 @@
 //! The streaming `.apk` reader on arbitrary bytes, with small inflation limits: errors are
-//! fine, panics, path escapes and unbounded work are not. `tests/apk_props.rs` runs the same
+//! fine, panics, path escapes and unbounded work are not. `tests/it/apk_props.rs` runs the same
 //! calls.
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! The `.PKGINFO` parser on arbitrary bytes; a parsed value renders and parses back to itself.
-//! `tests/apk_props.rs` runs the same calls.
+//! `tests/it/apk_props.rs` runs the same calls.
 #![no_main]
 
 use basalt::apk::PkgInfo;

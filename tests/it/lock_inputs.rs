@@ -2,7 +2,7 @@
 //! the v3.19 boot repository and one of the full v3.19 main index. A lock gives the same scan
 //! and outdated results as a root holding the same packages.
 
-mod support;
+use crate::support;
 
 use support::{apkindex_text, run_basalt};
 

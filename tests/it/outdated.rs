@@ -2,7 +2,7 @@
 //! index agree with the real apk (`apk version -l '<'`); signatures are enforced; exit 1 means
 //! "rebuild".
 
-mod support;
+use crate::support;
 
 use support::{apkindex_text, run_basalt};
 

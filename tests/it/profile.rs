@@ -461,7 +461,7 @@ fn read_errors_name_the_file() {
     );
 }
 
-mod support;
+use crate::support;
 
 /// Package names in an `APKINDEX.tar.gz` (the `P:` lines of its `APKINDEX` member).
 fn index_names(path: &Path) -> std::collections::BTreeSet<String> {

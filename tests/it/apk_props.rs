@@ -2,7 +2,7 @@
 //! fuzz targets in `fuzz/fuzz_targets/{index,pkginfo,package}.rs`), and rendered values parse
 //! back to themselves.
 
-mod support;
+use crate::support;
 
 use basalt::apk::index::{self, IndexEntry};
 use basalt::apk::package::{self, ReadOptions};

@@ -1,7 +1,7 @@
 //! Repository access end to end: a real HTTP server (and proxy) on 127.0.0.1 written here,
 //! local and `file://` repositories, the cache, and offline mode.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

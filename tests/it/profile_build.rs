@@ -1,7 +1,7 @@
 //! The shipped minimal profile against real packages: its services exist in the image the
 //! build assembles from the shared v3.19 boot repository, and its rendered files land there.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! `basalt build` as a user runs it: the minimal profile against the shared boot repository,
 //! reproducible across directories, umask, time zone and user; atomic output; `--locked`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! datahash matches, and the indexes parse completely; cross-checked with an independent
 //! decoder and with the real apk-tools.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Read as _;

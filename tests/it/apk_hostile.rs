@@ -1,7 +1,7 @@
 //! Hostile packages and indexes: each one fails with an error that names the file and what
 //! is wrong, within bounded memory and time, and is never reported as verified.
 
-mod support;
+use crate::support;
 
 use basalt::apk::keys::SignatureStatus;
 use basalt::apk::package::{self, ReadOptions};

@@ -1,7 +1,7 @@
 //! basalt's version ordering against the real apk-tools (`apk version -t` and `-c`), on
 //! generated strings (valid and invalid) and on every version in the shared indexes.
 
-mod support;
+use crate::support;
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;

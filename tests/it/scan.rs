@@ -1,7 +1,7 @@
 //! `basalt scan`: the library on real Alpine data against an independent computation that
 //! uses the real apk for every version comparison, and the command as a user runs it.
 
-mod support;
+use crate::support;
 
 use support::apkindex_text;
 

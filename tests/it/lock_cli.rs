@@ -2,7 +2,7 @@
 //! with `--allow-untrusted`), a local HTTP mirror for the offline cache, and the real signed
 //! v3.19 indexes when the shared data is present.
 
-mod support;
+use crate::support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;

@@ -2,7 +2,7 @@
 //! them: clean after manifest + sign, then one case per tamper, each giving exactly the
 //! expected finding.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `basalt apk index` and `basalt apk inspect`, run as a user runs them: output, exit codes
 //! (0 verified, 1 untrusted or failed check, 2 unreadable or malformed), nothing written.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! minirootfs round-trips byte for byte, generated databases round-trip, and hostile bytes never
 //! panic the parsers.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -1,7 +1,7 @@
 //! The APK readers against packages and indexes written by the test support: good files read
 //! back exactly; signatures, identities and checksums are checked.
 
-mod support;
+use crate::support;
 
 use basalt::apk::keys::{SignatureAlgorithm, SignatureStatus};
 use basalt::apk::package::{self, ReadOptions};

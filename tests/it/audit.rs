@@ -1,7 +1,7 @@
 //! `basalt audit` on real data (Docker's container state files, Alpine's minirootfs) and as a
 //! user runs it: exit codes, formats, and SARIF validated against the official schema.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -253,7 +253,7 @@ fn cli_bad_input_exits_two() {
 
 #[test]
 fn sarif_output_is_valid_against_the_official_schema() {
-    let schema_text = include_str!("data/sarif-schema-2.1.0.json");
+    let schema_text = include_str!("../data/sarif-schema-2.1.0.json");
     let schema: serde_json::Value = serde_json::from_str(schema_text).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
 
@@ -297,7 +297,7 @@ fn sarif_output_is_valid_against_the_official_schema() {
 
 #[test]
 fn the_check_table_is_documented() {
-    let doc = include_str!("../docs/audit.md");
+    let doc = include_str!("../../docs/audit.md");
     for c in audit::CHECKS {
         let row = format!("| `{}` | {} | {} | {} |", c.id, c.severity, c.cis, c.title);
         assert!(

@@ -6,7 +6,7 @@
 //! `BASALT_STATIC_BIN`), the verifier also runs inside the extracted image (chroot), clean
 //! and then tampered, alone and through the image's own `basalt-verify` service (enforce).
 
-mod support;
+use crate::support;
 
 use support::boot::{OPENRC_SHIM, has_interpreter, is_root, show, static_basalt};
 

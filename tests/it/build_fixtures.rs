@@ -2,7 +2,7 @@
 //! conflicts, `replaces`, path escapes and writes through symlinked directories, each refused
 //! or allowed as apk would, with the package and path named.
 
-mod support;
+use crate::support;
 
 use basalt::build::pipeline::{self, Error, LoadedPackage, Options};
 use basalt::build::unpack;

@@ -1,7 +1,7 @@
 //! `basalt diff` as a user runs it: manifests, images and roots in any mix; packages and
 //! files; human and JSON; exit 0 when equal and 1 when different.
 
-mod support;
+use crate::support;
 
 use support::run_basalt;
 

@@ -2,7 +2,7 @@
 //! repository and of the real boot repository, left out (with one note) when a directory
 //! holds only the index, and checked by `basalt build --locked`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

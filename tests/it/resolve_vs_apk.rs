@@ -1,7 +1,7 @@
 //! basalt's resolver against the real apk-tools (`apk add --simulate` on an empty root), on
 //! the shared v3.19 x86_64 indexes and the v3.17 aarch64 index.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::io::Read;

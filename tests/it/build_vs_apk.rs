@@ -4,7 +4,7 @@
 //! accounts the pre-install scripts create (and the owners and homes that follow from them)
 //! and root's locked password.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

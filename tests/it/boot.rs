@@ -5,7 +5,7 @@
 //! Needs root (chroot) and the static binary of `ci/build-static`; skips visibly otherwise,
 //! and in CI (`BASALT_REQUIRE_SHARED_DATA=1`) builds the binary when it is absent.
 
-mod support;
+use crate::support;
 
 use support::boot::{OPENRC_SHIM, is_root, show, static_basalt};
 
