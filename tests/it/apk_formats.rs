@@ -248,3 +248,61 @@ fn identity_parses_from_the_index_form() {
     let parsed: Checksum = built.identity.parse().unwrap();
     assert_eq!(parsed.to_string(), built.identity);
 }
+
+#[test]
+fn every_control_field_the_writer_sets_reads_back() {
+    use support::apk::{Content, TestEntry};
+    let key = TestKey::primary();
+    let built = ApkBuilder::new("chrony", "4.5-r0")
+        .arch("aarch64")
+        .description("NTP client and server")
+        .origin("chrony-src")
+        .maintainer("Jane Doe <jane@example.org>")
+        .license("GPL-2.0-only")
+        .build_date(1_712_345_678)
+        .commit("0123456789abcdef0123456789abcdef01234567")
+        .without_datahash()
+        .entry(TestEntry {
+            path: "etc/chrony/chrony.conf".to_owned(),
+            typeflag: b'0',
+            mode: 0o640,
+            uname: "root".to_owned(),
+            gname: "chrony".to_owned(),
+            uid: 0,
+            gid: 123,
+            link: String::new(),
+            content: Content::Bytes(b"pool pool.ntp.org iburst\n".to_vec()),
+            checksum: None,
+            pax: Vec::new(),
+        })
+        .build_signed(key);
+    assert_eq!(built.arch, "aarch64");
+    // Signature, control and data: three gzip members covering the file.
+    assert_eq!(built.members.len(), 3);
+    assert_eq!(built.members[0].start, 0);
+    assert_eq!(built.members[2].end, built.bytes.len());
+    for member in &built.members {
+        assert_eq!(&built.bytes[member.start..member.start + 2], &[0x1f, 0x8b]);
+    }
+    let (pkg, entries) = read(&built.bytes, &key.keyring()).unwrap();
+    let info = &pkg.pkginfo;
+    assert_eq!(info.arch(), Some("aarch64"));
+    assert_eq!(info.get("pkgdesc"), Some("NTP client and server"));
+    assert_eq!(info.get("origin"), Some("chrony-src"));
+    assert_eq!(info.get("maintainer"), Some("Jane Doe <jane@example.org>"));
+    assert_eq!(info.get("license"), Some("GPL-2.0-only"));
+    assert_eq!(info.get("builddate"), Some("1712345678"));
+    assert_eq!(
+        info.get("commit"),
+        Some("0123456789abcdef0123456789abcdef01234567")
+    );
+    assert_eq!(info.datahash(), None);
+    assert!(!pkg.datahash_checked);
+    let (entry, content) = &entries[0];
+    assert_eq!(entry.path, "etc/chrony/chrony.conf");
+    assert_eq!(
+        (entry.mode, entry.gid, entry.gname.as_str()),
+        (0o640, 123, "chrony")
+    );
+    assert_eq!(content, b"pool pool.ntp.org iburst\n");
+}

@@ -34,3 +34,35 @@ mod resolve_vs_apk;
 mod scan;
 mod verify;
 mod version_vs_apk;
+
+/// With `autotests = false`, a test file that is not a module here would never run: every
+/// `tests/it/*.rs` is declared above, and no test file is left at the top of `tests/`.
+#[test]
+fn every_test_file_is_a_module_of_this_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let rust_files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        rust_files(&dir),
+        Vec::<String>::new(),
+        "move these into tests/it/ and declare them in tests/it/main.rs"
+    );
+    let main = std::fs::read_to_string(dir.join("it/main.rs")).unwrap();
+    let undeclared: Vec<String> = rust_files(&dir.join("it"))
+        .into_iter()
+        .filter(|m| m != "main" && !main.contains(&format!("\nmod {m};\n")))
+        .collect();
+    assert_eq!(
+        undeclared,
+        Vec::<String>::new(),
+        "declare these in tests/it/main.rs"
+    );
+}

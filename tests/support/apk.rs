@@ -17,7 +17,6 @@
 //! records on files and symlinks, `datahash` in `.PKGINFO`. Names are written as given
 //! (`..` and absolute names included), so hostile packages are easy to make; the helpers at
 //! the end damage finished bytes (flip, truncate, append) per gzip member.
-#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

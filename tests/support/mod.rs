@@ -1,6 +1,5 @@
 //! Test support shared by the integration tests: locating the real-world data set beside the
 //! project, the reference apk-tools, and a writer of APK fixtures ([`apk`]).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
