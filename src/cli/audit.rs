@@ -9,7 +9,7 @@ use clap::ValueEnum;
 
 use crate::finding::Severity;
 use crate::integrity::rootfs::RootFs;
-use crate::posture::audit::{self, AuditPolicy, CHECKS, Report};
+use crate::posture::audit::{self, AuditPolicy, Report};
 
 use super::ExitStatus;
 
@@ -121,11 +121,10 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
             Some(line) => format!("{}:{line}", f.path),
             None => f.path.clone(),
         };
-        let check = CHECKS.iter().find(|c| c.id == f.check);
-        let cis = check
-            .filter(|c| !c.cis.is_empty())
-            .map(|c| format!(" [CIS {}]", c.cis))
-            .unwrap_or_default();
+        let cis = match f.check.cis() {
+            "" => String::new(),
+            cis => format!(" [CIS {cis}]"),
+        };
         let _ = writeln!(
             out,
             "\n{:<8} {}{cis}  {place}",
@@ -134,9 +133,7 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
         );
         let _ = writeln!(out, "  {}", f.message);
         let _ = writeln!(out, "  evidence: {}", f.evidence);
-        if let Some(c) = check {
-            let _ = writeln!(out, "  fix: {}", c.remediation);
-        }
+        let _ = writeln!(out, "  fix: {}", f.check.remediation());
     }
     let counts = report.counts();
     let summary: Vec<String> = Severity::ALL

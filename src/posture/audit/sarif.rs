@@ -91,7 +91,8 @@ pub fn to_sarif(report: &Report, version: &str) -> Value {
         .findings
         .iter()
         .map(|f| {
-            let index = CHECKS.iter().position(|c| c.id == f.check).unwrap_or(0);
+            // The rules are CHECKS in table order, which CheckId indexes.
+            let index = f.check as usize;
             let mut physical = json!({
                 "artifactLocation": { "uri": uri_path(&f.path), "uriBaseId": "ROOT" },
             });

@@ -1,0 +1,118 @@
+//! Family `immutability`: the root is mounted read-only, and nothing outside the temporary
+//! paths is world-writable or setuid beyond the allow-list.
+
+use crate::integrity::rootfs::Kind;
+
+use super::CheckId;
+use super::config;
+use super::host::{Host, join_list};
+
+impl Host<'_> {
+    pub(super) fn immutability(&mut self) {
+        match self.text("/etc/fstab") {
+            None => self.emit(
+                CheckId::RootNotReadonly,
+                "/etc/fstab",
+                None,
+                "there is no /etc/fstab, so / is mounted read-write".to_owned(),
+                "/etc/fstab is absent".to_owned(),
+            ),
+            Some(text) => {
+                let entries = config::parse_fstab(&text);
+                match entries.iter().rev().find(|e| e.file == "/") {
+                    Some(e) if e.options.iter().any(|o| o == "ro") => {}
+                    Some(e) => self.emit(
+                        CheckId::RootNotReadonly,
+                        "/etc/fstab",
+                        Some(e.line),
+                        "/ is mounted read-write".to_owned(),
+                        format!(
+                            "/etc/fstab:{}: {} / {} {}",
+                            e.line,
+                            e.spec,
+                            e.vfstype,
+                            e.options.join(",")
+                        ),
+                    ),
+                    None => self.emit(
+                        CheckId::RootNotReadonly,
+                        "/etc/fstab",
+                        None,
+                        "/etc/fstab has no entry for /, so it stays read-write".to_owned(),
+                        format!(
+                            "mount points in /etc/fstab: {}",
+                            join_list(&entries.iter().map(|e| e.file.clone()).collect::<Vec<_>>())
+                        ),
+                    ),
+                }
+            }
+        }
+        let mut skip: Vec<&str> = vec![
+            "/proc",
+            "/sys",
+            "/dev",
+            "/var/lib/docker",
+            "/var/lib/containerd",
+        ];
+        skip.extend(self.policy.temporary_paths.iter().map(String::as_str));
+        let (entries, errors) = self.fs.walk_lossy(&skip);
+        let total = errors.len();
+        for err in errors.into_iter().take(MAX_WALK_ERRORS) {
+            self.emit(
+                CheckId::UnreadableFile,
+                "/",
+                None,
+                "part of the root cannot be walked; its permissions are not checked".to_owned(),
+                err.to_string(),
+            );
+        }
+        if total > MAX_WALK_ERRORS {
+            self.emit(
+                CheckId::UnreadableFile,
+                "/",
+                None,
+                format!("{} more entries cannot be walked", total - MAX_WALK_ERRORS),
+                format!("{total} walk errors in all"),
+            );
+        }
+        let mut found = Vec::new();
+        for entry in entries {
+            let m = entry.metadata;
+            if matches!(m.kind, Kind::File | Kind::Dir) && m.mode & 0o002 != 0 {
+                let sticky = if m.kind == Kind::Dir && m.mode & 0o1000 != 0 {
+                    ", sticky"
+                } else {
+                    ""
+                };
+                found.push((
+                    CheckId::WorldWritable,
+                    format!("`{}` is world-writable", entry.path),
+                    format!("{:?} mode {:04o}{sticky}", m.kind, m.mode).to_lowercase(),
+                    entry.path.clone(),
+                ));
+            }
+            if m.kind == Kind::File
+                && m.mode & 0o6000 != 0
+                && !self.policy.setuid_allowed.contains(&entry.path)
+            {
+                let bits = match m.mode & 0o6000 {
+                    0o6000 => "setuid and setgid",
+                    0o4000 => "setuid",
+                    _ => "setgid",
+                };
+                found.push((
+                    CheckId::SetuidBinary,
+                    format!("`{}` is {bits}", entry.path),
+                    format!("mode {:04o} owner {}:{}", m.mode, m.uid, m.gid),
+                    entry.path.clone(),
+                ));
+            }
+        }
+        for (id, message, evidence, path) in found {
+            self.emit(id, &path, None, message, evidence);
+        }
+    }
+}
+
+/// The most walk errors reported one by one.
+const MAX_WALK_ERRORS: usize = 20;

@@ -1,0 +1,194 @@
+//! What the audited host is expected to be: from its profile, or a hardened Docker host.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::profile::Profile;
+
+use super::config::Cidr;
+
+/// What the host is expected to be: built from a profile, or [`AuditPolicy::default`] for a
+/// hardened Docker host when there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPolicy {
+    /// Services allowed in each runlevel (`sysinit`, `boot`, `default`, `shutdown`).
+    pub services: BTreeMap<String, BTreeSet<String>>,
+    /// Whether every service above must be enabled (true when it comes from a profile).
+    pub require_services: bool,
+    /// Packages the profile installs on request; `None` skips `package-not-in-profile`.
+    pub packages: Option<BTreeSet<String>>,
+    /// Accounts that may have a login shell.
+    pub login_users: BTreeSet<String>,
+    /// Accounts that may have a usable password.
+    pub password_users: BTreeSet<String>,
+    /// Trusted members of the `docker` group.
+    pub docker_members: BTreeSet<String>,
+    /// Users and `:groups` that doas/sudo rules may name.
+    pub privileged: BTreeSet<String>,
+    /// Users SSH should admit (`AllowUsers`); empty: any restriction is accepted.
+    pub ssh_users: BTreeSet<String>,
+    /// Groups SSH should admit (`AllowGroups`).
+    pub ssh_groups: BTreeSet<String>,
+    /// Networks SSH may be reached from; empty: any source restriction is accepted.
+    pub trusted_networks: Vec<Cidr>,
+    /// Whether a missing `userns-remap` is reported (a profile that does not enable it turns
+    /// the check off).
+    pub userns_remap: bool,
+    /// Setuid/setgid binaries allowed.
+    pub setuid_allowed: BTreeSet<String>,
+    /// Paths where world-writable entries are expected (tmpfs at runtime).
+    pub temporary_paths: Vec<String>,
+    /// Extra paths the audit rules must watch (the profile's own watches).
+    pub audit_watches: Vec<String>,
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for AuditPolicy {
+    fn default() -> Self {
+        let mut services = BTreeMap::new();
+        services.insert(
+            "sysinit".to_owned(),
+            set(&["devfs", "dmesg", "mdev", "hwdrivers", "cgroups"]),
+        );
+        services.insert(
+            "boot".to_owned(),
+            set(&[
+                "bootmisc",
+                "hostname",
+                "hwclock",
+                "modules",
+                "sysctl",
+                "syslog",
+                "syslog-ng",
+                "seedrng",
+                "urandom",
+                "swap",
+                "networking",
+                "nftables",
+                "iptables",
+                "ip6tables",
+                "auditd",
+            ]),
+        );
+        services.insert(
+            "default".to_owned(),
+            set(&[
+                "sshd",
+                "chronyd",
+                "docker",
+                "containerd",
+                "nftables",
+                "auditd",
+                "syslog-ng",
+                "crond",
+                "acpid",
+                "local",
+            ]),
+        );
+        services.insert(
+            "shutdown".to_owned(),
+            set(&["killprocs", "mount-ro", "savecache"]),
+        );
+        AuditPolicy {
+            services,
+            require_services: false,
+            packages: None,
+            login_users: set(&["root"]),
+            password_users: BTreeSet::new(),
+            docker_members: BTreeSet::new(),
+            privileged: set(&["root", ":wheel"]),
+            ssh_users: BTreeSet::new(),
+            ssh_groups: BTreeSet::new(),
+            trusted_networks: Vec::new(),
+            userns_remap: true,
+            setuid_allowed: set(&["/bin/bbsuid", "/usr/bin/doas"]),
+            temporary_paths: vec![
+                "/tmp".to_owned(),
+                "/var/tmp".to_owned(),
+                "/dev/shm".to_owned(),
+                "/run".to_owned(),
+                "/var/run".to_owned(),
+                "/var/lock".to_owned(),
+            ],
+            audit_watches: Vec::new(),
+        }
+    }
+}
+
+impl AuditPolicy {
+    /// The expectations of a host built from `profile`: exactly its services, its packages,
+    /// its users and docker group members, its SSH allow-lists, trusted networks, audit
+    /// watches and temporary paths.
+    #[must_use]
+    pub fn from_profile(profile: &Profile) -> Self {
+        let mut p = AuditPolicy {
+            require_services: true,
+            ..AuditPolicy::default()
+        };
+        p.services = crate::profile::Runlevel::ALL
+            .iter()
+            .map(|level| {
+                (
+                    level.as_str().to_owned(),
+                    profile
+                        .services
+                        .runlevels
+                        .get(level)
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        p.packages = Some(
+            profile
+                .packages
+                .install
+                .iter()
+                .filter(|a| !a.starts_with('!'))
+                .map(|a| crate::profile::atom_name(a).to_owned())
+                .collect(),
+        );
+        p.login_users
+            .extend(profile.users.iter().map(|u| u.name.clone()));
+        p.docker_members = profile
+            .group("docker")
+            .map(|g| g.members.clone())
+            .unwrap_or_default();
+        p.docker_members.extend(
+            profile
+                .users
+                .iter()
+                .filter(|u| u.group == "docker")
+                .map(|u| u.name.clone()),
+        );
+        if let Some(ssh) = &profile.ssh {
+            p.ssh_users.clone_from(&ssh.allow_users);
+            p.ssh_groups.clone_from(&ssh.allow_groups);
+        }
+        if let Some(firewall) = &profile.firewall {
+            p.trusted_networks = firewall
+                .trusted
+                .iter()
+                .map(|c| Cidr {
+                    addr: c.addr(),
+                    prefix: c.prefix(),
+                })
+                .collect();
+        }
+        p.userns_remap = profile
+            .docker
+            .as_ref()
+            .is_some_and(|d| d.userns_remap.is_some());
+        for path in &profile.filesystem.ephemeral {
+            if !p.temporary_paths.contains(path) {
+                p.temporary_paths.push(path.clone());
+            }
+        }
+        if let Some(audit) = &profile.audit {
+            p.audit_watches = audit.watches.iter().map(|w| w.path.clone()).collect();
+        }
+        p
+    }
+}
