@@ -30,6 +30,8 @@ pub struct Args {
     target: PathBuf,
     /// A secdb JSON document, a file or an http(s) URL (such as
     /// https://secdb.alpinelinux.org/v3.19/main.json); repeat for main and community
+    // This doc comment is the `--help` text, where a bare URL is what a reader wants to copy.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long, required = true, value_name = "FILE|URL")]
     secdb: Vec<String>,
     /// Cache directory for secdb URLs [default: `$XDG_CACHE_HOME/basalt` or `~/.cache/basalt`]
