@@ -7,6 +7,7 @@
 //!
 //! 1. Vocabulary
 //!    - [`finding`]: the shape of a check result: stable codes and severities.
+//!    - [`epoch`]: `SOURCE_DATE_EPOCH`, the one clock of reproducible outputs.
 //!    - [`tree`]: the in-memory image: normalised paths, nodes, owners.
 //! 2. Formats
 //!    - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages,
@@ -33,6 +34,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 // 1. Vocabulary.
+pub mod epoch;
 pub mod finding;
 pub mod tree;
 

@@ -8,16 +8,25 @@
 //! the `datahash` of its files, so it pins every byte of the package; the `datahash` itself is
 //! recorded when it is known.
 //!
+//! [`lock`] makes one: it reads each repository's index through [`crate::repo`], checks its
+//! signature against the trusted keys, and resolves the profile's packages with
+//! [`crate::build::resolve`].
+//!
 //! Invariants: [`Lockfile::to_text`] is canonical (same lock, same bytes; the order of
 //! packages is the install order, of repositories the order they were given), and
-//! `Lockfile::parse(&l.to_text()) == Ok(l)`. Nothing here resolves or reads files.
+//! `Lockfile::parse(&l.to_text()) == Ok(l)`. The format itself reads no file; an index that is
+//! not signed by a trusted key is refused unless the caller allows it, with a warning.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::build::resolve::Resolution;
+use crate::apk::dependency::{self, Dependency};
+use crate::apk::{Limits, SignatureStatus, index};
+use crate::build::resolve::{self, Candidate, Resolution, Universe};
+use crate::profile::Profile;
+use crate::repo::{self, Access, Repository};
 
 /// The lock format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -373,6 +382,214 @@ impl Lockfile {
         out.sort();
         out
     }
+}
+
+/// The parts of a profile that resolution depends on.
+#[derive(Debug, Clone)]
+pub struct LockProfile {
+    /// `[image] name`
+    pub name: String,
+    /// `[image] version`
+    pub version: String,
+    /// `[image] arch`
+    pub arch: String,
+    /// `[repositories] urls`
+    pub repositories: Vec<Repository>,
+    /// `[repositories] keys`, relative to the profile's directory
+    pub keys: Vec<std::path::PathBuf>,
+    /// `[packages] install`
+    pub install: Vec<String>,
+}
+
+/// A profile's repository line the repository layer cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("profile `{}`: `[repositories] urls`", profile.display())]
+pub struct ProfileRepositoryError {
+    /// The profile file.
+    pub profile: std::path::PathBuf,
+    /// The repository layer's reason.
+    #[source]
+    pub source: repo::Error,
+}
+
+impl LockProfile {
+    /// What resolution needs of a validated profile read from `path`.
+    ///
+    /// # Errors
+    /// A repository line the repository layer cannot use.
+    pub fn from_profile(
+        profile: &Profile,
+        path: &std::path::Path,
+    ) -> Result<Self, ProfileRepositoryError> {
+        let repositories = profile
+            .repositories
+            .urls
+            .iter()
+            .map(|r| {
+                Repository::parse(&r.to_string()).map_err(|source| ProfileRepositoryError {
+                    profile: path.to_owned(),
+                    source,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(LockProfile {
+            name: profile.image.name.clone(),
+            version: profile.image.version.clone(),
+            arch: profile.image.arch.clone(),
+            repositories,
+            keys: profile
+                .repositories
+                .keys
+                .iter()
+                .map(|k| k.path.clone())
+                .collect(),
+            install: profile.packages.install.clone(),
+        })
+    }
+}
+
+/// A lock computed by [`lock`], with what the user should be told.
+#[derive(Debug)]
+pub struct Locked {
+    /// The lock.
+    pub lock: Lockfile,
+    /// Warnings (untrusted indexes used anyway, index entries skipped).
+    pub warnings: Vec<String>,
+}
+
+/// Why a profile cannot be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// A `[packages] install` entry is not a dependency atom.
+    #[error("invalid `[packages] install` entry")]
+    Atom(#[source] dependency::Error),
+    /// Neither the profile nor the command line names a repository.
+    #[error("no repositories: the profile lists none and no `--repository` was given")]
+    NoRepositories,
+    /// A key file cannot be read or used.
+    #[error(transparent)]
+    Key(#[from] repo::KeyError),
+    /// The fetcher cannot be set up.
+    #[error(transparent)]
+    Setup(#[from] repo::SetupError),
+    /// A repository cannot be read.
+    #[error(transparent)]
+    Repository(#[from] repo::Error),
+    /// An index cannot be read.
+    #[error(transparent)]
+    Index(#[from] index::Error),
+    /// An index is not signed by a trusted key, and untrusted indexes are not allowed.
+    #[error(
+        "index `{label}`: signature {status}\n\nhint: trust its key with `--keys PATH` \
+         (or the profile's `[repositories] keys`), or pass `--allow-untrusted`"
+    )]
+    Untrusted {
+        /// The index.
+        label: String,
+        /// What its signature check said.
+        status: SignatureStatus,
+    },
+    /// No set of packages satisfies the profile (apk's explanation).
+    #[error(transparent)]
+    Resolve(#[from] resolve::Error),
+}
+
+impl LockError {
+    /// What the user can do about it, when the repository layer knows.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Repository(e) => e.hint(),
+            LockError::Setup(e) => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// Resolves `profile` against the repositories of `access` (the profile's own when the
+/// caller names none) and writes the resolution down as a lock.
+///
+/// # Errors
+/// Unreadable repositories, untrusted indexes (unless `access` allows them), invalid atoms,
+/// and worlds that cannot be satisfied (with apk's explanation).
+pub fn lock(profile: &LockProfile, access: &Access) -> Result<Locked, LockError> {
+    let mut warnings = Vec::new();
+    let world: Vec<Dependency> = profile
+        .install
+        .iter()
+        .map(|a| Dependency::parse(a).map_err(LockError::Atom))
+        .collect::<Result<_, _>>()?;
+    let repositories = &access.repositories;
+    if repositories.is_empty() {
+        return Err(LockError::NoRepositories);
+    }
+    let keyring = access.keyring()?;
+    let keys = access
+        .trust
+        .read_keys()?
+        .into_iter()
+        .map(|(name, bytes)| (name, hex::encode(Sha256::digest(&bytes))))
+        .collect();
+    let fetcher = access.fetcher()?;
+    let mut sources = Vec::new();
+    let mut locked = Vec::new();
+    for r in repositories {
+        let fetched = fetcher.fetch_index(r, &profile.arch)?;
+        let label = format!("{}/{}/APKINDEX.tar.gz", r.location_str(), profile.arch);
+        let index = index::read_index(&fetched.bytes[..], &label, &keyring, &Limits::default())?;
+        let key = match &index.signature {
+            SignatureStatus::Verified { key, .. } => Some(key.clone()),
+            other if access.trust.allow_untrusted => {
+                warnings.push(format!("using `{label}` although its signature is {other}"));
+                None
+            }
+            other => {
+                return Err(LockError::Untrusted {
+                    label,
+                    status: other.clone(),
+                });
+            }
+        };
+        let mut packages = Vec::with_capacity(index.entries.len());
+        for entry in &index.entries {
+            match Candidate::from_index_entry(entry) {
+                Ok(c) => packages.push(c),
+                Err(e) => warnings.push(format!("`{label}`: skipped {e}")),
+            }
+        }
+        sources.push(resolve::Repository {
+            location: r.location_str().to_owned(),
+            tag: r.tag().map(str::to_owned),
+            packages,
+        });
+        locked.push(LockedRepository {
+            url: r.location_str().to_owned(),
+            tag: r.tag().map(str::to_owned),
+            index: fetched.sha256_hex(),
+            description: index.description.clone(),
+            key,
+        });
+    }
+    let universe = Universe::from_repositories(sources)?;
+    let resolution = universe.resolve(&world)?;
+    let inputs = Inputs {
+        name: profile.name.clone(),
+        version: profile.version.clone(),
+        arch: profile.arch.clone(),
+        repositories: repositories.iter().map(ToString::to_string).collect(),
+        keys,
+        install: profile.install.clone(),
+    };
+    Ok(Locked {
+        lock: Lockfile::new(&inputs, locked, &resolution),
+        warnings,
+    })
+}
+
+/// Where the lock of `profile` goes by default: `NAME.lock` beside it.
+#[must_use]
+pub fn default_path(profile: &std::path::Path) -> std::path::PathBuf {
+    profile.with_extension("lock")
 }
 
 #[cfg(test)]

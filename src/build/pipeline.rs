@@ -16,12 +16,15 @@ use crate::apk::package::{self, ReadOptions};
 use crate::apk::tar;
 use crate::build::effects::{self, Applied};
 use crate::build::image;
+use crate::build::lock::{self, Lockfile};
+use crate::build::render;
 use crate::build::sbom;
 use crate::build::unpack::{self, Entry, PackageInfo, PackageRecord, Unpacker};
 use crate::integrity::host;
 use crate::integrity::manifest;
 use crate::integrity::sign;
-use crate::integrity::verify;
+use crate::profile::Profile;
+use crate::tree::Content;
 use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
 
 /// Where the build's own record lives inside the image.
@@ -97,6 +100,21 @@ pub enum Error {
         /// The image name.
         image: String,
     },
+    /// The image could not be assembled from its packages and the profile.
+    #[error("failed to assemble `{image}`")]
+    Assemble {
+        /// The image name.
+        image: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The profile's configuration could not be rendered.
+    #[error(transparent)]
+    Render(#[from] render::Error),
+    /// The lock could not be written as text (for its digest).
+    #[error(transparent)]
+    Lock(#[from] lock::Error),
     /// The manifest could not be signed.
     #[error("cannot sign the manifest of image `{image}`")]
     Sign {
@@ -592,7 +610,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
             key.sign(
                 &manifest_text,
                 "signature from basalt secret key",
-                &verify::trusted_comment(&manifest),
+                &manifest.trusted_comment(),
             )
         })
         .transpose()
@@ -670,6 +688,136 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         sbom,
         report,
     })
+}
+
+impl Options {
+    /// The assembly options of `profile`: its services by runlevel, its rendered configuration
+    /// and profile files, its world, groups and users, every entry dated `epoch`.
+    ///
+    /// # Errors
+    /// [`Error::Render`] when a template cannot be rendered.
+    pub fn from_profile(profile: &Profile, epoch: u64) -> Result<Options, Error> {
+        let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (level, service) in profile.services.enabled() {
+            services
+                .entry(level.as_str().to_owned())
+                .or_default()
+                .push(service.to_owned());
+        }
+        let mut files = BTreeMap::new();
+        for rendered in render::render_profile(profile)? {
+            let kind = match rendered.content {
+                render::Content::File(bytes) => NodeKind::File(Content::new(bytes)),
+                render::Content::Directory => NodeKind::Dir,
+            };
+            let node = Node::new(kind, rendered.mode).owned(rendered.uid, rendered.gid);
+            files.insert(rendered.path, node);
+        }
+        Ok(Options {
+            name: profile.image.name.clone(),
+            version: profile.image.version.clone(),
+            epoch,
+            services,
+            files,
+            world: profile.packages.names().map(str::to_owned).collect(),
+            groups: profile
+                .groups
+                .iter()
+                .map(|g| effects::ProfileGroup {
+                    name: g.name.clone(),
+                    gid: g.gid,
+                    members: g.members.iter().cloned().collect(),
+                })
+                .collect(),
+            users: profile
+                .users
+                .iter()
+                .map(|u| effects::ProfileUser {
+                    name: u.name.clone(),
+                    uid: u.uid,
+                    gid: u.gid,
+                    group: u.group.clone(),
+                    shell: u.shell.clone(),
+                    home: u.home.clone(),
+                })
+                .collect(),
+            limits: unpack::Limits::default(),
+        })
+    }
+}
+
+/// The mtime of every entry: `SOURCE_DATE_EPOCH` when given, else the profile's `epoch`,
+/// else the newest build time of the packages (a date that only the lock decides).
+#[must_use]
+pub fn epoch(source_date_epoch: Option<u64>, profile: &Profile, packages: &[LoadedPackage]) -> u64 {
+    source_date_epoch
+        .or(profile.image.epoch)
+        .unwrap_or_else(|| {
+            packages
+                .iter()
+                .filter_map(|p| p.meta.build_time)
+                .max()
+                .unwrap_or(0)
+        })
+}
+
+/// What a build takes besides the profile, its lock and the fetched packages.
+#[derive(Debug, Default)]
+pub struct BuildOptions {
+    /// `SOURCE_DATE_EPOCH`, when set (see [`epoch`]).
+    pub source_date_epoch: Option<u64>,
+    /// Sign the manifest with this key; needed when the profile verifies at boot.
+    pub sign_key: Option<sign::SecretKey>,
+    /// More files for the image, by absolute path (the boot-time verifier's).
+    pub extra_files: BTreeMap<String, Node>,
+}
+
+/// Builds the image of `profile` from the packages `lock` pins (fetched and checked, in
+/// install order): assembles it, writes apk's database, and finishes it (archive, manifest
+/// with the profile's runtime policy and the digests of the profile and the lock, signature,
+/// SBOM, report). The manifest is embedded when the profile verifies at boot.
+///
+/// # Errors
+/// As [`assemble`], [`write_apk_database`] and [`finish`]; [`Error::Render`] when the
+/// profile's configuration cannot be rendered.
+pub fn build(
+    profile: &Profile,
+    lock: &Lockfile,
+    packages: Vec<LoadedPackage>,
+    options: BuildOptions,
+) -> Result<Built, Error> {
+    let BuildOptions {
+        source_date_epoch,
+        sign_key,
+        extra_files,
+    } = options;
+    let epoch = epoch(source_date_epoch, profile, &packages);
+    let mut assembly = Options::from_profile(profile, epoch)?;
+    assembly.files.extend(extra_files);
+    let mut assembled = assemble(packages, &assembly).map_err(|source| Error::Assemble {
+        image: profile.image.name.clone(),
+        source: Box::new(source),
+    })?;
+    write_apk_database(&mut assembled, &assembly.world)?;
+    let policy = profile.filesystem.runtime_policy();
+    let outputs = OutputOptions {
+        name: profile.image.name.clone(),
+        version: profile.image.version.clone(),
+        epoch,
+        profile_digest: Some(format!("sha256:{}", profile.digest())),
+        lock_digest: Some(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(lock.to_text()?.as_bytes()))
+        )),
+        policy: manifest::RuntimePolicy {
+            ephemeral: policy.ephemeral,
+            state: policy.state,
+            mutable: policy.mutable,
+        },
+        sign_key,
+        embed_manifest: profile.verify.at_boot != crate::profile::AtBoot::Off,
+    };
+    finish(assembled, &outputs)
 }
 
 /// Writes apk's database into the image: `lib/apk/db/installed` (packages sorted by name, each
@@ -1002,6 +1150,7 @@ pub fn file_bytes(node: &Node) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrity::verify;
 
     fn embedding(key: Option<sign::SecretKey>) -> Result<Built, Error> {
         let mut files = BTreeMap::new();

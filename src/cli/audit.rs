@@ -47,19 +47,6 @@ fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse::<Severity>().map_err(|e| e.to_string())
 }
 
-/// The time of the audit: `SOURCE_DATE_EPOCH` when set, the clock otherwise.
-fn now() -> anyhow::Result<i64> {
-    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value.trim().parse().with_context(|| {
-            format!("invalid SOURCE_DATE_EPOCH `{value}` (expected seconds since 1970)")
-        });
-    }
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the system clock is before 1970")?;
-    Ok(i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// Runs `basalt audit`.
 ///
 /// # Errors
@@ -71,7 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         format,
         fail_on,
     } = args;
-    let now = now()?;
+    // The time of the audit: `SOURCE_DATE_EPOCH` when set, the clock otherwise.
+    let now = i64::try_from(super::build_time()?).unwrap_or(i64::MAX);
     let fs = RootFs::open(&root).with_context(|| format!("failed to open `{}`", root.display()))?;
     let policy = match &profile {
         Some(path) => AuditPolicy::from_profile(

@@ -13,22 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Context;
-use rayon::prelude::*;
-use sha2::Digest as _;
 
-use super::lock::{self as lock_cmd, ProfileCore};
-use super::repo_args::{RepoArgs, with_hint};
+use super::repo_args::RepoArgs;
 use super::{ExitStatus, Format};
-use crate::apk::checksum::Checksum;
-use crate::build::effects::{ProfileGroup, ProfileUser};
-use crate::build::lock::Lockfile;
-use crate::build::pipeline::{self, LoadedPackage, Options, OutputOptions};
-use crate::build::render;
-use crate::build::unpack::Limits;
+use crate::build::fetch;
+use crate::build::lock::{self, LockProfile, Lockfile};
+use crate::build::pipeline::{self, BuildOptions};
+use crate::build::verifier::{self, Linking};
 use crate::integrity::sign;
-use crate::profile::{self, AtBoot, Profile};
-use crate::repo::{ExpectedChecksum, Repository};
-use crate::tree::{Content, Node, NodeKind};
+use crate::profile::{self, AtBoot};
+use crate::tree::Node;
 
 /// Build a host image from a profile
 #[derive(Debug, clap::Args)]
@@ -84,7 +78,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         )?;
         return Ok(ExitStatus::Error);
     }
-    let core = lock_cmd::read_profile_core(profile_path)?;
+    let core = LockProfile::from_profile(&profile, profile_path)?;
+    let access = repo.access(&core.repositories, &core.keys);
     let secret = sign_key
         .as_ref()
         .map(|path| -> anyhow::Result<sign::SecretKey> {
@@ -100,13 +95,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
 
     progress.stage("resolving");
-    let computed = lock_cmd::compute(&core, repo)
+    let computed = lock::lock(&core, &access)
         .with_context(|| format!("failed to resolve `{}`", profile_path.display()))?;
     for warning in &computed.warnings {
         progress.warn(warning);
     }
     let lock = if *locked {
-        let path = lock_cmd::default_path(profile_path);
+        let path = lock::default_path(profile_path);
         let text = match fs_err::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -143,37 +138,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
 
     progress.stage("fetching and verifying packages");
-    let packages = fetch(&core, repo, &lock, &progress)?;
+    progress.length(lock.packages.len());
+    let packages = fetch::fetch(&lock, &access, &|name| progress.tick(name))?;
 
     progress.stage("assembling");
-    let epoch = epoch(&profile, &packages)?;
-    let mut options = assembly_options(&profile, epoch)?;
-    options.files.extend(verifier);
-    let mut assembled = pipeline::assemble(packages, &options)
-        .with_context(|| format!("failed to assemble `{}`", profile.image.name))?;
-    pipeline::write_apk_database(&mut assembled, &options.world)?;
+    let source_date_epoch =
+        crate::epoch::parse(std::env::var(crate::epoch::VARIABLE).ok().as_deref())?;
+    let mut built = pipeline::build(
+        &profile,
+        &lock,
+        packages,
+        BuildOptions {
+            source_date_epoch,
+            sign_key: secret,
+            extra_files: verifier,
+        },
+    )?;
 
     progress.stage("writing the image");
-    let policy = profile.filesystem.runtime_policy();
-    let outputs = OutputOptions {
-        name: profile.image.name.clone(),
-        version: profile.image.version.clone(),
-        epoch,
-        profile_digest: Some(profile_digest(profile_path)?),
-        lock_digest: Some(format!(
-            "sha256:{}",
-            hex::encode(sha2::Sha256::digest(lock.to_text()?.as_bytes()))
-        )),
-        policy: crate::integrity::manifest::RuntimePolicy {
-            ephemeral: policy.ephemeral,
-            state: policy.state,
-            mutable: policy.mutable,
-        },
-        sign_key: secret,
-        embed_manifest: at_boot,
-    };
-    let mut built = pipeline::finish(assembled, &outputs)?;
-
     let stem = built.stem();
     let mut files: Vec<(String, Vec<u8>)> = vec![
         (built.image_file.clone(), std::mem::take(&mut built.image)),
@@ -212,139 +194,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Clean)
 }
 
-/// Fetches every locked package (in parallel), checks it against the lock and reads it.
-fn fetch(
-    core: &ProfileCore,
-    repo: &RepoArgs,
-    lock: &Lockfile,
-    progress: &Progress,
-) -> anyhow::Result<Vec<LoadedPackage>> {
-    let repositories = repo.repositories_or(core.repositories.clone());
-    let by_url: BTreeMap<&str, &Repository> =
-        repositories.iter().map(|r| (r.location_str(), r)).collect();
-    let trust = repo.trust(&core.keys);
-    let keyring = super::apk::load_keyring(&trust.key_paths)?;
-    let fetcher = repo.fetcher()?;
-    let limits = Limits::default();
-    progress.length(lock.packages.len());
-    let loaded: Vec<anyhow::Result<LoadedPackage>> =
-        lock.packages
-            .par_iter()
-            .map(|p| {
-                let source = by_url.get(p.repository.as_str()).with_context(|| {
-                    format!(
-                        "package `{}` comes from `{}`, which is not among the repositories in use",
-                        p.id(),
-                        p.repository
-                    )
-                })?;
-                let expected = ExpectedChecksum {
-                    size: Some(p.size),
-                    sha256: None,
-                };
-                let fetched = fetcher
-                    .fetch_package(
-                        source,
-                        &lock.image.arch,
-                        &p.name,
-                        &p.version,
-                        &expected,
-                        |_| Ok::<(), std::convert::Infallible>(()),
-                    )
-                    .map_err(with_hint)?;
-                let identity: Checksum = p.checksum.parse().with_context(|| {
-                    format!("package `{}`: bad identity `{}`", p.id(), p.checksum)
-                })?;
-                let file = format!("{}.apk", p.id());
-                let package =
-                    pipeline::read_apk(&fetched.bytes, &file, &keyring, Some(&identity), limits)?;
-                if let Some(expected) = &p.datahash
-                    && !expected.eq_ignore_ascii_case(&package.datahash)
-                {
-                    anyhow::bail!(
-                        "package `{}`: data section has SHA-256 {}, but the lock records datahash {expected}",
-                        p.id(),
-                        package.datahash
-                    );
-                }
-                progress.tick(&p.name);
-                Ok(package)
-            })
-            .collect();
-    loaded.into_iter().collect()
-}
-
-/// `SOURCE_DATE_EPOCH`, else the profile's `epoch`, else the newest build time of the locked
-/// packages: a date that only the lock decides.
-fn epoch(profile: &Profile, packages: &[LoadedPackage]) -> anyhow::Result<u64> {
-    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        return v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"));
-    }
-    if let Some(epoch) = profile.image.epoch {
-        return Ok(epoch);
-    }
-    Ok(packages
-        .iter()
-        .filter_map(|p| p.meta.build_time)
-        .max()
-        .unwrap_or(0))
-}
-
-fn assembly_options(profile: &Profile, epoch: u64) -> anyhow::Result<Options> {
-    let mut services: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (level, service) in profile.services.enabled() {
-        services
-            .entry(level.as_str().to_owned())
-            .or_default()
-            .push(service.to_owned());
-    }
-    let mut files = BTreeMap::new();
-    for rendered in render::render_profile(profile)? {
-        let kind = match rendered.content {
-            render::Content::File(bytes) => NodeKind::File(Content::new(bytes)),
-            render::Content::Directory => NodeKind::Dir,
-        };
-        let node = Node::new(kind, rendered.mode).owned(rendered.uid, rendered.gid);
-        files.insert(rendered.path, node);
-    }
-    Ok(Options {
-        name: profile.image.name.clone(),
-        version: profile.image.version.clone(),
-        epoch,
-        services,
-        files,
-        world: profile.packages.names().map(str::to_owned).collect(),
-        groups: profile
-            .groups
-            .iter()
-            .map(|g| ProfileGroup {
-                name: g.name.clone(),
-                gid: g.gid,
-                members: g.members.iter().cloned().collect(),
-            })
-            .collect(),
-        users: profile
-            .users
-            .iter()
-            .map(|u| ProfileUser {
-                name: u.name.clone(),
-                uid: u.uid,
-                gid: u.gid,
-                group: u.group.clone(),
-                shell: u.shell.clone(),
-                home: u.home.clone(),
-            })
-            .collect(),
-        limits: Limits::default(),
-    })
-}
-
-/// The verifier's files: the binary at [`pipeline::VERIFIER_PATH`] (0755 root) and the
-/// public key of `secret` in [`pipeline::VERIFIER_KEYS`]; warns when the binary is not a
-/// statically linked ELF, which would not run on the image.
+/// The verifier's files (see [`verifier::files`]), read from `path` or the running
+/// executable; warns when the binary is not a statically linked ELF, which would not run on
+/// the image.
 fn verifier_files(
     path: Option<&Path>,
     secret: &sign::SecretKey,
@@ -357,7 +209,7 @@ fn verifier_files(
     };
     let bytes = fs_err::read(&path)
         .with_context(|| format!("failed to read the verifier `{}`", path.display()))?;
-    match elf_linking(&bytes) {
+    match verifier::elf_linking(&bytes) {
         Linking::Static => {}
         Linking::Dynamic => progress.warn(&format!(
             "the verifier `{}` is dynamically linked and will probably not run on the image; embed a static basalt (`ci/build-static`) with --verifier",
@@ -368,77 +220,7 @@ fn verifier_files(
             path.display()
         )),
     }
-    let public = secret.public();
-    let mut files = BTreeMap::new();
-    files.insert(pipeline::VERIFIER_PATH.to_owned(), Node::file(bytes, 0o755));
-    files.insert(
-        format!("{}/{}.pub", pipeline::VERIFIER_KEYS, public.id),
-        Node::file(public.render().into_bytes(), 0o644),
-    );
-    Ok(files)
-}
-
-/// How an executable is linked, as far as running it on another system goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Linking {
-    /// An ELF file without a program interpreter.
-    Static,
-    /// An ELF file that names a program interpreter (`PT_INTERP`): it needs a dynamic loader
-    /// and libraries.
-    Dynamic,
-    /// Not an ELF file (or a truncated one).
-    NotElf,
-}
-
-/// Reads the ELF header and program headers of `bytes` looking for `PT_INTERP`.
-fn elf_linking(bytes: &[u8]) -> Linking {
-    const PT_INTERP: u32 = 3;
-    if bytes.len() < 52 || &bytes[..4] != b"\x7fELF" {
-        return Linking::NotElf;
-    }
-    let little = match bytes[5] {
-        1 => true,
-        2 => false,
-        _ => return Linking::NotElf,
-    };
-    let int = |at: usize, len: usize| -> Option<u64> {
-        let field = bytes.get(at..at.checked_add(len)?)?;
-        let mut n = 0u64;
-        for i in 0..len {
-            let b = if little { field[len - 1 - i] } else { field[i] };
-            n = (n << 8) | u64::from(b);
-        }
-        Some(n)
-    };
-    // (e_phoff, e_phentsize, e_phnum) for ELF32 and ELF64.
-    let header = match bytes[4] {
-        1 => int(0x1c, 4).zip(int(0x2a, 2)).zip(int(0x2c, 2)),
-        2 => int(0x20, 8).zip(int(0x36, 2)).zip(int(0x38, 2)),
-        _ => None,
-    };
-    let Some(((phoff, phentsize), phnum)) = header else {
-        return Linking::NotElf;
-    };
-    for i in 0..phnum {
-        let at = phentsize
-            .checked_mul(i)
-            .and_then(|off| off.checked_add(phoff))
-            .and_then(|at| usize::try_from(at).ok());
-        match at.and_then(|at| int(at, 4)) {
-            Some(kind) if kind == u64::from(PT_INTERP) => return Linking::Dynamic,
-            Some(_) => {}
-            None => return Linking::NotElf,
-        }
-    }
-    Linking::Static
-}
-
-fn profile_digest(path: &Path) -> anyhow::Result<String> {
-    let bytes = fs_err::read(path)?;
-    Ok(format!(
-        "sha256:{}",
-        hex::encode(sha2::Sha256::digest(&bytes))
-    ))
+    Ok(verifier::files(bytes, &secret.public()))
 }
 
 /// Writes every output to a temporary file in `dir`, then renames them all into place; on
@@ -535,96 +317,5 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An ELF header (64- or 32-bit, either byte order) followed by program headers of the
-    /// given types.
-    fn elf(class64: bool, little: bool, types: &[u32]) -> Vec<u8> {
-        let (phoff, phentsize): (u64, u16) = if class64 { (64, 56) } else { (52, 32) };
-        let mut bytes = vec![0u8; usize::try_from(phoff).unwrap()];
-        bytes[..4].copy_from_slice(b"\x7fELF");
-        bytes[4] = if class64 { 2 } else { 1 };
-        bytes[5] = if little { 1 } else { 2 };
-        let put = |bytes: &mut Vec<u8>, at: usize, value: u64, len: usize| {
-            for i in 0..len {
-                let shift = 8 * if little { i } else { len - 1 - i };
-                bytes[at + i] = u8::try_from((value >> shift) & 0xff).unwrap();
-            }
-        };
-        let n = u64::try_from(types.len()).unwrap();
-        if class64 {
-            put(&mut bytes, 0x20, phoff, 8);
-            put(&mut bytes, 0x36, u64::from(phentsize), 2);
-            put(&mut bytes, 0x38, n, 2);
-        } else {
-            put(&mut bytes, 0x1c, phoff, 4);
-            put(&mut bytes, 0x2a, u64::from(phentsize), 2);
-            put(&mut bytes, 0x2c, n, 2);
-        }
-        for kind in types {
-            let at = bytes.len();
-            bytes.resize(at + usize::from(phentsize), 0);
-            put(&mut bytes, at, u64::from(*kind), 4);
-        }
-        bytes
-    }
-
-    #[test]
-    fn a_program_interpreter_makes_an_elf_dynamic() {
-        for class64 in [true, false] {
-            for little in [true, false] {
-                let case = format!("64-bit {class64}, little-endian {little}");
-                // PT_PHDR, PT_INTERP, PT_LOAD: a dynamically linked executable.
-                assert_eq!(
-                    elf_linking(&elf(class64, little, &[6, 3, 1])),
-                    Linking::Dynamic,
-                    "{case}"
-                );
-                // PT_LOAD, PT_LOAD, PT_TLS, PT_GNU_STACK: a static one.
-                assert_eq!(
-                    elf_linking(&elf(class64, little, &[1, 1, 7, 0x6474_e551])),
-                    Linking::Static,
-                    "{case}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn scripts_and_truncated_files_are_not_elf() {
-        assert_eq!(elf_linking(b"#!/bin/sh\necho hi\n"), Linking::NotElf);
-        assert_eq!(elf_linking(b"\x7fELF"), Linking::NotElf);
-        let mut cut = elf(true, true, &[1, 3]);
-        cut.truncate(64 + 56);
-        assert_eq!(elf_linking(&cut), Linking::NotElf);
-        let mut bad_class = elf(true, true, &[1]);
-        bad_class[4] = 9;
-        assert_eq!(elf_linking(&bad_class), Linking::NotElf);
-    }
-
-    #[test]
-    fn arbitrary_bytes_never_panic() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for len in 0..400 {
-            let mut bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    u8::try_from(state & 0xff).unwrap()
-                })
-                .collect();
-            if bytes.len() > 6 {
-                bytes[..4].copy_from_slice(b"\x7fELF");
-                bytes[4] = 1 + u8::try_from(len % 2).unwrap();
-                bytes[5] = 1 + u8::try_from((len / 2) % 2).unwrap();
-            }
-            let _ = elf_linking(&bytes);
-        }
     }
 }

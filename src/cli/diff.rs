@@ -1,16 +1,13 @@
 //! `basalt diff`: what a redeploy changes between two images or roots.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::{ExitStatus, Format};
-use crate::integrity::host::{self, ScanOptions};
-use crate::integrity::manifest::{Header, Manifest};
-use crate::posture::diff::{self, Diff, FileChange, FileSet, PackageChange, PackageSet};
-use crate::posture::target::{self, Document, Target};
+use crate::posture::diff::{self, Diff, FileChange, PackageChange};
+use crate::posture::target;
 
 /// Show what a redeploy changes from A to B: packages added, removed, upgraded, downgraded
 /// or rebuilt, and files added, removed or changed
@@ -38,59 +35,13 @@ struct JsonDiff<'a> {
     diff: &'a Diff,
 }
 
-/// One side: its packages, and its files when it lists them.
-struct Side {
-    packages: PackageSet,
-    files: Option<FileSet>,
-}
-
-impl Side {
-    fn of_manifest(manifest: &Manifest) -> Side {
-        Side {
-            packages: diff::manifest_packages(manifest),
-            files: Some(diff::manifest_files(manifest)),
-        }
-    }
-}
-
-/// Reads one side: a tree is described as a manifest would describe it.
-fn load(path: &Path) -> anyhow::Result<Side> {
-    let detected = Target::detect(path)
-        .with_context(|| format!("failed to open diff side `{}`", path.display()))?;
-    match &detected {
-        Target::Root(_) | Target::Image(_) => {
-            let scan = super::manifest::scan_tree(path, &ScanOptions::default())
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
-            let manifest = host::manifest_from_scan(scan, Header::default())
-                .with_context(|| format!("failed to describe `{}`", path.display()))?;
-            Ok(Side::of_manifest(&manifest))
-        }
-        Target::Other(p) => Ok(match target::read_document(p)? {
-            Document::Manifest(manifest) => Side::of_manifest(&manifest),
-            Document::Lock(lock) => Side {
-                packages: diff::lock_packages(&lock),
-                files: None,
-            },
-        }),
-    }
-}
-
 /// Runs `basalt diff`.
 ///
 /// # Errors
 /// When a side cannot be read.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let Args { old, new, format } = args;
-    let (before, after) = (load(&old)?, load(&new)?);
-    let (files_compared, files) = match (&before.files, &after.files) {
-        (Some(a), Some(b)) => (true, diff::files(a, b)),
-        _ => (false, Vec::new()),
-    };
-    let result = Diff {
-        packages: diff::packages(&before.packages, &after.packages),
-        files_compared,
-        files,
-    };
+    let result = diff::diff(&target::diff_side(&old)?, &target::diff_side(&new)?);
     let mut out = io::stdout().lock();
     match format {
         Format::Json => {

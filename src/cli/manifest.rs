@@ -104,7 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         packages: Vec::new(),
         policy: policy.normalised(),
     };
-    let scan = scan_tree(&tree, &ScanOptions::default())?;
+    let scan = host::scan_tree(&tree, &ScanOptions::default())?;
     let manifest = host::manifest_from_scan(scan, header)
         .with_context(|| format!("failed to describe `{}`", tree.display()))?;
     let bytes = match format {
@@ -125,17 +125,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Clean)
-}
-
-/// Scans a directory, or reads an archive when `tree` is a file.
-pub(crate) fn scan_tree(tree: &Path, options: &ScanOptions) -> anyhow::Result<host::Scan> {
-    let meta = fs_err::metadata(tree)?;
-    if meta.is_dir() {
-        Ok(host::scan_root(tree, options)?)
-    } else {
-        let file = fs_err::File::open(tree)?;
-        Ok(host::scan_archive(file, tree, options)?)
-    }
 }
 
 /// What `basalt manifest --profile` takes from a profile.

@@ -149,18 +149,16 @@ pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8], mode: u32) -> a
         .map_err(|e| anyhow::Error::new(e).context(format!("failed to write `{}`", path.display())))
 }
 
-/// The build time for headers and comments: `SOURCE_DATE_EPOCH` when set (reproducible
-/// builds), else the current time.
+/// The time outputs carry: `SOURCE_DATE_EPOCH` when set (reproducible builds), else the
+/// clock.
 pub(crate) fn build_time() -> anyhow::Result<u64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds")),
-        Err(_) => Ok(std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())),
-    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(crate::epoch::or_now(
+        std::env::var(crate::epoch::VARIABLE).ok().as_deref(),
+        now,
+    )?)
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -173,8 +171,11 @@ pub fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
+            let hint = repo_args::hint(&err)
+                .map(|h| format!("\n\nhint: {h}"))
+                .unwrap_or_default();
             let mut stderr = io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err:#}");
+            let _ = writeln!(stderr, "error: {err:#}{hint}");
             ExitStatus::Error.into()
         }
     }

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
-use crate::repo::{Fetcher, RepoOptions, Repository, Trust};
+use crate::repo::{Access, Repository, Trust};
 
 /// Where packages come from, and how far to trust them.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -39,69 +37,49 @@ fn parse_repository(text: &str) -> Result<Repository, String> {
 }
 
 impl RepoArgs {
-    /// The repositories to use: the command line's when any were given, else `profile`'s.
+    /// How the command reaches its repositories: the command line's repositories when any were
+    /// given, else `profile_repositories`; the extra keys after `profile_keys`.
     #[must_use]
-    pub fn repositories_or(&self, profile: Vec<Repository>) -> Vec<Repository> {
-        if self.repositories.is_empty() {
-            profile
+    pub fn access(&self, profile_repositories: &[Repository], profile_keys: &[PathBuf]) -> Access {
+        let repositories = if self.repositories.is_empty() {
+            profile_repositories.to_vec()
         } else {
             self.repositories.clone()
-        }
-    }
-
-    /// The fetching options: the cache directory chosen, proxies from the environment.
-    ///
-    /// # Errors
-    ///
-    /// When no cache directory is given and none can be derived from the environment.
-    pub fn options(&self) -> anyhow::Result<RepoOptions> {
-        let cache_dir = match &self.cache_dir {
-            Some(dir) => dir.clone(),
-            None => RepoOptions::default_cache_dir().map_err(with_hint)?,
         };
-        let mut options = RepoOptions::new(cache_dir);
-        options.offline = self.offline;
-        Ok(options)
-    }
-
-    /// A [`Fetcher`] with [`RepoArgs::options`].
-    ///
-    /// # Errors
-    ///
-    /// As [`RepoArgs::options`], or a proxy variable that cannot be used.
-    pub fn fetcher(&self) -> anyhow::Result<Fetcher> {
-        Fetcher::new(self.options()?)
-            .map_err(with_hint)
-            .context("failed to set up repository access")
-    }
-
-    /// The extra keys and `--allow-untrusted`, plus `profile_keys` (the profile's `keys`).
-    #[must_use]
-    pub fn trust(&self, profile_keys: &[PathBuf]) -> Trust {
         let mut key_paths = profile_keys.to_vec();
         key_paths.extend(self.keys.iter().cloned());
-        Trust {
-            key_paths,
-            allow_untrusted: self.allow_untrusted,
+        Access {
+            repositories,
+            trust: Trust {
+                key_paths,
+                allow_untrusted: self.allow_untrusted,
+            },
+            cache_dir: self.cache_dir.clone(),
+            offline: self.offline,
         }
     }
 }
 
-/// Turns a repository error into an `anyhow` error whose message is the error, its causes,
-/// and its hint after a blank line (so the hint comes last however the chain is printed).
+/// What the user can do about an error, when a library error in its chain knows: the
+/// repository layer's hints (the cache directory, the URL syntax, the proxy), printed after
+/// the message and its causes.
 #[must_use]
-pub fn with_hint(err: crate::repo::Error) -> anyhow::Error {
-    let Some(hint) = err.hint() else {
-        return anyhow::Error::new(err);
-    };
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    anyhow::anyhow!("{text}\n\nhint: {hint}")
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<crate::repo::Error>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<crate::repo::SetupError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<crate::build::lock::LockError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<crate::build::fetch::Error>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<crate::posture::target::InputError>() {
+            e.hint()
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
@@ -134,37 +112,41 @@ mod tests {
             "/keys",
         ])
         .unwrap();
-        assert_eq!(h.repo.repositories.len(), 2);
-        assert_eq!(h.repo.repositories[0].tag(), Some("edge"));
-        let options = h.repo.options().unwrap();
+        let from_profile = vec![Repository::parse("/p").unwrap()];
+        let access = h
+            .repo
+            .access(&from_profile, &[PathBuf::from("/profile.pub")]);
+        assert_eq!(access.repositories.len(), 2);
+        assert_eq!(access.repositories[0].tag(), Some("edge"));
+        let options = access.options().unwrap();
         assert_eq!(options.cache_dir, PathBuf::from("/tmp/c"));
         assert!(options.offline);
-        let trust = h.repo.trust(&[PathBuf::from("/profile.pub")]);
-        assert!(trust.allow_untrusted);
+        assert!(access.trust.allow_untrusted);
         assert_eq!(
-            trust.key_paths,
+            access.trust.key_paths,
             ["/profile.pub", "/k1.rsa.pub", "/keys"].map(PathBuf::from)
         );
-        let from_profile = vec![Repository::parse("/p").unwrap()];
-        assert_eq!(h.repo.repositories_or(from_profile).len(), 2);
     }
 
     #[test]
     fn no_flags_keep_the_profiles_repositories() {
         let h = Harness::try_parse_from(["x", "--cache-dir", "/c"]).unwrap();
         let from_profile = vec![Repository::parse("/p").unwrap()];
-        assert_eq!(h.repo.repositories_or(from_profile.clone()), from_profile);
-        assert!(!h.repo.options().unwrap().offline);
+        let access = h.repo.access(&from_profile, &[]);
+        assert_eq!(access.repositories, from_profile);
+        assert!(!access.options().unwrap().offline);
     }
 
     #[test]
-    fn hints_come_last() {
-        let err = with_hint(crate::repo::Error::NoCacheDir);
+    fn hints_come_from_the_chain() {
+        let err =
+            anyhow::Error::new(crate::repo::Error::NoCacheDir).context("failed to lock `p.toml`");
         assert_eq!(
-            format!("{:#}", err.context("failed to lock `p.toml`")),
+            format!("{err:#}"),
             "failed to lock `p.toml`: no cache directory: neither `XDG_CACHE_HOME` nor `HOME` \
-             is set to an absolute path\n\nhint: pass `--cache-dir DIR`"
+             is set to an absolute path"
         );
+        assert_eq!(hint(&err).as_deref(), Some("pass `--cache-dir DIR`"));
     }
 
     #[test]

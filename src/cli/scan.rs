@@ -1,21 +1,15 @@
 //! `basalt scan`: installed packages against Alpine's security database.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 
-use super::repo_args;
 use super::{ExitStatus, Format};
-use crate::apk::Limits;
-use crate::apk::index;
-use crate::apk::keys::Keyring;
-use crate::build::lock::Lockfile;
-use crate::posture::scan::{self, Report, ScannedPackage, SecDb};
-use crate::posture::target::{self, Document, Target};
-use crate::repo::{Fetcher, RepoOptions, Repository};
+use crate::posture::scan::{self, Report, SecDb};
+use crate::posture::target::{self, Target};
+use crate::repo::{Access, Fetcher, SetupError};
 
 /// Check installed packages against Alpine's security database (secdb)
 ///
@@ -65,63 +59,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         offline,
         format,
     } = args;
-    let mut db = SecDb::default();
-    let mut fetcher = None;
-    for source in &secdb {
-        let bytes = if is_url(source) {
-            if fetcher.is_none() {
-                fetcher = Some(make_fetcher(cache_dir.clone(), offline)?);
+    let access = Access {
+        cache_dir,
+        offline,
+        ..Access::default()
+    };
+    let fetcher = std::cell::OnceCell::new();
+    let fetcher = || -> anyhow::Result<&Fetcher> {
+        if let Some(fetcher) = fetcher.get() {
+            return Ok(fetcher);
+        }
+        let made = access.fetcher().map_err(|e| match e {
+            SetupError::CacheDir(e) => anyhow::Error::new(e),
+            SetupError::Fetcher(e) => {
+                anyhow::Error::new(e).context("failed to set up secdb fetching")
             }
-            let fetcher = fetcher.as_ref().expect("set above");
-            fetcher
+        })?;
+        Ok(fetcher.get_or_init(|| made))
+    };
+    let mut db = SecDb::default();
+    for source in &secdb {
+        let bytes = if target::is_url(source) {
+            fetcher()?
                 .fetch_url(source.clone(), scan::MAX_SECDB_BYTES)
-                .map_err(repo_args::with_hint)
                 .with_context(|| format!("failed to fetch secdb `{source}`"))?
                 .bytes
         } else {
-            read_secdb(std::path::Path::new(source))?
+            target::read_secdb(std::path::Path::new(source))?
         };
         db.add_document(source, &bytes)?;
     }
     let detected = Target::detect(&target)
         .with_context(|| format!("failed to open scan target `{}`", target.display()))?;
-    let (packages, release) = match &detected {
-        Target::Root(_) | Target::Image(_) => {
-            let (installed, release) = target::read_installed_and_release(&detected)?;
-            let packages = installed
-                .packages
-                .into_iter()
-                .map(|p| ScannedPackage {
-                    name: p.name,
-                    version: p.version,
-                    origin: p.origin,
-                })
-                .collect();
-            (packages, release)
-        }
-        Target::Other(path) => match target::read_document(path)? {
-            Document::Manifest(manifest) => (
-                manifest
-                    .header
-                    .packages
-                    .into_iter()
-                    .map(|p| ScannedPackage {
-                        name: p.name,
-                        version: p.version,
-                        origin: p.origin,
-                    })
-                    .collect(),
-                None,
-            ),
-            Document::Lock(lock) => {
-                if fetcher.is_none() {
-                    fetcher = Some(make_fetcher(cache_dir.clone(), offline)?);
-                }
-                let fetcher = fetcher.as_ref().expect("set above");
-                (lock_packages(&lock, path, fetcher)?, None)
-            }
-        },
-    };
+    let (packages, release) = target::scan_packages(&detected, || fetcher().map_err(Into::into))?;
     if let Some(release) = &release {
         let mut stderr = io::stderr().lock();
         for source in db.sources.iter().filter(|s| s.is_for_other_branch(release)) {
@@ -151,106 +121,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Format::Human => write_human(&mut out, &target.display().to_string(), &report)?,
     }
     Ok(ExitStatus::problem_if(report.has_findings()))
-}
-
-/// The packages of a lock with their origins, which a lock does not record: they are read from
-/// the very indexes the lock was resolved against (pinned by their SHA-256, from the cache or
-/// the repository).
-fn lock_packages(
-    lock: &Lockfile,
-    path: &Path,
-    fetcher: &Fetcher,
-) -> anyhow::Result<Vec<ScannedPackage>> {
-    let shown = path.display();
-    let mut origins: BTreeMap<(&str, String, String), Option<String>> = BTreeMap::new();
-    for locked in &lock.repositories {
-        let repository = Repository::parse(&locked.url)
-            .map_err(repo_args::with_hint)
-            .with_context(|| format!("lock `{shown}`: repository `{}`", locked.url))?;
-        let digest: [u8; 32] = hex::decode(&locked.index)
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .with_context(|| {
-                format!(
-                    "lock `{shown}`: index digest `{}` of `{}` is not SHA-256 hex",
-                    locked.index, locked.url
-                )
-            })?;
-        let fetched = fetcher
-            .fetch_index_pinned(&repository, &lock.image.arch, &digest)
-            .map_err(repo_args::with_hint)
-            .with_context(|| {
-                format!(
-                    "failed to read the index `{}` was locked against (to learn package origins)",
-                    locked.url
-                )
-            })?;
-        // The digest pins the bytes that were verified when the lock was written.
-        let index = index::read_index(
-            &fetched.bytes[..],
-            &locked.url,
-            &Keyring::alpine(),
-            &Limits::default(),
-        )?;
-        for entry in index.entries {
-            origins.insert(
-                (locked.url.as_str(), entry.name, entry.version),
-                entry.origin,
-            );
-        }
-    }
-    lock.packages
-        .iter()
-        .map(|p| {
-            let key = (p.repository.as_str(), p.name.clone(), p.version.clone());
-            let origin = origins.get(&key).with_context(|| {
-                format!(
-                    "lock `{shown}`: package `{}` is not in the index of `{}` it was locked against",
-                    p.id(),
-                    p.repository
-                )
-            })?;
-            Ok(ScannedPackage {
-                name: p.name.clone(),
-                version: p.version.clone(),
-                origin: origin.clone(),
-            })
-        })
-        .collect()
-}
-
-fn is_url(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
-}
-
-fn make_fetcher(cache_dir: Option<PathBuf>, offline: bool) -> anyhow::Result<Fetcher> {
-    let cache_dir = match cache_dir {
-        Some(dir) => dir,
-        None => RepoOptions::default_cache_dir().map_err(repo_args::with_hint)?,
-    };
-    let mut options = RepoOptions::new(cache_dir);
-    options.offline = offline;
-    Fetcher::new(options)
-        .map_err(repo_args::with_hint)
-        .context("failed to set up secdb fetching")
-}
-
-fn read_secdb(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = fs_err::File::open(path)?;
-    let mut bytes = Vec::new();
-    file.take(scan::MAX_SECDB_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("failed to read secdb `{}`", path.display()))?;
-    if bytes.len() as u64 > scan::MAX_SECDB_BYTES {
-        bail!(
-            "secdb `{}` is larger than {} bytes",
-            path.display(),
-            scan::MAX_SECDB_BYTES
-        );
-    }
-    Ok(bytes)
 }
 
 fn write_human(out: &mut impl Write, target: &str, report: &Report) -> io::Result<()> {

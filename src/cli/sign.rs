@@ -8,7 +8,6 @@ use anyhow::Context as _;
 
 use crate::integrity::manifest::Manifest;
 use crate::integrity::sign::{SecretKey, check_secret_key_mode};
-use crate::integrity::verify;
 
 use super::ExitStatus;
 
@@ -46,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let trusted = match trusted_comment {
         Some(t) => t,
         None => match Manifest::parse(&data) {
-            Ok(manifest) => verify::trusted_comment(&manifest),
+            Ok(manifest) => manifest.trusted_comment(),
             Err(_) => format!(
                 "timestamp:{}\tfile:{}",
                 super::build_time()?,

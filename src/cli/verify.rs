@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::integrity::host::ScanOptions;
 use crate::integrity::manifest::Manifest;
 use crate::integrity::sign::{Keyring, PublicKey, Signature};
 use crate::integrity::verify::{self, Finding, Report};
@@ -71,26 +70,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             }
             Err(e) => return Err(e.into()),
         };
-        let outcome = Signature::parse(&sig_text)
-            .map_err(verify::Error::Signature)
-            .and_then(|sig| verify::check_signature(&bytes, &sig, &keyring));
-        if let Err(e) = outcome {
+        let signature = match Signature::parse(&sig_text) {
+            Ok(signature) => signature,
+            Err(e) => {
+                return refuse(&format!(
+                    "{:#}",
+                    anyhow::Error::new(verify::Error::Signature(e))
+                ));
+            }
+        };
+        return finish(
+            verify::verify_tree(&bytes, Some((&signature, &keyring)), &tree),
+            &manifest,
+            &tree,
+            format,
+        );
+    }
+    finish(
+        verify::verify_tree(&bytes, None, &tree),
+        &manifest,
+        &tree,
+        format,
+    )
+}
+
+/// Renders the outcome of a verification and maps it to an exit code.
+fn finish(
+    outcome: Result<(Manifest, Report), verify::Error>,
+    manifest: &Path,
+    tree: &Path,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
+    let (parsed, report) = match outcome {
+        Ok(done) => done,
+        Err(e @ (verify::Error::Signature(_) | verify::Error::SignedDigest { .. })) => {
             return refuse(&format!("{:#}", anyhow::Error::new(e)));
         }
-    }
-    let what = || format!("failed to read the manifest `{}`", manifest.display());
-    // The header holds the runtime policy the walk needs; the entries are read meanwhile.
-    let header = Manifest::parse_header(&bytes).with_context(what)?;
-    let options = ScanOptions::for_policy(&header.policy);
-    let (parsed, scan) = rayon::join(
-        || Manifest::parse(&bytes),
-        || super::manifest::scan_tree(&tree, &options),
-    );
-    let manifest = parsed.with_context(what)?;
-    let scan = scan.with_context(|| format!("failed to read `{}`", tree.display()))?;
-    let findings = verify::compare(&manifest, &scan);
-    let report = Report::new(findings);
-    print_report(&report, format, manifest.entries.len())?;
+        Err(verify::Error::Manifest(e)) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "failed to read the manifest `{}`",
+                manifest.display()
+            )));
+        }
+        Err(verify::Error::Host(e)) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("failed to read `{}`", tree.display()))
+            );
+        }
+    };
+    print_report(&report, format, parsed.entries.len())?;
     Ok(ExitStatus::problem_if(!report.clean))
 }
 

@@ -53,6 +53,9 @@ pub enum Error {
         /// The root.
         path: PathBuf,
     },
+    /// The tree given cannot be inspected or opened.
+    #[error(transparent)]
+    Open(#[from] io::Error),
     /// The archive cannot be read, or holds a member that breaks the archive rules.
     #[error(transparent)]
     Archive(archive::Error),
@@ -763,6 +766,20 @@ fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
 
 // ---------------------------------------------------------------------------------------------
 // Archives
+
+/// Walks `tree` when it is a directory, reads it as an image archive otherwise.
+///
+/// # Errors
+/// As [`scan_root`] and [`scan_archive`], and [`Error::Open`] when `tree` cannot be opened.
+pub fn scan_tree(tree: &Path, options: &ScanOptions) -> Result<Scan, Error> {
+    let meta = fs_err::metadata(tree)?;
+    if meta.is_dir() {
+        scan_root(tree, options)
+    } else {
+        let file = fs_err::File::open(tree)?;
+        scan_archive(file, tree, options)
+    }
+}
 
 /// Reads an image archive (tar, gzip-compressed or not) through [`archive::read`], streaming,
 /// and describes every member. `name` is used in errors only. Later members replace earlier

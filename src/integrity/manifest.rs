@@ -410,6 +410,18 @@ pub fn is_normal_path(path: &[u8]) -> bool {
 // Rendering
 
 impl Manifest {
+    /// The trusted comment basalt signs with a manifest: image name, version and digest
+    /// (`manifest=sha256:…`, which verification checks against the manifest's bytes).
+    #[must_use]
+    pub fn trusted_comment(&self) -> String {
+        format!(
+            "basalt image={} version={} manifest={}",
+            escape(self.header.image.as_bytes()),
+            escape(self.header.version.as_bytes()),
+            self.digest_string()
+        )
+    }
+
     /// Sorts entries by path and packages by name, and normalises the policy: what
     /// [`Manifest::render`] expects.
     pub fn canonicalise(&mut self) {

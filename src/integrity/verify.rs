@@ -169,25 +169,34 @@ fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// The trusted comment basalt writes for a manifest: image name, version and digest.
-#[must_use]
-pub fn trusted_comment(manifest: &Manifest) -> String {
-    format!(
-        "basalt image={} version={} manifest={}",
-        escape(manifest.header.image.as_bytes()),
-        escape(manifest.header.version.as_bytes()),
-        manifest.digest_string()
-    )
-}
-
-/// Scans `root` (a directory) under the manifest's policy and compares.
+/// Verifies `tree` (a root directory or an image archive) against the manifest
+/// `manifest_bytes`: the signature first, when one is given, over the exact bytes (nothing
+/// else is done when it fails); then the tree is read under the manifest's runtime policy,
+/// while the manifest's entries are parsed, and the two are compared.
 ///
 /// # Errors
-/// [`Error::Host`] when the root cannot be walked at all.
-pub fn verify_root(manifest: &Manifest, root: &Path) -> Result<Vec<Finding>, Error> {
-    let options = ScanOptions::for_policy(&manifest.header.policy);
-    let scan = host::scan_root(root, &options).map_err(Error::Host)?;
-    Ok(compare(manifest, &scan))
+/// [`Error::Signature`] or [`Error::SignedDigest`] when the signature fails,
+/// [`Error::Manifest`] when the manifest cannot be read, [`Error::Host`] when the tree
+/// cannot be read at all.
+pub fn verify_tree(
+    manifest_bytes: &[u8],
+    signature: Option<(&Signature, &Keyring)>,
+    tree: &Path,
+) -> Result<(Manifest, Report), Error> {
+    if let Some((signature, keyring)) = signature {
+        check_signature(manifest_bytes, signature, keyring)?;
+    }
+    // The header holds the runtime policy the walk needs; the entries are read meanwhile.
+    let header = Manifest::parse_header(manifest_bytes).map_err(Error::Manifest)?;
+    let options = ScanOptions::for_policy(&header.policy);
+    let (parsed, scan) = rayon::join(
+        || Manifest::parse(manifest_bytes),
+        || host::scan_tree(tree, &options),
+    );
+    let manifest = parsed.map_err(Error::Manifest)?;
+    let scan = scan.map_err(Error::Host)?;
+    let findings = compare(&manifest, &scan);
+    Ok((manifest, Report::new(findings)))
 }
 
 /// Reads an image archive under the manifest's policy and compares.

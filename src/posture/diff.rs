@@ -194,6 +194,49 @@ pub struct Diff {
     pub files: Vec<FileChange>,
 }
 
+/// One side of a diff: its packages, and its files when it lists them (a lock does not).
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// The packages.
+    pub packages: PackageSet,
+    /// The files, when the side lists them.
+    pub files: Option<FileSet>,
+}
+
+impl Side {
+    /// A manifest's packages and files.
+    #[must_use]
+    pub fn of_manifest(manifest: &Manifest) -> Side {
+        Side {
+            packages: manifest_packages(manifest),
+            files: Some(manifest_files(manifest)),
+        }
+    }
+
+    /// A lock's packages (a lock lists no files).
+    #[must_use]
+    pub fn of_lock(lock: &Lockfile) -> Side {
+        Side {
+            packages: lock_packages(lock),
+            files: None,
+        }
+    }
+}
+
+/// What changes from `old` to `new`: packages always, files when both sides list them.
+#[must_use]
+pub fn diff(old: &Side, new: &Side) -> Diff {
+    let (files_compared, files) = match (&old.files, &new.files) {
+        (Some(a), Some(b)) => (true, self::files(a, b)),
+        _ => (false, Vec::new()),
+    };
+    Diff {
+        packages: packages(&old.packages, &new.packages),
+        files_compared,
+        files,
+    }
+}
+
 impl Diff {
     /// True when nothing differs.
     #[must_use]

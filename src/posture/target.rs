@@ -1,5 +1,6 @@
 //! What `scan`, `outdated` and `diff` are given: a root directory or an image (`.tar.gz`),
-//! whose installed-package database is read, or a manifest or a lock file.
+//! whose installed-package database is read, or a manifest or a lock file; and what each
+//! command takes from it ([`scan_packages`], [`outdated_packages`], [`diff_side`]).
 //!
 //! Invariant: a tree's database is read by [`RootFs::installed_database`], the one reading
 //! every command shares (exactly the regular file at its path, the last member of that path in
@@ -8,10 +9,19 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use crate::apk::installed::{self, Database};
+use crate::apk::keys::Keyring;
+use crate::apk::{Limits, index};
 use crate::build::lock::{self, Lockfile};
-use crate::integrity::manifest::{self, Manifest};
+use crate::integrity::host::{self, ScanOptions};
+use crate::integrity::manifest::{self, Header, Manifest};
 use crate::integrity::rootfs::{self, Keep, RootFs};
+use crate::posture::diff::Side;
+use crate::posture::outdated::{Available, Current};
+use crate::posture::scan::{MAX_SECDB_BYTES, ScannedPackage};
+use crate::repo::{self, Fetcher, Repository};
 
 /// Where Alpine records its release (`3.19.1`), relative to the root.
 pub const RELEASE_PATH: &str = "etc/alpine-release";
@@ -282,4 +292,445 @@ pub fn read_document(path: &Path) -> Result<Document, Error> {
         return Ok(Document::Lock(Box::new(Lockfile::parse(text, &shown)?)));
     }
     Err(Error::NotADocument { shown })
+}
+
+/// The packages to scan, with their origins, and the Alpine release of a tree. A lock does
+/// not record origins: they are read from the very indexes the lock was resolved against
+/// (pinned by their SHA-256, from the cache or the repository), through `fetcher`, which is
+/// asked for only then.
+///
+/// # Errors
+/// An unreadable target, or a lock whose indexes cannot be had or do not list its packages.
+pub fn scan_packages<'f>(
+    target: &Target,
+    fetcher: impl FnOnce() -> Result<&'f Fetcher, Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<(Vec<ScannedPackage>, Option<String>), InputError> {
+    Ok(match target {
+        Target::Root(_) | Target::Image(_) => {
+            let (installed, release) = read_installed_and_release(target)?;
+            let packages = installed
+                .packages
+                .into_iter()
+                .map(|p| ScannedPackage {
+                    name: p.name,
+                    version: p.version,
+                    origin: p.origin,
+                })
+                .collect();
+            (packages, release)
+        }
+        Target::Other(path) => match read_document(path)? {
+            Document::Manifest(manifest) => (
+                manifest
+                    .header
+                    .packages
+                    .into_iter()
+                    .map(|p| ScannedPackage {
+                        name: p.name,
+                        version: p.version,
+                        origin: p.origin,
+                    })
+                    .collect(),
+                None,
+            ),
+            Document::Lock(lock) => (
+                lock_packages(&lock, path, fetcher().map_err(InputError::Fetcher)?)?,
+                None,
+            ),
+        },
+    })
+}
+
+/// Why a command's input cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The target cannot be read.
+    #[error(transparent)]
+    Target(#[from] Error),
+    /// The fetcher cannot be set up.
+    #[error(transparent)]
+    Fetcher(Box<dyn std::error::Error + Send + Sync>),
+    /// A lock's repository line cannot be used.
+    #[error("lock `{lock}`: repository `{url}`")]
+    LockRepository {
+        /// The lock file.
+        lock: String,
+        /// The repository.
+        url: String,
+        /// Why.
+        source: Box<repo::Error>,
+    },
+    /// A lock's repository line cannot be used (as `outdated` reads it).
+    #[error(transparent)]
+    Repository(Box<repo::Error>),
+    /// A lock's index digest is not SHA-256.
+    #[error("lock `{lock}`: index digest `{digest}` of `{url}` is not SHA-256 hex")]
+    LockDigest {
+        /// The lock file.
+        lock: String,
+        /// The digest as written.
+        digest: String,
+        /// The repository.
+        url: String,
+    },
+    /// The index a lock was made against cannot be had.
+    #[error("failed to read the index `{url}` was locked against (to learn package origins)")]
+    LockIndex {
+        /// The repository.
+        url: String,
+        /// Why.
+        source: Box<repo::Error>,
+    },
+    /// An index cannot be read.
+    #[error(transparent)]
+    Index(#[from] index::Error),
+    /// A locked package is missing from its index.
+    #[error(
+        "lock `{lock}`: package `{package}` is not in the index of `{repository}` it was locked against"
+    )]
+    NotInIndex {
+        /// The lock file.
+        lock: String,
+        /// `NAME-VERSION`.
+        package: String,
+        /// The repository.
+        repository: String,
+    },
+}
+
+impl InputError {
+    /// What the user can do about it, when the repository layer knows.
+    #[must_use]
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            InputError::Repository(e)
+            | InputError::LockRepository { source: e, .. }
+            | InputError::LockIndex { source: e, .. } => e.hint(),
+            _ => None,
+        }
+    }
+}
+
+/// The packages of a lock with their origins, read from the indexes it was locked against.
+fn lock_packages(
+    lock: &Lockfile,
+    path: &Path,
+    fetcher: &Fetcher,
+) -> Result<Vec<ScannedPackage>, InputError> {
+    let shown = path.display().to_string();
+    let mut origins: BTreeMap<(&str, String, String), Option<String>> = BTreeMap::new();
+    for locked in &lock.repositories {
+        let repository =
+            Repository::parse(&locked.url).map_err(|source| InputError::LockRepository {
+                lock: shown.clone(),
+                url: locked.url.clone(),
+                source: Box::new(source),
+            })?;
+        let digest: [u8; 32] = hex::decode(&locked.index)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| InputError::LockDigest {
+                lock: shown.clone(),
+                digest: locked.index.clone(),
+                url: locked.url.clone(),
+            })?;
+        let fetched = fetcher
+            .fetch_index_pinned(&repository, &lock.image.arch, &digest)
+            .map_err(|source| InputError::LockIndex {
+                url: locked.url.clone(),
+                source: Box::new(source),
+            })?;
+        // The digest pins the bytes that were verified when the lock was written.
+        let index = index::read_index(
+            &fetched.bytes[..],
+            &locked.url,
+            &Keyring::alpine(),
+            &Limits::default(),
+        )?;
+        for entry in index.entries {
+            origins.insert(
+                (locked.url.as_str(), entry.name, entry.version),
+                entry.origin,
+            );
+        }
+    }
+    lock.packages
+        .iter()
+        .map(|p| {
+            let key = (p.repository.as_str(), p.name.clone(), p.version.clone());
+            let origin = origins.get(&key).ok_or_else(|| InputError::NotInIndex {
+                lock: shown.clone(),
+                package: p.id(),
+                repository: p.repository.clone(),
+            })?;
+            Ok(ScannedPackage {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                origin: origin.clone(),
+            })
+        })
+        .collect()
+}
+
+/// A secdb document that cannot be read from a file.
+#[derive(Debug, thiserror::Error)]
+pub enum SecdbFileError {
+    /// The file cannot be opened.
+    #[error(transparent)]
+    Open(#[from] std::io::Error),
+    /// The file cannot be read.
+    #[error("failed to read secdb `{}`", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_SECDB_BYTES`].
+    #[error("secdb `{}` is larger than {MAX_SECDB_BYTES} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The bytes of a secdb document on this machine, at most [`MAX_SECDB_BYTES`].
+///
+/// # Errors
+/// An unreadable or too large file.
+pub fn read_secdb(path: &Path) -> Result<Vec<u8>, SecdbFileError> {
+    let file = fs_err::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECDB_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| SecdbFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_SECDB_BYTES {
+        return Err(SecdbFileError::TooLarge {
+            path: path.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Whether a secdb source is a URL (rather than a file).
+#[must_use]
+pub fn is_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// What `outdated` compares: the packages of the target, the architecture they are for (when
+/// the target says), and the repositories a lock was made against.
+#[derive(Debug, Clone, Default)]
+pub struct OutdatedInput {
+    /// The packages and their versions.
+    pub current: Vec<Current>,
+    /// The architecture: the most common one of a tree's packages, or a lock's.
+    pub arch: Option<String>,
+    /// A lock's own repositories (empty for trees and manifests).
+    pub repositories: Vec<Repository>,
+}
+
+/// What `outdated` compares, from a tree, a lock or a manifest.
+///
+/// # Errors
+/// An unreadable target, or a lock whose repository lines cannot be used.
+pub fn outdated_packages(target: &Target) -> Result<OutdatedInput, InputError> {
+    let current_of = |name: &str, version: &str| Current {
+        name: name.to_owned(),
+        version: version.to_owned(),
+    };
+    Ok(match target {
+        Target::Root(_) | Target::Image(_) => {
+            let db = read_installed(target)?;
+            OutdatedInput {
+                current: db
+                    .packages
+                    .iter()
+                    .map(|p| current_of(&p.name, &p.version))
+                    .collect(),
+                arch: packages_arch(&db),
+                repositories: Vec::new(),
+            }
+        }
+        Target::Other(path) => match read_document(path)? {
+            Document::Lock(lock) => OutdatedInput {
+                current: lock
+                    .packages
+                    .iter()
+                    .map(|p| current_of(&p.name, &p.version))
+                    .collect(),
+                arch: Some(lock.image.arch.clone()),
+                repositories: lock
+                    .repositories
+                    .iter()
+                    .map(|r| {
+                        let text = match &r.tag {
+                            Some(tag) => format!("@{tag} {}", r.url),
+                            None => r.url.clone(),
+                        };
+                        Repository::parse(&text).map_err(|e| InputError::Repository(Box::new(e)))
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            Document::Manifest(manifest) => OutdatedInput {
+                current: manifest
+                    .header
+                    .packages
+                    .iter()
+                    .map(|p| current_of(&p.name, &p.version))
+                    .collect(),
+                arch: None,
+                repositories: Vec::new(),
+            },
+        },
+    })
+}
+
+/// Why the repositories' packages cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum AvailableError {
+    /// A key file cannot be read or used.
+    #[error(transparent)]
+    Key(#[from] repo::KeyError),
+    /// The fetcher cannot be set up.
+    #[error(transparent)]
+    Setup(#[from] repo::SetupError),
+    /// An index cannot be fetched.
+    #[error("failed to fetch the index of `{label}`")]
+    Fetch {
+        /// The repository.
+        label: String,
+        /// Why.
+        source: repo::Error,
+    },
+    /// An index cannot be read, or is not signed by a trusted key.
+    #[error(transparent)]
+    Index(#[from] index::Error),
+}
+
+/// Every package of the repositories of `access`, for `arch`, from their signed indexes
+/// fetched now. An index not signed by a trusted key is refused, unless `access` allows it:
+/// then `warn` is told.
+///
+/// # Errors
+/// An index that cannot be fetched, read or trusted.
+pub fn available(
+    access: &repo::Access,
+    arch: &str,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<Available>, AvailableError> {
+    let ring = access.keyring()?;
+    let fetcher = access.fetcher()?;
+    let mut available = Vec::new();
+    for repository in &access.repositories {
+        let label = repository.location_str().to_owned();
+        let fetched =
+            fetcher
+                .fetch_index(repository, arch)
+                .map_err(|source| AvailableError::Fetch {
+                    label: label.clone(),
+                    source,
+                })?;
+        let index = index::read_index(&fetched.bytes[..], &label, &ring, &Limits::default())?;
+        if !index.signature.is_verified() {
+            if access.trust.allow_untrusted {
+                warn(format!(
+                    "index of `{label}` is not signed by a trusted key ({}); using it because of --allow-untrusted",
+                    index.signature
+                ));
+            } else {
+                index.require_verified(&label)?;
+            }
+        }
+        available.extend(index.entries.into_iter().map(|e| Available {
+            name: e.name,
+            version: e.version,
+            repository: label.clone(),
+        }));
+    }
+    Ok(available)
+}
+
+/// The most common architecture of the installed packages, ignoring `noarch`.
+fn packages_arch(db: &Database) -> Option<String> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for arch in db.packages.iter().filter_map(|p| p.arch.as_deref()) {
+        if arch != "noarch" {
+            *counts.entry(arch).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(arch, _)| arch.to_owned())
+}
+
+/// A side of `diff` that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SideError {
+    /// The path cannot be inspected.
+    #[error("failed to open diff side `{}`", path.display())]
+    Open {
+        /// The side.
+        path: PathBuf,
+        /// Why.
+        source: Error,
+    },
+    /// A tree cannot be read.
+    #[error("failed to read `{}`", path.display())]
+    Read {
+        /// The side.
+        path: PathBuf,
+        /// Why.
+        source: host::Error,
+    },
+    /// A tree cannot be described.
+    #[error("failed to describe `{}`", path.display())]
+    Describe {
+        /// The side.
+        path: PathBuf,
+        /// Why.
+        source: host::Error,
+    },
+    /// A manifest or lock cannot be read.
+    #[error(transparent)]
+    Document(#[from] Error),
+}
+
+/// One side of `diff`: a tree is described as a manifest would describe it (with the same
+/// reader of images every command uses); a manifest lists packages and files; a lock lists
+/// packages only.
+///
+/// # Errors
+/// When the side cannot be read.
+pub fn diff_side(path: &Path) -> Result<Side, SideError> {
+    let detected = Target::detect(path).map_err(|source| SideError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    match &detected {
+        Target::Root(_) | Target::Image(_) => {
+            let scan = host::scan_tree(path, &ScanOptions::default()).map_err(|source| {
+                SideError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            let manifest = host::manifest_from_scan(scan, Header::default()).map_err(|source| {
+                SideError::Describe {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            Ok(Side::of_manifest(&manifest))
+        }
+        Target::Other(p) => Ok(match read_document(p)? {
+            Document::Manifest(manifest) => Side::of_manifest(&manifest),
+            Document::Lock(lock) => Side::of_lock(&lock),
+        }),
+    }
 }

@@ -25,6 +25,7 @@
 //! reader never sees a partial entry; the library never prints (progress is reported through
 //! [`Event`]s).
 
+mod access;
 mod cache;
 mod http;
 
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 
+pub use self::access::{Access, KeyError, SetupError, keyring};
 pub use self::http::ProxySettings;
 
 /// A boxed error returned by a caller-supplied check.
