@@ -7,6 +7,7 @@
 //!
 //! 1. Vocabulary
 //!    - [`finding`]: the shape of a check result: stable codes and severities.
+//!    - [`policy`]: where a running host may differ from its image (the runtime policy).
 //!    - [`epoch`]: `SOURCE_DATE_EPOCH`, the one clock of reproducible outputs.
 //!    - [`tree`]: the in-memory image: normalised paths, nodes, owners.
 //! 2. Formats
@@ -36,6 +37,7 @@
 // 1. Vocabulary.
 pub mod epoch;
 pub mod finding;
+pub mod policy;
 pub mod tree;
 
 // 2. Formats.

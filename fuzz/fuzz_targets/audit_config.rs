@@ -26,7 +26,7 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = config::parse_syslog_ng(&text);
     let _ = config::parse_rsyslog(&text);
     let _ = config::parse_busybox_syslog(&text);
-    let _ = config::Cidr::parse(&text);
+    let _ = basalt::profile::Cidr::lenient(&text);
     let _ = docker::parse_container("id", Some(bytes), Some(bytes));
     if let Ok(mut settings) = docker::DaemonSettings::from_daemon_json(bytes, "daemon.json") {
         settings.apply_options(&text, "/etc/conf.d/docker");

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::profile::{Group, User};
 use crate::tree::{self, Accounts, ImagePath, ImageTree, Node, NodeKind};
 
 /// Errors from applying effects.
@@ -817,34 +818,6 @@ mod tests {
     }
 }
 
-/// A login account the profile declares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileUser {
-    /// Login name.
-    pub name: String,
-    /// User id.
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-    /// Primary group name.
-    pub group: String,
-    /// Login shell.
-    pub shell: String,
-    /// Home directory (absolute).
-    pub home: String,
-}
-
-/// A group the profile declares, with exactly these members.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileGroup {
-    /// Group name.
-    pub name: String,
-    /// Fixed gid, or `None` to keep the image's (or take the first free system gid).
-    pub gid: Option<u32>,
-    /// The exact member list.
-    pub members: Vec<String>,
-}
-
 /// Applies the profile's accounts: groups first (created, or their gid and member list set
 /// exactly), then users (their `passwd` line, a locked `shadow` entry since logins are
 /// key-only, and a home directory 0700 owned by them). A declared user that exists is
@@ -854,8 +827,8 @@ pub struct ProfileGroup {
 /// When no gid is free or the tree refuses a change.
 pub fn apply_profile_accounts(
     tree: &mut ImageTree,
-    groups: &[ProfileGroup],
-    users: &[ProfileUser],
+    groups: &[Group],
+    users: &[User],
     epoch: u64,
 ) -> Result<Vec<Applied>, Error> {
     let mut applied = Vec::new();
@@ -882,14 +855,15 @@ pub fn apply_profile_accounts(
                     name: group.name.clone(),
                 })?,
         };
-        let line = format!("{}:x:{gid}:{}", group.name, group.members.join(","));
+        let members: Vec<&str> = group.members.iter().map(String::as_str).collect();
+        let line = format!("{}:x:{gid}:{}", group.name, members.join(","));
         replace_line(tree, "etc/group", &group.name, &line)?;
         applied.push(Applied {
             effect: "profile accounts".to_owned(),
             detail: format!(
                 "group {} (gid {gid}) members [{}]",
                 group.name,
-                group.members.join(", ")
+                members.join(", ")
             ),
         });
     }
@@ -972,24 +946,26 @@ mod profile_account_tests {
         tree.insert(p("etc/shadow"), Node::file(&b"root:!::0:::::\n"[..], 0o640))
             .unwrap();
         let groups = [
-            ProfileGroup {
+            Group {
                 name: "docker".into(),
                 gid: None,
-                members: vec!["ops".into()],
+                members: ["ops".to_owned()].into(),
             },
-            ProfileGroup {
+            Group {
                 name: "ops".into(),
                 gid: Some(1000),
-                members: vec![],
+                members: std::collections::BTreeSet::new(),
             },
         ];
-        let users = [ProfileUser {
+        let users = [User {
             name: "ops".into(),
             uid: 1000,
             gid: 1000,
             group: "ops".into(),
             shell: "/bin/sh".into(),
             home: "/home/ops".into(),
+            groups: std::collections::BTreeSet::new(),
+            ssh_keys: Vec::new(),
         }];
         apply_profile_accounts(&mut tree, &groups, &users, 86_400 * 20_000).unwrap();
         let group = String::from_utf8(tree.read_file("/etc/group").unwrap().to_vec()).unwrap();

@@ -224,9 +224,9 @@ pub struct Options {
     /// The packages the profile asked for (`etc/apk/world`).
     pub world: Vec<String>,
     /// The profile's groups (exact members).
-    pub groups: Vec<effects::ProfileGroup>,
+    pub groups: Vec<crate::profile::Group>,
     /// The profile's login accounts.
-    pub users: Vec<effects::ProfileUser>,
+    pub users: Vec<crate::profile::User>,
     /// Memory bounds for package contents.
     pub limits: unpack::Limits,
 }
@@ -720,27 +720,8 @@ impl Options {
             services,
             files,
             world: profile.packages.names().map(str::to_owned).collect(),
-            groups: profile
-                .groups
-                .iter()
-                .map(|g| effects::ProfileGroup {
-                    name: g.name.clone(),
-                    gid: g.gid,
-                    members: g.members.iter().cloned().collect(),
-                })
-                .collect(),
-            users: profile
-                .users
-                .iter()
-                .map(|u| effects::ProfileUser {
-                    name: u.name.clone(),
-                    uid: u.uid,
-                    gid: u.gid,
-                    group: u.group.clone(),
-                    shell: u.shell.clone(),
-                    home: u.home.clone(),
-                })
-                .collect(),
+            groups: profile.groups.clone(),
+            users: profile.users.clone(),
             limits: unpack::Limits::default(),
         })
     }
@@ -799,7 +780,6 @@ pub fn build(
         source: Box::new(source),
     })?;
     write_apk_database(&mut assembled, &assembly.world)?;
-    let policy = profile.filesystem.runtime_policy();
     let outputs = OutputOptions {
         name: profile.image.name.clone(),
         version: profile.image.version.clone(),
@@ -809,11 +789,7 @@ pub fn build(
             "sha256:{}",
             hex::encode(Sha256::digest(lock.to_text()?.as_bytes()))
         )),
-        policy: manifest::RuntimePolicy {
-            ephemeral: policy.ephemeral,
-            state: policy.state,
-            mutable: policy.mutable,
-        },
+        policy: profile.filesystem.runtime_policy(),
         sign_key,
         embed_manifest: profile.verify.at_boot != crate::profile::AtBoot::Off,
     };

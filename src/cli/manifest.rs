@@ -143,10 +143,6 @@ fn profile_policy(path: &Path) -> anyhow::Result<ProfilePolicy> {
         name: profile.image.name.clone(),
         version: profile.image.version.clone(),
         digest: format!("sha256:{}", profile.digest()),
-        policy: RuntimePolicy {
-            ephemeral: policy.ephemeral,
-            state: policy.state,
-            mutable: policy.mutable,
-        },
+        policy,
     })
 }

@@ -100,6 +100,27 @@ impl Cidr {
     pub fn contains(&self, addr: IpAddr) -> bool {
         Cidr::containing(addr, self.prefix).is_ok_and(|net| net.addr == self.addr)
     }
+
+    /// Whether every address of `self` lies in `other`.
+    #[must_use]
+    pub fn within(self, other: Cidr) -> bool {
+        self.is_ipv4() == other.is_ipv4()
+            && self.prefix >= other.prefix
+            && other.contains(self.addr)
+    }
+
+    /// Reads a network as firewall rules write it: `10.0.0.0/8`, a bare address (a /32 or
+    /// /128 host), or an address with host bits set (`10.0.0.1/24`, the network containing
+    /// it). `None` for anything else.
+    #[must_use]
+    pub fn lenient(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        Cidr::containing(addr, prefix.unwrap_or(max)).ok()
+    }
 }
 
 impl FromStr for Cidr {

@@ -12,7 +12,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::cidr::Cidr;
-use super::paths::is_within;
 
 /// The OpenRC service that verifies the host at boot (see [`Verify`]).
 pub const VERIFY_SERVICE: &str = "basalt-verify";
@@ -455,60 +454,7 @@ impl Filesystem {
 
 /// Where a running host may differ from its image: the part of `[filesystem]` that
 /// `verify`, `audit` and the manifest header use.
-#[derive(
-    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-pub struct RuntimePolicy {
-    /// Paths mounted as tmpfs at runtime: their content is never checked.
-    pub ephemeral: Vec<String>,
-    /// Persistent volumes: anything may live below them.
-    pub state: Vec<String>,
-    /// Files whose content may change but which must exist with their type.
-    pub mutable: Vec<String>,
-}
-
-/// How a path is treated at runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PathClass {
-    /// At or below an ephemeral path.
-    Ephemeral,
-    /// At or below a state path.
-    State,
-    /// A mutable file.
-    Mutable,
-    /// Everything else: must match the image exactly.
-    Immutable,
-}
-
-impl RuntimePolicy {
-    /// Classifies a path inside the image; with or without a leading `/` (`etc/motd` and
-    /// `/etc/motd` are the same path).
-    #[must_use]
-    pub fn classify(&self, path: &str) -> PathClass {
-        let owned;
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            owned = format!("/{path}");
-            &owned
-        };
-        let path = if path.len() > 1 {
-            path.trim_end_matches('/')
-        } else {
-            path
-        };
-        if self.ephemeral.iter().any(|d| is_within(path, d)) {
-            PathClass::Ephemeral
-        } else if self.state.iter().any(|d| is_within(path, d)) {
-            PathClass::State
-        } else if self.mutable.iter().any(|m| m == path) {
-            PathClass::Mutable
-        } else {
-            PathClass::Immutable
-        }
-    }
-}
+pub use crate::policy::RuntimePolicy;
 
 /// An extra file copied (or rendered) from the profile's directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -649,24 +595,5 @@ mod tests {
             atom_name("so:libc.musl-x86_64.so.1"),
             "so:libc.musl-x86_64.so.1"
         );
-    }
-
-    #[test]
-    fn runtime_policy_classifies() {
-        let policy = RuntimePolicy {
-            ephemeral: vec!["/tmp".into(), "/run".into()],
-            state: vec!["/var/lib/docker".into()],
-            mutable: vec!["/etc/resolv.conf".into()],
-        };
-        assert_eq!(policy.classify("/tmp/x"), PathClass::Ephemeral);
-        assert_eq!(policy.classify("run"), PathClass::Ephemeral);
-        assert_eq!(
-            policy.classify("var/lib/docker/overlay2/a"),
-            PathClass::State
-        );
-        assert_eq!(policy.classify("/var/lib/dockerx"), PathClass::Immutable);
-        assert_eq!(policy.classify("etc/resolv.conf"), PathClass::Mutable);
-        assert_eq!(policy.classify("/etc/resolv.conf/"), PathClass::Mutable);
-        assert_eq!(policy.classify("/etc/passwd"), PathClass::Immutable);
     }
 }

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use basalt::profile::{self, AtBoot, Diagnostic, PathClass, Profile, Runlevel, Transport};
+use basalt::policy::Rule;
+use basalt::profile::{self, AtBoot, Diagnostic, Profile, Runlevel, Transport};
 
 const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBERERERERERERERERERERERERERERERERERERERERER a@example.invalid";
 
@@ -104,11 +105,8 @@ fn docker_host_profile_is_the_hardened_host() {
         Some(Runlevel::Default)
     );
     let policy = p.runtime_policy();
-    assert_eq!(
-        policy.classify("/var/lib/docker/overlay2/x"),
-        PathClass::State
-    );
-    assert_eq!(policy.classify("/usr/bin/dockerd"), PathClass::Immutable);
+    assert_eq!(policy.rule(b"/var/lib/docker/overlay2/x"), Rule::State);
+    assert_eq!(policy.rule(b"/usr/bin/dockerd"), Rule::Exact);
     for path in basalt::profile::DOCKER_AUDIT_PATHS {
         assert!(
             p.audit

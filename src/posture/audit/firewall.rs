@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::CheckId;
-use super::config::{self, Cidr};
+use crate::profile::Cidr;
+
+use super::config;
 use super::host::{Host, glob_match, join_list};
 
 impl Host<'_> {
@@ -134,7 +136,7 @@ impl Host<'_> {
                         let outside: Vec<String> = sources
                             .iter()
                             .filter(|s| {
-                                Cidr::parse(s).is_none_or(|c| {
+                                Cidr::lenient(s).is_none_or(|c| {
                                     !self.policy.trusted_networks.iter().any(|t| c.within(*t))
                                 })
                             })

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::profile::Profile;
 
-use super::config::Cidr;
+use crate::profile::Cidr;
 
 /// What the host is expected to be: built from a profile, or [`AuditPolicy::default`] for a
 /// hardened Docker host when there is none.
@@ -168,14 +168,7 @@ impl AuditPolicy {
             p.ssh_groups.clone_from(&ssh.allow_groups);
         }
         if let Some(firewall) = &profile.firewall {
-            p.trusted_networks = firewall
-                .trusted
-                .iter()
-                .map(|c| Cidr {
-                    addr: c.addr(),
-                    prefix: c.prefix(),
-                })
-                .collect();
+            p.trusted_networks = firewall.trusted.iter().copied().collect();
         }
         p.userns_remap = profile
             .docker

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::config::Cidr;
 use super::host::glob_match;
 use super::*;
 use crate::integrity::rootfs::RootFs;
+use crate::profile::Cidr;
 
 /// 2026-01-01T00:00:00Z.
 const NOW: i64 = 1_767_225_600;
@@ -269,7 +269,7 @@ fn policy() -> AuditPolicy {
     let mut p = AuditPolicy::default();
     p.login_users.insert("alice".to_owned());
     p.ssh_users.insert("alice".to_owned());
-    p.trusted_networks = vec![Cidr::parse("10.0.0.0/8").unwrap()];
+    p.trusted_networks = vec!["10.0.0.0/8".parse::<Cidr>().unwrap()];
     p
 }
 
