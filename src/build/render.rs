@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::json;
 
-use crate::profile::{AtBoot, Profile, User};
+use crate::profile::{AtBoot, Profile, User, hardening};
 use crate::tree::Node;
 
 /// Largest template or extra file read from a profile's directory.
@@ -482,16 +482,6 @@ fn authorized_keys(user: &User) -> Vec<Rendered> {
     ]
 }
 
-/// tmpfs options per ephemeral path: world-writable temporary directories are sticky and
-/// never executable; `/run` keeps exec for the helpers some services run from it.
-fn tmpfs_options(path: &str) -> &'static str {
-    match path {
-        "/tmp" | "/var/tmp" => "nosuid,nodev,noexec,mode=1777",
-        "/run" => "nosuid,nodev,mode=0755",
-        _ => "nosuid,nodev,noexec,mode=0755",
-    }
-}
-
 /// The template context: the normalised profile as data, plus values derived for the
 /// templates (host key files, per-family address sets, `daemon.json` text, mounts).
 fn context(profile: &Profile) -> serde_json::Value {
@@ -536,7 +526,7 @@ fn context(profile: &Profile) -> serde_json::Value {
         .map(|p| {
             (
                 p.clone(),
-                json!({"device": "tmpfs", "path": p, "fstype": "tmpfs", "options": tmpfs_options(p), "pass": 0}),
+                json!({"device": "tmpfs", "path": p, "fstype": "tmpfs", "options": hardening::tmpfs_options(p), "pass": 0}),
             )
         })
         .collect();
@@ -700,7 +690,13 @@ mod tests {
 
     #[test]
     fn tmpfs_modes() {
-        assert_eq!(tmpfs_options("/tmp"), "nosuid,nodev,noexec,mode=1777");
-        assert_eq!(tmpfs_options("/var/log"), "nosuid,nodev,noexec,mode=0755");
+        assert_eq!(
+            hardening::tmpfs_options("/tmp"),
+            "nosuid,nodev,noexec,mode=1777"
+        );
+        assert_eq!(
+            hardening::tmpfs_options("/var/log"),
+            "nosuid,nodev,noexec,mode=0755"
+        );
     }
 }

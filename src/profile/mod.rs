@@ -8,6 +8,7 @@
 //! line and the column of the offending text, with a hint where one helps.
 
 mod cidr;
+pub mod hardening;
 mod model;
 mod paths;
 mod raw;

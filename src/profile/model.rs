@@ -32,37 +32,6 @@ pub const ARCHES: &[&str] = &[
     "x86_64",
 ];
 
-/// The paths auditd watches on every host that runs Docker: the daemon, its runtimes, its
-/// state and configuration, and the OpenRC counterparts of `docker.service`,
-/// `docker.socket` and `/etc/default/docker`.
-pub const DOCKER_AUDIT_PATHS: &[&str] = &[
-    "/usr/bin/dockerd",
-    "/usr/bin/containerd",
-    "/usr/bin/containerd-shim-runc-v2",
-    "/usr/bin/runc",
-    "/var/lib/docker",
-    "/etc/docker",
-    "/etc/docker/daemon.json",
-    "/etc/init.d/docker",
-    "/etc/conf.d/docker",
-    "/run/docker.sock",
-];
-
-/// Login and authentication events: account databases, privilege rules, session records
-/// and the SSH daemon's configuration.
-pub const LOGIN_AUDIT_PATHS: &[(&str, &str)] = &[
-    ("/etc/passwd", "identity"),
-    ("/etc/group", "identity"),
-    ("/etc/shadow", "identity"),
-    ("/etc/doas.conf", "privileges"),
-    ("/etc/doas.d", "privileges"),
-    ("/etc/ssh/sshd_config", "sshd"),
-    ("/var/log/lastlog", "logins"),
-    ("/var/run/utmp", "session"),
-    ("/var/log/wtmp", "session"),
-    ("/var/log/btmp", "session"),
-];
-
 /// A validated, normalised host profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Profile {

@@ -10,15 +10,15 @@ use std::ops::Range;
 use std::path::Path;
 
 use base64::Engine as _;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::Diagnostic;
 use super::cidr::{Cidr, CidrError};
+use super::hardening::{self, Installed};
 use super::model::{
-    ARCHES, AtBoot, Audit, DOCKER_AUDIT_PATHS, Docker, ExtraFile, Files, Filesystem, Firewall,
-    Group, Image, KeyPath, LOGIN_AUDIT_PATHS, Logging, Packages, Profile, Repositories, Repository,
-    Runlevel, SSH_KEYGEN_SERVICE, Services, Ssh, StateVolume, Transport, User, VERIFY_SERVICE,
-    Verify, Watch, atom_name,
+    ARCHES, AtBoot, Audit, Docker, ExtraFile, Files, Filesystem, Firewall, Group, Image, KeyPath,
+    Logging, Packages, Profile, Repositories, Repository, Runlevel, SSH_KEYGEN_SERVICE, Services,
+    Ssh, StateVolume, Transport, User, VERIFY_SERVICE, Verify, Watch, atom_name,
 };
 use super::paths::{PathError, is_within, normalise_absolute, normalise_relative};
 use super::raw::{
@@ -314,7 +314,7 @@ pub(super) fn validate(
     let services = services(
         &mut cx,
         raw.services.as_ref(),
-        &Installed {
+        &hardening::Installed {
             ssh: ssh.is_some(),
             docker: has_docker,
             audit: has_audit,
@@ -901,7 +901,6 @@ fn check_ssh_key(line: &str) -> Result<String, String> {
 }
 
 fn filesystem(cx: &mut Ctx, raw: Option<&S<RawFilesystem>>) -> Filesystem {
-    let default_ephemeral = ["/run", "/tmp", "/var/cache", "/var/log", "/var/tmp"];
     let default_state = || StateVolume {
         path: "/var/lib".to_owned(),
         device: Some("LABEL=state".to_owned()),
@@ -914,7 +913,10 @@ fn filesystem(cx: &mut Ctx, raw: Option<&S<RawFilesystem>>) -> Filesystem {
             read_only_root: true,
             root_device: "LABEL=root".to_owned(),
             root_fstype: "ext4".to_owned(),
-            ephemeral: default_ephemeral.map(str::to_owned).to_vec(),
+            ephemeral: hardening::EPHEMERAL
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             state: vec![default_state()],
             mutable: default_mutable.map(str::to_owned).to_vec(),
         };
@@ -928,7 +930,11 @@ fn filesystem(cx: &mut Ctx, raw: Option<&S<RawFilesystem>>) -> Filesystem {
     // (path, span) of each declared path, for overlap checks.
     let mut ephemeral: Vec<(String, Range<usize>)> = Vec::new();
     match &fs.ephemeral {
-        None => ephemeral.extend(default_ephemeral.map(|p| (p.to_owned(), raw.span()))),
+        None => ephemeral.extend(
+            hardening::EPHEMERAL
+                .iter()
+                .map(|p| ((*p).to_owned(), raw.span())),
+        ),
         Some(list) => {
             for p in list {
                 if let Some(n) = cx.abs_path(p, "ephemeral path") {
@@ -1444,7 +1450,7 @@ fn audit(cx: &mut Ctx, raw: Option<&S<RawAudit>>, installed: bool, docker: bool)
         }
         return None;
     }
-    let mut watches: Vec<Watch> = LOGIN_AUDIT_PATHS
+    let mut watches: Vec<Watch> = hardening::LOGIN_WATCHES
         .iter()
         .map(|(path, key)| Watch {
             path: (*path).to_owned(),
@@ -1453,7 +1459,7 @@ fn audit(cx: &mut Ctx, raw: Option<&S<RawAudit>>, installed: bool, docker: bool)
         })
         .collect();
     if docker {
-        watches.extend(DOCKER_AUDIT_PATHS.iter().map(|path| {
+        watches.extend(hardening::DOCKER_WATCHES.iter().map(|(path, _)| {
             Watch {
                 path: (*path).to_owned(),
                 permissions: if path.starts_with("/usr/bin/") {
@@ -1517,21 +1523,6 @@ fn audit(cx: &mut Ctx, raw: Option<&S<RawAudit>>, installed: bool, docker: bool)
     Some(Audit { watches, immutable })
 }
 
-/// Docker's `daemon.json` safe defaults (CIS Docker Benchmark, section 2).
-fn docker_defaults() -> Map<String, Value> {
-    let Value::Object(map) = json!({
-        "icc": false,
-        "live-restore": true,
-        "no-new-privileges": true,
-        "userland-proxy": false,
-        "log-driver": "syslog",
-        "log-opts": { "syslog-facility": "daemon", "tag": "docker/{{.Name}}" },
-    }) else {
-        return Map::new();
-    };
-    map
-}
-
 fn toml_to_json(value: &toml::Value) -> Result<Value, String> {
     Ok(match value {
         toml::Value::String(s) => Value::String(s.clone()),
@@ -1565,7 +1556,7 @@ fn docker(cx: &mut Ctx, raw: Option<&S<RawDocker>>, installed: bool) -> Option<D
         }
         return None;
     }
-    let mut daemon = docker_defaults();
+    let mut daemon = hardening::docker_daemon();
     let mut userns_remap = None;
     if let Some(raw) = raw {
         let d = raw.get_ref();
@@ -1616,58 +1607,12 @@ fn docker(cx: &mut Ctx, raw: Option<&S<RawDocker>>, installed: bool) -> Option<D
     })
 }
 
-/// Kernel hardening defaults (KSPP and CIS). Forwarding is left alone on Docker hosts, whose
-/// daemon turns it on.
-fn sysctl_defaults(docker: bool) -> BTreeMap<String, String> {
-    let mut map: BTreeMap<String, String> = [
-        ("fs.protected_fifos", "2"),
-        ("fs.protected_hardlinks", "1"),
-        ("fs.protected_regular", "2"),
-        ("fs.protected_symlinks", "1"),
-        ("fs.suid_dumpable", "0"),
-        ("kernel.dmesg_restrict", "1"),
-        ("kernel.kptr_restrict", "2"),
-        ("kernel.randomize_va_space", "2"),
-        ("kernel.sysrq", "0"),
-        ("kernel.unprivileged_bpf_disabled", "1"),
-        ("net.core.bpf_jit_harden", "2"),
-        ("net.ipv4.conf.all.accept_redirects", "0"),
-        ("net.ipv4.conf.all.accept_source_route", "0"),
-        ("net.ipv4.conf.all.log_martians", "1"),
-        ("net.ipv4.conf.all.rp_filter", "1"),
-        ("net.ipv4.conf.all.secure_redirects", "0"),
-        ("net.ipv4.conf.all.send_redirects", "0"),
-        ("net.ipv4.conf.default.accept_redirects", "0"),
-        ("net.ipv4.conf.default.accept_source_route", "0"),
-        ("net.ipv4.conf.default.log_martians", "1"),
-        ("net.ipv4.conf.default.rp_filter", "1"),
-        ("net.ipv4.conf.default.secure_redirects", "0"),
-        ("net.ipv4.conf.default.send_redirects", "0"),
-        ("net.ipv4.icmp_echo_ignore_broadcasts", "1"),
-        ("net.ipv4.icmp_ignore_bogus_error_responses", "1"),
-        ("net.ipv4.tcp_rfc1337", "1"),
-        ("net.ipv4.tcp_syncookies", "1"),
-        ("net.ipv6.conf.all.accept_redirects", "0"),
-        ("net.ipv6.conf.all.accept_source_route", "0"),
-        ("net.ipv6.conf.default.accept_redirects", "0"),
-        ("net.ipv6.conf.default.accept_source_route", "0"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    if !docker {
-        map.insert("net.ipv4.ip_forward".into(), "0".into());
-        map.insert("net.ipv6.conf.all.forwarding".into(), "0".into());
-    }
-    map
-}
-
 fn sysctl(
     cx: &mut Ctx,
     raw: Option<&S<BTreeMap<S<String>, S<SysctlValue>>>>,
     docker: bool,
 ) -> BTreeMap<String, String> {
-    let mut map = sysctl_defaults(docker);
+    let mut map = hardening::sysctl(docker);
     for (key, value) in raw.map(S::get_ref).into_iter().flatten() {
         let k = key.get_ref();
         let key_ok = !k.is_empty()
@@ -1840,64 +1785,6 @@ fn check_homes(cx: &mut Ctx, raw_users: &[S<RawUser>], users: &[User], fs: &File
     }
 }
 
-struct Installed {
-    ssh: bool,
-    docker: bool,
-    audit: bool,
-    firewall: bool,
-    syslog_ng: bool,
-    chrony: bool,
-}
-
-fn default_services(installed: &Installed) -> BTreeMap<Runlevel, BTreeSet<String>> {
-    let set = |names: &[&str]| {
-        names
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect::<BTreeSet<_>>()
-    };
-    let sysinit = set(&["devfs", "dmesg", "hwdrivers", "mdev"]);
-    let mut boot = set(&[
-        "bootmisc",
-        "hostname",
-        "hwclock",
-        "localmount",
-        "modules",
-        "sysctl",
-    ]);
-    let mut default = BTreeSet::new();
-    let shutdown = set(&["killprocs", "mount-ro", "savecache"]);
-    boot.insert(
-        if installed.syslog_ng {
-            "syslog-ng"
-        } else {
-            "syslog"
-        }
-        .to_owned(),
-    );
-    if installed.firewall {
-        boot.insert("nftables".into());
-    }
-    if installed.audit {
-        boot.insert("auditd".into());
-    }
-    if installed.ssh {
-        default.insert("sshd".into());
-    }
-    if installed.chrony {
-        default.insert("chronyd".into());
-    }
-    if installed.docker {
-        default.insert("docker".into());
-    }
-    BTreeMap::from([
-        (Runlevel::Sysinit, sysinit),
-        (Runlevel::Boot, boot),
-        (Runlevel::Default, default),
-        (Runlevel::Shutdown, shutdown),
-    ])
-}
-
 fn services(
     cx: &mut Ctx,
     raw: Option<&S<RawServices>>,
@@ -1905,7 +1792,7 @@ fn services(
     at_boot: AtBoot,
 ) -> Services {
     let mut runlevels = match raw {
-        None => default_services(installed),
+        None => hardening::default_services(installed),
         Some(raw) => {
             let RawServices {
                 sysinit,

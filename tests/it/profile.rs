@@ -107,7 +107,7 @@ fn docker_host_profile_is_the_hardened_host() {
     let policy = p.runtime_policy();
     assert_eq!(policy.rule(b"/var/lib/docker/overlay2/x"), Rule::State);
     assert_eq!(policy.rule(b"/usr/bin/dockerd"), Rule::Exact);
-    for path in basalt::profile::DOCKER_AUDIT_PATHS {
+    for (path, _) in basalt::profile::hardening::DOCKER_WATCHES {
         assert!(
             p.audit
                 .as_ref()

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use basalt::build::render::{self, Content, Rendered, Sources};
-use basalt::profile::{self, DOCKER_AUDIT_PATHS, LOGIN_AUDIT_PATHS, Profile};
+use basalt::profile::hardening::{DOCKER_WATCHES, LOGIN_WATCHES};
+use basalt::profile::{self, Profile};
 
 const KEY_A: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBERERERERERERERERERERERERERERERERERERERERER a@example.invalid";
 
@@ -411,7 +412,7 @@ fn audit_rules_watch_every_docker_path_and_login_files() {
                 .then(|| (f[1], (f[3], f[5])))
         })
         .collect();
-    for path in DOCKER_AUDIT_PATHS {
+    for (path, _) in DOCKER_WATCHES {
         let (perms, _) = watched
             .get(path)
             .unwrap_or_else(|| panic!("{path} is not watched"));
@@ -420,7 +421,7 @@ fn audit_rules_watch_every_docker_path_and_login_files() {
             "{path}: {perms}"
         );
     }
-    for (path, _) in LOGIN_AUDIT_PATHS {
+    for (path, _) in LOGIN_WATCHES {
         assert!(watched.contains_key(path), "{path}");
     }
     assert_eq!(watched["/etc/containerd"], ("wa", "docker"));

@@ -2,6 +2,8 @@
 //! 1.1.3-1.1.18) and the login and account records, and sshd does not hide authentication
 //! events (`LogLevel`).
 
+use crate::profile::hardening;
+
 use super::CheckId;
 use super::config;
 use super::host::{Host, join_list};
@@ -54,9 +56,8 @@ impl Host<'_> {
             .first()
             .map_or("/etc/audit/audit.rules".to_owned(), |(p, _)| p.clone());
         if self.docker_installed {
-            let mut wanted: Vec<(String, String)> = DOCKER_WATCHES
-                .iter()
-                .map(|(p, c)| ((*p).to_owned(), format!("CIS {c}")))
+            let mut wanted: Vec<(String, String)> = docker_watches()
+                .map(|(p, c)| (p.to_owned(), format!("CIS {c}")))
                 .collect();
             wanted.extend(
                 self.policy
@@ -130,15 +131,9 @@ impl Host<'_> {
 }
 
 /// The Docker paths every audit rule set must watch (the OpenRC places of CIS 1.1.3-1.1.18),
-/// with the CIS section each maps to.
-pub const DOCKER_WATCHES: &[(&str, &str)] = &[
-    ("/usr/bin/dockerd", "1.1.3"),
-    ("/usr/bin/containerd", "1.1.14"),
-    ("/usr/bin/runc", "1.1.18"),
-    ("/var/lib/docker", "1.1.5"),
-    ("/etc/docker", "1.1.6"),
-    ("/etc/docker/daemon.json", "1.1.11"),
-    ("/etc/init.d/docker", "1.1.7"),
-    ("/etc/conf.d/docker", "1.1.10"),
-    ("/run/docker.sock", "1.1.9"),
-];
+/// with the CIS section each maps to: the hardening defaults' watches that CIS asks for.
+pub fn docker_watches() -> impl Iterator<Item = (&'static str, &'static str)> {
+    hardening::DOCKER_WATCHES
+        .iter()
+        .filter_map(|(path, cis)| Some((*path, (*cis)?)))
+}

@@ -45,7 +45,7 @@ use serde::Serialize;
 use crate::finding::Severity;
 use crate::integrity::rootfs::RootFs;
 
-pub use audit_rules::DOCKER_WATCHES;
+pub use audit_rules::docker_watches;
 pub use check::{Area, CHECKS, Check, CheckId, Family};
 pub use packages::APPLICATIONS;
 pub use policy::AuditPolicy;

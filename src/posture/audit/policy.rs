@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::profile::Profile;
+use crate::profile::{Profile, hardening};
 
 use crate::profile::Cidr;
 
@@ -46,51 +46,16 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 impl Default for AuditPolicy {
+    /// A hardened Docker host built from the hardening defaults
+    /// ([`crate::profile::hardening`]): every service a profile may enable by default and the
+    /// few more such a host may run, only `root` with a login shell, nobody in the `docker`
+    /// group, doas and sudo for `root` and `:wheel`, the setuid allow-list and the temporary
+    /// paths.
     fn default() -> Self {
-        let mut services = BTreeMap::new();
-        services.insert(
-            "sysinit".to_owned(),
-            set(&["devfs", "dmesg", "mdev", "hwdrivers", "cgroups"]),
-        );
-        services.insert(
-            "boot".to_owned(),
-            set(&[
-                "bootmisc",
-                "hostname",
-                "hwclock",
-                "modules",
-                "sysctl",
-                "syslog",
-                "syslog-ng",
-                "seedrng",
-                "urandom",
-                "swap",
-                "networking",
-                "nftables",
-                "iptables",
-                "ip6tables",
-                "auditd",
-            ]),
-        );
-        services.insert(
-            "default".to_owned(),
-            set(&[
-                "sshd",
-                "chronyd",
-                "docker",
-                "containerd",
-                "nftables",
-                "auditd",
-                "syslog-ng",
-                "crond",
-                "acpid",
-                "local",
-            ]),
-        );
-        services.insert(
-            "shutdown".to_owned(),
-            set(&["killprocs", "mount-ro", "savecache"]),
-        );
+        let services = hardening::accepted_services()
+            .into_iter()
+            .map(|(level, services)| (level.as_str().to_owned(), services))
+            .collect();
         AuditPolicy {
             services,
             require_services: false,
@@ -103,15 +68,11 @@ impl Default for AuditPolicy {
             ssh_groups: BTreeSet::new(),
             trusted_networks: Vec::new(),
             userns_remap: true,
-            setuid_allowed: set(&["/bin/bbsuid", "/usr/bin/doas"]),
-            temporary_paths: vec![
-                "/tmp".to_owned(),
-                "/var/tmp".to_owned(),
-                "/dev/shm".to_owned(),
-                "/run".to_owned(),
-                "/var/run".to_owned(),
-                "/var/lock".to_owned(),
-            ],
+            setuid_allowed: set(hardening::SETUID_ALLOWED),
+            temporary_paths: hardening::TEMPORARY_PATHS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             audit_watches: Vec::new(),
         }
     }

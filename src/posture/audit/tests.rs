@@ -68,8 +68,7 @@ const DAEMON_JSON: &str = r#"{
 const CONTAINER_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 fn audit_rules() -> String {
-    let mut rules: String = DOCKER_WATCHES
-        .iter()
+    let mut rules: String = docker_watches()
         .map(|(p, _)| format!("-w {p} -p rwxa -k docker\n"))
         .collect();
     rules.push_str("-w /etc/passwd -p wa -k identity\n-w /etc/shadow -p wa -k identity\n");
