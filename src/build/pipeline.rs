@@ -126,51 +126,56 @@ pub enum Error {
     },
 }
 
-/// A package's control data, as the build needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
-pub struct PackageMeta {
-    /// `pkgname`.
-    pub name: String,
-    /// `pkgver`.
-    pub version: String,
-    /// `arch`.
-    pub arch: Option<String>,
-    /// `pkgdesc`.
-    pub description: String,
-    /// `url`.
-    pub url: String,
-    /// `license`.
-    pub license: String,
-    /// `origin`.
-    pub origin: Option<String>,
-    /// `maintainer`.
-    pub maintainer: Option<String>,
-    /// `builddate`.
-    pub build_time: Option<u64>,
-    /// `commit`.
-    pub commit: Option<String>,
-    /// `depend`, one atom each.
-    pub depends: Vec<String>,
-    /// `provides`.
-    pub provides: Vec<String>,
-    /// `install_if`.
-    pub install_if: Vec<String>,
-    /// `replaces`.
-    pub replaces: Vec<String>,
-    /// `replaces_priority`.
-    pub replaces_priority: u32,
-    /// `provider_priority`.
-    pub provider_priority: Option<u64>,
+/// A package the build installs: its record in apk's database (the package as
+/// `lib/apk/db/installed` describes it, with no files yet: the one package type everything
+/// downstream reads), and what the build knows of the `.apk` it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageFile {
+    /// The record: name, version, identity (`C:`), `.apk` size (`S:`) and the rest of
+    /// `.PKGINFO`, as apk writes it.
+    pub record: installed::InstalledPackage,
     /// `triggers`: the paths whose change runs the package's trigger script.
     pub triggers: Vec<String>,
-    /// `size`: the installed size.
-    pub installed_size: u64,
-    /// The `Q1…` identity (SHA-1 of the control member).
-    pub identity: String,
-    /// Size of the `.apk` in bytes.
-    pub file_size: u64,
     /// Hex SHA-256 of the `.apk` file.
     pub sha256: String,
+}
+
+impl PackageFile {
+    /// The `Q1…` identity.
+    #[must_use]
+    pub fn identity(&self) -> &str {
+        self.record.checksum.as_deref().unwrap_or_default()
+    }
+}
+
+impl From<&PackageFile> for ReportPackage {
+    fn from(p: &PackageFile) -> Self {
+        ReportPackage {
+            name: p.record.name.clone(),
+            version: p.record.version.clone(),
+            arch: p.record.arch.clone(),
+            origin: p.record.origin.clone(),
+            license: p.record.license.clone(),
+            identity: p.identity().to_owned(),
+            sha256: p.sha256.clone(),
+        }
+    }
+}
+
+impl From<&PackageFile> for sbom::SbomPackage {
+    fn from(p: &PackageFile) -> Self {
+        sbom::SbomPackage {
+            name: p.record.name.clone(),
+            version: p.record.version.clone(),
+            arch: p.record.arch.clone(),
+            origin: p.record.origin.clone(),
+            license: p.record.license.clone(),
+            url: p.record.url.clone(),
+            description: p.record.description.clone(),
+            sha256: p.sha256.clone(),
+            identity: p.identity().to_owned(),
+        }
+    }
 }
 
 /// A control script of a package (`pre-install`, `trigger`...).
@@ -186,7 +191,7 @@ pub struct Script {
 #[derive(Debug, Clone)]
 pub struct LoadedPackage {
     /// Control data.
-    pub meta: PackageMeta,
+    pub meta: PackageFile,
     /// Control scripts.
     pub scripts: Vec<Script>,
     /// Data entries in archive order.
@@ -237,7 +242,7 @@ pub struct Assembled {
     /// The image.
     pub tree: ImageTree,
     /// Packages in install order, with their control data.
-    pub packages: Vec<PackageMeta>,
+    pub packages: Vec<PackageFile>,
     /// What each package owns in the end (for apk's database).
     pub records: Vec<PackageRecord>,
     /// Scripts of every package (for `scripts.tar`), in install order.
@@ -277,7 +282,10 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
     let mut scripts = Vec::with_capacity(packages.len());
     let mut skipped = Vec::new();
     let mut applied = Vec::new();
-    let installed_names: Vec<String> = packages.iter().map(|p| p.meta.name.clone()).collect();
+    let installed_names: Vec<String> = packages
+        .iter()
+        .map(|p| p.meta.record.name.clone())
+        .collect();
 
     for package in packages {
         let LoadedPackage {
@@ -287,7 +295,7 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
             ..
         } = package;
         let has = |action: &str| package_scripts.iter().any(|s| s.action == action);
-        let account = effects::account_script(&meta.name).filter(|_| has("pre-install"));
+        let account = effects::account_script(&meta.record.name).filter(|_| has("pre-install"));
         if let Some(script) = account {
             applied.extend(effects::apply_account_script(
                 unpacker.tree_mut(),
@@ -300,33 +308,37 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
                 continue;
             }
             skipped.push(SkippedScript {
-                package: meta.name.clone(),
+                package: meta.record.name.clone(),
                 script: script.action.clone(),
                 sha256: hex::encode(Sha256::digest(&script.bytes)),
-                replaced_by: replacement(&meta.name, &script.action, account.is_some()),
+                replaced_by: replacement(&meta.record.name, &script.action, account.is_some()),
             });
         }
         let info = PackageInfo {
-            name: meta.name.clone(),
-            version: meta.version.clone(),
-            origin: meta.origin.clone(),
+            name: meta.record.name.clone(),
+            version: meta.record.version.clone(),
+            origin: meta.record.origin.clone(),
             replaces: meta
+                .record
                 .replaces
                 .iter()
                 .map(|atom| atom_name(atom).to_owned())
                 .filter(|name| installed_names.contains(name))
                 .collect(),
-            replaces_priority: meta.replaces_priority,
+            replaces_priority: meta
+                .record
+                .replaces_priority
+                .map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX)),
         };
         unpacker.add_package(info, entries.into_iter().map(Ok))?;
-        scripts.push((meta.name.clone(), package_scripts));
+        scripts.push((meta.record.name.clone(), package_scripts));
         metas.push(meta);
     }
     let unpacked = unpacker.finish();
     let mut tree = unpacked.tree;
 
     applied.extend(effects::busybox_links(&mut tree)?);
-    if metas.iter().any(|m| m.name == "ca-certificates") {
+    if metas.iter().any(|m| m.record.name == "ca-certificates") {
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
@@ -541,19 +553,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         epoch: options.epoch,
         profile_digest: options.profile_digest.clone(),
         lock_digest: options.lock_digest.clone(),
-        packages: assembled
-            .packages
-            .iter()
-            .map(|m| ReportPackage {
-                name: m.name.clone(),
-                version: m.version.clone(),
-                arch: m.arch.clone(),
-                origin: m.origin.clone(),
-                license: m.license.clone(),
-                identity: m.identity.clone(),
-                sha256: m.sha256.clone(),
-            })
-            .collect(),
+        packages: assembled.packages.iter().map(ReportPackage::from).collect(),
         skipped_scripts: assembled.skipped_scripts.clone(),
         effects: assembled.effects.clone(),
         services: assembled.services.clone(),
@@ -638,17 +638,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
     let sbom_packages: Vec<sbom::SbomPackage> = assembled
         .packages
         .iter()
-        .map(|m| sbom::SbomPackage {
-            name: m.name.clone(),
-            version: m.version.clone(),
-            arch: m.arch.clone(),
-            origin: m.origin.clone(),
-            license: m.license.clone(),
-            url: m.url.clone(),
-            description: m.description.clone(),
-            sha256: m.sha256.clone(),
-            identity: m.identity.clone(),
-        })
+        .map(sbom::SbomPackage::from)
         .collect();
     let document = sbom::document(
         &sbom::SbomImage {
@@ -736,7 +726,7 @@ pub fn epoch(source_date_epoch: Option<u64>, profile: &Profile, packages: &[Load
         .unwrap_or_else(|| {
             packages
                 .iter()
-                .filter_map(|p| p.meta.build_time)
+                .filter_map(|p| p.meta.record.build_time)
                 .max()
                 .unwrap_or(0)
         })
@@ -807,7 +797,7 @@ pub fn write_apk_database(assembled: &mut Assembled, world: &[String]) -> Result
     let arch = assembled
         .packages
         .iter()
-        .filter_map(|m| m.arch.clone())
+        .filter_map(|m| m.record.arch.clone())
         .find(|a| a != "noarch")
         .unwrap_or_else(|| "x86_64".to_owned());
     let mut database = installed::Database::default();
@@ -833,12 +823,15 @@ pub fn write_apk_database(assembled: &mut Assembled, world: &[String]) -> Result
             scripts.entries.push(installed::ScriptEntry {
                 name: format!(
                     "{}-{}.{}.{}",
-                    meta.name, meta.version, meta.identity, script.action
+                    meta.record.name,
+                    meta.record.version,
+                    meta.identity(),
+                    script.action
                 ),
                 mode: 0o755,
                 uid: 0,
                 gid: 0,
-                mtime: meta.build_time.unwrap_or(0),
+                mtime: meta.record.build_time.unwrap_or(0),
                 uname: "root".to_owned(),
                 gname: "root".to_owned(),
                 content: script.bytes.clone(),
@@ -852,7 +845,7 @@ pub fn write_apk_database(assembled: &mut Assembled, world: &[String]) -> Result
         let has_trigger = package_scripts.1.iter().any(|s| s.action == "trigger");
         if has_trigger && !meta.triggers.is_empty() {
             triggers.entries.push(installed::TriggerEntry {
-                checksum: meta.identity.clone(),
+                checksum: meta.identity().to_owned(),
                 paths: meta.triggers.clone(),
             });
         }
@@ -878,10 +871,11 @@ pub fn write_apk_database(assembled: &mut Assembled, world: &[String]) -> Result
     Ok(())
 }
 
-/// apk's record of one package; like apk, which takes the architecture from the repository
-/// index, `noarch` packages are recorded with the image's architecture.
+/// apk's record of one package: its record with the directories and files it owns in the
+/// end; like apk, which takes the architecture from the repository index, `noarch` packages
+/// are recorded with the image's architecture.
 fn installed_package(
-    meta: &PackageMeta,
+    meta: &PackageFile,
     record: &PackageRecord,
     arch: &str,
 ) -> installed::InstalledPackage {
@@ -921,36 +915,12 @@ fn installed_package(
             extra: Vec::new(),
         })
         .collect();
-    installed::InstalledPackage {
-        checksum: Some(meta.identity.clone()),
-        name: meta.name.clone(),
-        version: meta.version.clone(),
-        arch: meta.arch.as_ref().map(|a| {
-            if a == "noarch" {
-                arch.to_owned()
-            } else {
-                a.clone()
-            }
-        }),
-        size: meta.file_size,
-        installed_size: meta.installed_size,
-        description: meta.description.clone(),
-        url: meta.url.clone(),
-        license: meta.license.clone(),
-        origin: meta.origin.clone(),
-        maintainer: meta.maintainer.clone(),
-        build_time: meta.build_time,
-        commit: meta.commit.clone(),
-        provider_priority: meta.provider_priority,
-        depends: meta.depends.clone(),
-        provides: meta.provides.clone(),
-        install_if: meta.install_if.clone(),
-        replaces: meta.replaces.clone(),
-        replaces_priority: (meta.replaces_priority != 0)
-            .then_some(u64::from(meta.replaces_priority)),
-        dirs,
-        ..installed::InstalledPackage::default()
+    let mut package = meta.record.clone();
+    if package.arch.as_deref() == Some("noarch") {
+        package.arch = Some(arch.to_owned());
     }
+    package.dirs = dirs;
+    package
 }
 
 /// The name of a dependency atom (`busybox>=1.36` → `busybox`).
@@ -1030,30 +1000,35 @@ pub fn read_apk(
             .map(str::to_owned)
             .collect()
     };
-    let meta = PackageMeta {
-        name: info.name().to_owned(),
-        version: info.version().to_owned(),
-        arch: info.arch().map(str::to_owned),
-        description: info.get("pkgdesc").unwrap_or_default().to_owned(),
-        url: info.get("url").unwrap_or_default().to_owned(),
-        license: info.get("license").unwrap_or_default().to_owned(),
-        origin: info.get("origin").map(str::to_owned),
-        maintainer: info.get("maintainer").map(str::to_owned),
-        build_time: info.get("builddate").and_then(|v| v.parse().ok()),
-        commit: info.get("commit").map(str::to_owned),
-        depends: words("depend"),
-        provides: words("provides"),
-        install_if: words("install_if"),
-        replaces: words("replaces"),
-        replaces_priority: info
-            .get("replaces_priority")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
-        provider_priority: info.get("provider_priority").and_then(|v| v.parse().ok()),
+    let meta = PackageFile {
+        record: installed::InstalledPackage {
+            checksum: Some(package.identity.to_string()),
+            name: info.name().to_owned(),
+            version: info.version().to_owned(),
+            arch: info.arch().map(str::to_owned),
+            size: bytes.len() as u64,
+            installed_size: info.size().unwrap_or(0),
+            description: info.get("pkgdesc").unwrap_or_default().to_owned(),
+            url: info.get("url").unwrap_or_default().to_owned(),
+            license: info.get("license").unwrap_or_default().to_owned(),
+            origin: info.get("origin").map(str::to_owned),
+            maintainer: info.get("maintainer").map(str::to_owned),
+            build_time: info.get("builddate").and_then(|v| v.parse().ok()),
+            commit: info.get("commit").map(str::to_owned),
+            provider_priority: info.get("provider_priority").and_then(|v| v.parse().ok()),
+            depends: words("depend"),
+            provides: words("provides"),
+            install_if: words("install_if"),
+            replaces: words("replaces"),
+            // apk reads it as a 32-bit number and records none when it is 0.
+            replaces_priority: info
+                .get("replaces_priority")
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|p| *p != 0)
+                .map(u64::from),
+            ..installed::InstalledPackage::default()
+        },
         triggers: words("triggers"),
-        installed_size: info.size().unwrap_or(0),
-        identity: package.identity.to_string(),
-        file_size: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(bytes)),
     };
     let scripts = package

@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::apk::installed::InstalledPackage;
 use crate::apk::version;
+use crate::build::lock::LockedPackage;
+use crate::integrity::manifest;
 
 /// A package to check: its name and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,33 @@ pub struct Current {
     pub name: String,
     /// The installed or locked version.
     pub version: String,
+}
+
+impl From<&InstalledPackage> for Current {
+    fn from(p: &InstalledPackage) -> Self {
+        Current {
+            name: p.name.clone(),
+            version: p.version.clone(),
+        }
+    }
+}
+
+impl From<&manifest::Package> for Current {
+    fn from(p: &manifest::Package) -> Self {
+        Current {
+            name: p.name.clone(),
+            version: p.version.clone(),
+        }
+    }
+}
+
+impl From<&LockedPackage> for Current {
+    fn from(p: &LockedPackage) -> Self {
+        Current {
+            name: p.name.clone(),
+            version: p.version.clone(),
+        }
+    }
 }
 
 /// A package a repository offers.

@@ -14,8 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::apk::installed::InstalledPackage;
 use crate::apk::version;
 use crate::finding::Severity;
+use crate::integrity::manifest;
 
 /// The stable code of a scan finding.
 pub const CODE: &str = "known-vulnerability";
@@ -199,6 +201,26 @@ pub struct ScannedPackage {
     pub version: String,
     /// The origin (`openssl`); the package name is used when it is unknown.
     pub origin: Option<String>,
+}
+
+impl From<InstalledPackage> for ScannedPackage {
+    fn from(p: InstalledPackage) -> Self {
+        ScannedPackage {
+            name: p.name,
+            version: p.version,
+            origin: p.origin,
+        }
+    }
+}
+
+impl From<manifest::Package> for ScannedPackage {
+    fn from(p: manifest::Package) -> Self {
+        ScannedPackage {
+            name: p.name,
+            version: p.version,
+            origin: p.origin,
+        }
+    }
 }
 
 /// One advisory that applies to a package.

@@ -311,11 +311,7 @@ pub fn scan_packages<'f>(
             let packages = installed
                 .packages
                 .into_iter()
-                .map(|p| ScannedPackage {
-                    name: p.name,
-                    version: p.version,
-                    origin: p.origin,
-                })
+                .map(ScannedPackage::from)
                 .collect();
             (packages, release)
         }
@@ -325,11 +321,7 @@ pub fn scan_packages<'f>(
                     .header
                     .packages
                     .into_iter()
-                    .map(|p| ScannedPackage {
-                        name: p.name,
-                        version: p.version,
-                        origin: p.origin,
-                    })
+                    .map(ScannedPackage::from)
                     .collect(),
                 None,
             ),
@@ -539,30 +531,18 @@ pub struct OutdatedInput {
 /// # Errors
 /// An unreadable target, or a lock whose repository lines cannot be used.
 pub fn outdated_packages(target: &Target) -> Result<OutdatedInput, InputError> {
-    let current_of = |name: &str, version: &str| Current {
-        name: name.to_owned(),
-        version: version.to_owned(),
-    };
     Ok(match target {
         Target::Root(_) | Target::Image(_) => {
             let db = read_installed(target)?;
             OutdatedInput {
-                current: db
-                    .packages
-                    .iter()
-                    .map(|p| current_of(&p.name, &p.version))
-                    .collect(),
+                current: db.packages.iter().map(Current::from).collect(),
                 arch: packages_arch(&db),
                 repositories: Vec::new(),
             }
         }
         Target::Other(path) => match read_document(path)? {
             Document::Lock(lock) => OutdatedInput {
-                current: lock
-                    .packages
-                    .iter()
-                    .map(|p| current_of(&p.name, &p.version))
-                    .collect(),
+                current: lock.packages.iter().map(Current::from).collect(),
                 arch: Some(lock.image.arch.clone()),
                 repositories: lock
                     .repositories
@@ -577,12 +557,7 @@ pub fn outdated_packages(target: &Target) -> Result<OutdatedInput, InputError> {
                     .collect::<Result<_, _>>()?,
             },
             Document::Manifest(manifest) => OutdatedInput {
-                current: manifest
-                    .header
-                    .packages
-                    .iter()
-                    .map(|p| current_of(&p.name, &p.version))
-                    .collect(),
+                current: manifest.header.packages.iter().map(Current::from).collect(),
                 arch: None,
                 repositories: Vec::new(),
             },

@@ -364,7 +364,11 @@ fn real_apk_lists_and_audits_the_image() {
     let listed = String::from_utf8(info.stdout).unwrap();
     let mut listed: Vec<&str> = listed.lines().collect();
     listed.sort_unstable();
-    let mut expected: Vec<&str> = assembled.packages.iter().map(|p| p.name.as_str()).collect();
+    let mut expected: Vec<&str> = assembled
+        .packages
+        .iter()
+        .map(|p| p.record.name.as_str())
+        .collect();
     expected.sort_unstable();
     assert_eq!(listed, expected);
 
