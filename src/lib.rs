@@ -3,26 +3,24 @@
 //!
 //! # Code map, in layers
 //!
-//! Each layer uses only the layers above it: arrows point down.
+//! Arrows point down: a module uses only the layers above its own (and, in a folder, the
+//! modules of its folder). `tests/it/architecture.rs` reads every `use crate::…` line and
+//! holds the code to this table.
 //!
-//! 1. Vocabulary
-//!    - [`finding`]: the shape of a check result: stable codes and severities.
-//!    - [`policy`]: where a running host may differ from its image (the runtime policy).
-//!    - [`epoch`]: `SOURCE_DATE_EPOCH`, the one clock of reproducible outputs.
-//!    - [`tree`]: the in-memory image: normalised paths, nodes, owners.
-//! 2. Formats
-//!    - [`apk`]: Alpine's formats, pure: versions, dependencies, indexes, packages,
-//!      signatures, the installed database.
-//! 3. Inputs
-//!    - [`profile`]: the host profile: TOML in, a validated, normalised
-//!      [`profile::Profile`] out.
-//!    - [`repo`]: where package bytes come from: local, `file://` and `http(s)://`
-//!      repositories, through a content-addressed cache that is verified on every read.
-//! 4. [`integrity`]: describing an image or a host (manifest), signing the description, and
-//!    verifying a host or an image against it.
-//! 5. [`build`]: resolve, lock, fetch, unpack, script effects, render, image, SBOM.
-//! 6. [`posture`]: audit, vulnerability scan, outdated packages, redeploy diff.
-//! 7. [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
+//! | layer | modules | what it is |
+//! | --- | --- | --- |
+//! | vocabulary | [`epoch`], [`finding`], [`policy`], [`tree`] | the words every layer speaks: the reproducible clock, check results, the runtime policy, the in-memory image and its paths |
+//! | formats | [`apk/`](apk) | Alpine's formats, pure: versions, dependencies, indexes, packages, signatures, the installed database |
+//! | inputs | [`profile/`](profile), [`repo/`](repo) | what the user asked for (validated, with the [hardening defaults](profile::hardening)); where package bytes come from |
+//! | integrity | [`integrity/`](integrity) | one archive reader, the host walk, the read-only root, the manifest, signatures, comparison, verification |
+//! | build | [`build/`](build) | resolve, lock, fetch, unpack, script effects, render, image, SBOM, the pipeline |
+//! | posture | [`posture/`](posture) | audit (one module per check family), vulnerability scan, outdated packages, redeploy diff, and what they read |
+//! | shell | [`cli/`](cli) | argument parsing, output and exit codes; nothing uses it |
+//!
+//! Two rules narrow the table: `build` uses `integrity` only to describe and sign what it
+//! built (`archive`, `host`, `manifest`, `sign`), never to check it; `posture` uses `build`
+//! only to read lock files (`lock`). Only `cli` knows `clap` and `anyhow`.
+//! `docs/architecture.md` tells the data flow and why the layers are in this order.
 //!
 //! # Invariants
 //!
@@ -34,28 +32,28 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-// 1. Vocabulary.
+// vocabulary
 pub mod epoch;
 pub mod finding;
 pub mod policy;
 pub mod tree;
 
-// 2. Formats.
+// formats
 pub mod apk;
 
-// 3. Inputs.
+// inputs
 pub mod profile;
 pub mod repo;
 
-// 4. Integrity.
+// integrity
 pub mod integrity;
 
-// 5. Build.
+// build
 pub mod build;
 
-// 6. Posture.
+// posture
 pub mod posture;
 
-// 7. The shell.
+// shell
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod cli;
