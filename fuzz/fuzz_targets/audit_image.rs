@@ -2,8 +2,8 @@
 //! a panic or a read outside the image.
 #![no_main]
 
-use basalt::posture::audit::{AuditPolicy, audit};
 use basalt::integrity::rootfs::RootFs;
+use basalt::posture::audit::{AuditPolicy, audit};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

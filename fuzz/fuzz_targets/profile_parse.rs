@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     };
     match basalt::profile::parse(text, Path::new("fuzz.toml")) {
         Ok(profile) => {
-            let rendered = basalt::build::render::render(&profile, &basalt::build::render::Sources::default());
+            let rendered =
+                basalt::build::render::render(&profile, &basalt::build::render::Sources::default());
             // The built-in templates render for every valid profile.
             if profile.files.extra.is_empty() && profile.files.templates.is_none() {
                 assert!(rendered.is_ok());
