@@ -485,11 +485,8 @@ fn read_apk_db(root: &Path, scan: &Scan, options: &ScanOptions) -> Option<Vec<u8
     if size > MAX_APK_DB || options.prunes(APK_DB) || options.skips_content(APK_DB) {
         return None;
     }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(on_disk(root, APK_DB))
-        .ok()?;
+    // Opened as the walk opens what it lists: never through a symlink, never a special file.
+    let file = open_regular(&on_disk(root, APK_DB)).ok()??;
     let mut bytes = Vec::new();
     file.take(MAX_APK_DB).read_to_end(&mut bytes).ok()?;
     Some(bytes)
