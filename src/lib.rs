@@ -10,7 +10,7 @@
 //! | layer | modules | what it is |
 //! | --- | --- | --- |
 //! | vocabulary | [`epoch`], [`finding`], [`policy`], [`tree`] | the words every layer speaks: the reproducible clock, check results, the runtime policy, the in-memory image and its paths |
-//! | formats | [`apk/`](apk) | Alpine's formats, pure: versions, dependencies, indexes, packages, signatures, the installed database |
+//! | formats | [`accounts`], [`apk/`](apk) | the account databases (`/etc/passwd`, `/etc/group`, `/etc/shadow`); Alpine's formats, pure: versions, dependencies, indexes, packages, signatures, the installed database |
 //! | inputs | [`profile/`](profile), [`repo/`](repo) | what the user asked for (validated, with the [hardening defaults](profile::hardening)); where package bytes come from |
 //! | integrity | [`integrity/`](integrity) | one archive reader, the host walk, the read-only root, the manifest, signatures, comparison, verification |
 //! | build | [`build/`](build) | resolve, lock, fetch, unpack, script effects, render, image, SBOM, the pipeline |
@@ -39,6 +39,7 @@ pub mod policy;
 pub mod tree;
 
 // formats
+pub mod accounts;
 pub mod apk;
 
 // inputs

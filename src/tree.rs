@@ -499,81 +499,6 @@ impl ImageTree {
     }
 }
 
-/// User and group names of an image, read from its own `/etc/passwd` and `/etc/group`.
-///
-/// Lines that do not parse are ignored, as the C library does; the first entry of a name or
-/// id wins.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Accounts {
-    users: BTreeMap<String, u32>,
-    groups: BTreeMap<String, u32>,
-    user_names: BTreeMap<u32, String>,
-    group_names: BTreeMap<u32, String>,
-}
-
-impl Accounts {
-    /// Reads the accounts of `tree` (empty when the files are absent).
-    #[must_use]
-    pub fn of(tree: &ImageTree) -> Self {
-        let mut accounts = Accounts::default();
-        if let Some(passwd) = tree.read_file("/etc/passwd") {
-            for (name, id) in id_lines(passwd) {
-                accounts
-                    .user_names
-                    .entry(id)
-                    .or_insert_with(|| name.clone());
-                accounts.users.entry(name).or_insert(id);
-            }
-        }
-        if let Some(group) = tree.read_file("/etc/group") {
-            for (name, id) in id_lines(group) {
-                accounts
-                    .group_names
-                    .entry(id)
-                    .or_insert_with(|| name.clone());
-                accounts.groups.entry(name).or_insert(id);
-            }
-        }
-        accounts
-    }
-
-    /// The uid of a user name.
-    #[must_use]
-    pub fn uid(&self, name: &str) -> Option<u32> {
-        self.users.get(name).copied()
-    }
-
-    /// The gid of a group name.
-    #[must_use]
-    pub fn gid(&self, name: &str) -> Option<u32> {
-        self.groups.get(name).copied()
-    }
-
-    /// The first user name with this uid.
-    #[must_use]
-    pub fn user_name(&self, uid: u32) -> Option<&str> {
-        self.user_names.get(&uid).map(String::as_str)
-    }
-
-    /// The first group name with this gid.
-    #[must_use]
-    pub fn group_name(&self, gid: u32) -> Option<&str> {
-        self.group_names.get(&gid).map(String::as_str)
-    }
-}
-
-/// `name:x:id:...` lines → (name, id), skipping malformed lines.
-fn id_lines(bytes: &[u8]) -> impl Iterator<Item = (String, u32)> + '_ {
-    bytes.split(|&b| b == b'\n').filter_map(|line| {
-        let line = std::str::from_utf8(line).ok()?;
-        let mut fields = line.split(':');
-        let name = fields.next()?;
-        let _password = fields.next()?;
-        let id = fields.next()?.parse().ok()?;
-        (!name.is_empty()).then(|| (name.to_owned(), id))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,30 +595,5 @@ mod tests {
         assert_eq!(below, ["a/b", "a/b/c"]);
         assert_eq!(tree.remove_all(&p("a")), 3);
         assert_eq!(tree.len(), 1);
-    }
-
-    #[test]
-    fn accounts_come_from_the_image() {
-        let mut tree = ImageTree::new();
-        tree.insert(p("etc"), Node::dir(0o755)).unwrap();
-        tree.insert(
-            p("etc/passwd"),
-            Node::file(
-                &b"root:x:0:0:root:/root:/bin/sh\nbroken\nsshd:x:22:22:sshd:/dev/null:/sbin/nologin\n"[..],
-                0o644,
-            ),
-        )
-        .unwrap();
-        tree.insert(
-            p("etc/group"),
-            Node::file(&b"root:x:0:root\nshadow:x:42:\n"[..], 0o644),
-        )
-        .unwrap();
-        let accounts = Accounts::of(&tree);
-        assert_eq!(accounts.uid("sshd"), Some(22));
-        assert_eq!(accounts.uid("broken"), None);
-        assert_eq!(accounts.gid("shadow"), Some(42));
-        assert_eq!(accounts.user_name(0), Some("root"));
-        assert_eq!(accounts.group_name(42), Some("shadow"));
     }
 }

@@ -18,8 +18,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::accounts::Accounts;
 use crate::profile::{Group, User};
-use crate::tree::{self, Accounts, ImagePath, ImageTree, Node, NodeKind};
+use crate::tree::{self, ImagePath, ImageTree, Node, NodeKind};
 
 /// Errors from applying effects.
 #[derive(Debug, thiserror::Error)]

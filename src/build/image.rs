@@ -17,7 +17,8 @@ use std::io::{self, Write};
 
 use flate2::{Compression, GzBuilder};
 
-use crate::tree::{Accounts, ImagePath, ImageTree, Node, NodeKind};
+use crate::accounts::Accounts;
+use crate::tree::{ImagePath, ImageTree, Node, NodeKind};
 
 /// The fixed gzip level: the one `gzip` uses by default, a good balance of size and time.
 pub const COMPRESSION_LEVEL: u32 = 6;

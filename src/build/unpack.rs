@@ -25,7 +25,8 @@ use std::io::Read;
 
 use sha1::{Digest, Sha1};
 
-use crate::tree::{self, Accounts, Content, ImagePath, ImageTree, Node, NodeKind};
+use crate::accounts::Accounts;
+use crate::tree::{self, Content, ImagePath, ImageTree, Node, NodeKind};
 
 /// Errors from unpacking, each naming the package and the path.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// is in its folder's layer.
 const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["epoch", "finding", "policy", "tree"]),
-    ("formats", &["apk"]),
+    ("formats", &["accounts", "apk"]),
     ("inputs", &["profile", "repo"]),
     ("integrity", &["integrity"]),
     ("build", &["build"]),

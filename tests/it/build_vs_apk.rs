@@ -11,8 +11,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
+use basalt::accounts::Accounts;
 use basalt::build::pipeline::{self, Options};
-use basalt::tree::{Accounts, ImageTree, NodeKind};
+use basalt::tree::{ImageTree, NodeKind};
 use sha2::{Digest, Sha256};
 
 /// What one path is, comparably between a directory on disk and the tree.
