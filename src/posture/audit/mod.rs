@@ -23,6 +23,7 @@ pub mod docker;
 mod host;
 pub mod policy;
 pub mod sarif;
+pub mod shell;
 
 pub mod accounts;
 pub mod audit_rules;
