@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::ValueEnum;
 
+use crate::apk::{Limits, index};
 use crate::finding::Severity;
 use crate::integrity::rootfs::RootFs;
 use crate::posture::audit::{self, AuditPolicy, Report};
+use crate::posture::outdated::Available;
 
 use super::ExitStatus;
+use super::repo_args::{self, RepoArgs};
 
 /// Output formats of `basalt audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -38,6 +41,14 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
     format: AuditFormat,
+    /// With --repository: the architecture of the indexes to read (default: the installed
+    /// packages' own)
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// The repositories whose signed indexes tell whether the Docker engine packages are up
+    /// to date (CIS 1.2.2); without any, that check is listed as skipped
+    #[command(flatten)]
+    repo: RepoArgs,
     /// Exit with 1 when a finding at or above this severity is present
     #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_severity)]
     fail_on: Severity,
@@ -69,17 +80,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         root,
         profile,
         format,
+        arch,
+        repo,
         fail_on,
     } = args;
     let now = now()?;
     let fs = RootFs::open(&root).with_context(|| format!("failed to open `{}`", root.display()))?;
-    let policy = match &profile {
+    let mut policy = match &profile {
         Some(path) => AuditPolicy::from_profile(
             &crate::profile::load(path)
                 .with_context(|| format!("failed to load profile `{}`", path.display()))?,
         ),
         None => AuditPolicy::default(),
     };
+    if !repo.repositories.is_empty() {
+        policy.repository_packages = Some(repository_packages(&fs, arch, &repo)?);
+    }
     let report = audit::audit(&fs, &policy, now);
     let out = match format {
         AuditFormat::Human => human(&report, fail_on),
@@ -102,6 +118,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::problem_if(report.fails(fail_on)))
 }
 
+/// What the repositories offer now, from their signed indexes, for the architecture of the
+/// root's installed packages (or `arch`).
+fn repository_packages(
+    fs: &RootFs,
+    arch: Option<String>,
+    repo: &RepoArgs,
+) -> anyhow::Result<Vec<Available>> {
+    let arch = match arch {
+        Some(a) => a,
+        None => {
+            let db = match fs.read("/lib/apk/db/installed") {
+                Ok(Some(bytes)) => crate::apk::installed::Database::parse(&bytes).ok(),
+                _ => None,
+            };
+            db.as_ref()
+                .and_then(super::outdated::packages_arch)
+                .context(
+                    "cannot tell the architecture of the root's packages to read the repositories' indexes\n\nhint: pass --arch",
+                )?
+        }
+    };
+    let ring = super::apk::load_keyring(&repo.keys)?;
+    let fetcher = repo.fetcher()?;
+    let mut available = Vec::new();
+    let mut stderr = std::io::stderr().lock();
+    for repository in &repo.repositories {
+        let label = repository.location_str().to_owned();
+        let fetched = fetcher
+            .fetch_index(repository, &arch)
+            .map_err(repo_args::with_hint)
+            .with_context(|| format!("failed to fetch the index of `{label}`"))?;
+        let index = index::read_index(&fetched.bytes[..], &label, &ring, &Limits::default())?;
+        if !index.signature.is_verified() {
+            if repo.allow_untrusted {
+                writeln!(
+                    stderr,
+                    "warning: index of `{label}` is not signed by a trusted key ({}); using it because of --allow-untrusted",
+                    index.signature
+                )?;
+            } else {
+                index.require_verified(&label)?;
+            }
+        }
+        available.extend(index.entries.into_iter().map(|e| Available {
+            name: e.name,
+            version: e.version,
+            repository: label.clone(),
+        }));
+    }
+    Ok(available)
+}
+
 /// The report as text for people: one block per finding, then a summary.
 #[must_use]
 pub fn human(report: &Report, fail_on: Severity) -> String {
@@ -121,9 +189,9 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
             Some(line) => format!("{}:{line}", f.path),
             None => f.path.clone(),
         };
-        let cis = match f.check.cis() {
-            "" => String::new(),
-            cis => format!(" [CIS {cis}]"),
+        let cis = match f.cis {
+            None => String::new(),
+            Some(cis) => format!(" [CIS {cis}]"),
         };
         let _ = writeln!(
             out,
@@ -134,6 +202,14 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
         let _ = writeln!(out, "  {}", f.message);
         let _ = writeln!(out, "  evidence: {}", f.evidence);
         let _ = writeln!(out, "  fix: {}", f.check.remediation());
+    }
+    if !report.skipped.is_empty() {
+        let _ = writeln!(out, "\nnot answered:");
+        for s in &report.skipped {
+            let cis = s.cis.map(|c| format!(" [CIS {c}]")).unwrap_or_default();
+            let path = s.path.as_ref().map(|p| format!("  {p}")).unwrap_or_default();
+            let _ = writeln!(out, "  {}{cis}{path}: {}", s.check, s.reason);
+        }
     }
     let counts = report.counts();
     let summary: Vec<String> = Severity::ALL

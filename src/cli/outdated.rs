@@ -198,7 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 }
 
 /// The most common architecture of the installed packages, ignoring `noarch`.
-fn packages_arch(db: &crate::apk::installed::Database) -> Option<String> {
+pub(super) fn packages_arch(db: &crate::apk::installed::Database) -> Option<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for arch in db.packages.iter().filter_map(|p| p.arch.as_deref()) {
         if arch != "noarch" {

@@ -33,20 +33,26 @@ pub const ARCHES: &[&str] = &[
     "x86_64",
 ];
 
-/// The paths auditd watches on every host that runs Docker: the daemon, its runtimes, its
-/// state and configuration, and the OpenRC counterparts of `docker.service`,
-/// `docker.socket` and `/etc/default/docker`.
+/// The paths auditd watches on every host that runs Docker (CIS Docker Benchmark
+/// 1.1.3-1.1.18): the daemon, containerd and its shims, runc, their state, sockets and
+/// configuration, and the OpenRC counterparts of `docker.service`, `docker.socket` and
+/// `/etc/default/docker`. The audit requires each that the host has.
 pub const DOCKER_AUDIT_PATHS: &[&str] = &[
     "/usr/bin/dockerd",
     "/usr/bin/containerd",
+    "/usr/bin/containerd-shim",
+    "/usr/bin/containerd-shim-runc-v1",
     "/usr/bin/containerd-shim-runc-v2",
     "/usr/bin/runc",
     "/var/lib/docker",
     "/etc/docker",
     "/etc/docker/daemon.json",
+    "/etc/containerd/config.toml",
     "/etc/init.d/docker",
     "/etc/conf.d/docker",
     "/run/docker.sock",
+    "/run/containerd",
+    "/run/containerd/containerd.sock",
 ];
 
 /// Login and authentication events: account databases, privilege rules, session records

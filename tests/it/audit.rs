@@ -305,7 +305,7 @@ fn every_check_id_is_documented() {
             "| `{id}` | {} | {} | {} | {} | {} |",
             id.family(),
             id.severity(),
-            id.cis(),
+            id.cis_text(),
             id.description(),
             id.remediation()
         );

@@ -1,6 +1,6 @@
 //! Family `audit-rules`: auditd runs at boot and its rules watch Docker's files (CIS
-//! 1.1.3-1.1.18) and the login and account records, and sshd does not hide authentication
-//! events (`LogLevel`).
+//! 1.1.3-1.1.18; a file only some installations have, when the root has it) and the login
+//! and account records, and sshd does not hide authentication events (`LogLevel`).
 
 use super::CheckId;
 use super::config;
@@ -20,11 +20,8 @@ impl Host<'_> {
             }
         }
         let watched = |p: &str| {
-            let alt = p
-                .strip_prefix("/run/")
-                .map(|r| format!("/var/run/{r}"))
-                .unwrap_or_default();
-            watches.iter().any(|(_, w)| w.path == p || w.path == alt)
+            let p = canonical(p);
+            watches.iter().any(|(_, w)| canonical(&w.path) == p)
         };
         let rules_where = if sources.is_empty() {
             "no audit rules (/etc/audit/audit.rules, /etc/audit/rules.d/*.rules)".to_owned()
@@ -54,27 +51,7 @@ impl Host<'_> {
             .first()
             .map_or("/etc/audit/audit.rules".to_owned(), |(p, _)| p.clone());
         if self.docker_installed {
-            let mut wanted: Vec<(String, String)> = DOCKER_WATCHES
-                .iter()
-                .map(|(p, c)| ((*p).to_owned(), format!("CIS {c}")))
-                .collect();
-            wanted.extend(
-                self.policy
-                    .audit_watches
-                    .iter()
-                    .map(|p| (p.clone(), "profile".to_owned())),
-            );
-            for (path, why) in wanted {
-                if !watched(&path) {
-                    self.emit(
-                        CheckId::AuditDockerWatch,
-                        &rule_file,
-                        None,
-                        format!("`{path}` is not watched by an audit rule ({why})"),
-                        rules_where.clone(),
-                    );
-                }
-            }
+            self.docker_watches(&watches, &rule_file, &rules_where);
         } else {
             self.skip(CheckId::AuditDockerWatch, "Docker is not installed");
         }
@@ -129,16 +106,116 @@ impl Host<'_> {
     }
 }
 
-/// The Docker paths every audit rule set must watch (the OpenRC places of CIS 1.1.3-1.1.18),
-/// with the CIS section each maps to.
-pub const DOCKER_WATCHES: &[(&str, &str)] = &[
-    ("/usr/bin/dockerd", "1.1.3"),
-    ("/usr/bin/containerd", "1.1.14"),
-    ("/usr/bin/runc", "1.1.18"),
-    ("/var/lib/docker", "1.1.5"),
-    ("/etc/docker", "1.1.6"),
-    ("/etc/docker/daemon.json", "1.1.11"),
-    ("/etc/init.d/docker", "1.1.7"),
-    ("/etc/conf.d/docker", "1.1.10"),
-    ("/run/docker.sock", "1.1.9"),
+/// Whether a path must be watched always, or only when the root has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needed {
+    /// Always: Docker's own places (a watch on a path that appears later still applies).
+    Always,
+    /// When the root has it: files some installations lack.
+    WhenPresent,
+}
+
+/// The Docker paths audit rules must watch (CIS 1.1.3-1.1.18, at their OpenRC and Alpine
+/// places), with the CIS item each answers. `/var/lib/docker` and the Docker socket are
+/// the daemon's `data-root` and Unix sockets when its settings move them.
+pub const DOCKER_WATCHES: &[(&str, &str, Needed)] = &[
+    ("/usr/bin/dockerd", "1.1.3", Needed::Always),
+    ("/run/containerd", "1.1.4", Needed::Always),
+    ("/var/lib/docker", "1.1.5", Needed::Always),
+    ("/etc/docker", "1.1.6", Needed::Always),
+    ("/etc/init.d/docker", "1.1.7", Needed::Always),
+    ("/usr/lib/systemd/system/docker.service", "1.1.7", Needed::WhenPresent),
+    ("/lib/systemd/system/docker.service", "1.1.7", Needed::WhenPresent),
+    ("/etc/systemd/system/docker.service", "1.1.7", Needed::WhenPresent),
+    ("/run/containerd/containerd.sock", "1.1.8", Needed::Always),
+    ("/run/docker.sock", "1.1.9", Needed::Always),
+    ("/usr/lib/systemd/system/docker.socket", "1.1.9", Needed::WhenPresent),
+    ("/lib/systemd/system/docker.socket", "1.1.9", Needed::WhenPresent),
+    ("/etc/systemd/system/docker.socket", "1.1.9", Needed::WhenPresent),
+    ("/etc/conf.d/docker", "1.1.10", Needed::Always),
+    ("/etc/default/docker", "1.1.10", Needed::WhenPresent),
+    ("/etc/docker/daemon.json", "1.1.11", Needed::Always),
+    ("/etc/containerd/config.toml", "1.1.12", Needed::WhenPresent),
+    ("/etc/sysconfig/docker", "1.1.13", Needed::WhenPresent),
+    ("/usr/bin/containerd", "1.1.14", Needed::Always),
+    ("/usr/bin/containerd-shim", "1.1.15", Needed::WhenPresent),
+    ("/usr/bin/containerd-shim-runc-v1", "1.1.16", Needed::WhenPresent),
+    ("/usr/bin/containerd-shim-runc-v2", "1.1.17", Needed::WhenPresent),
+    ("/usr/bin/runc", "1.1.18", Needed::Always),
 ];
+
+/// `/var/run/...` is `/run/...` on Alpine (a symlink).
+fn canonical(path: &str) -> String {
+    let path = crate::integrity::rootfs::normalize(path);
+    match path.strip_prefix("/var/run/") {
+        Some(rest) => format!("/run/{rest}"),
+        None if path == "/var/run" => "/run".to_owned(),
+        None => path,
+    }
+}
+
+impl Host<'_> {
+    fn docker_watches(
+        &mut self,
+        watches: &[(String, config::AuditWatch)],
+        rule_file: &str,
+        rules_where: &str,
+    ) {
+        // A watch on a directory covers everything below it (auditd's watches are
+        // recursive); a watch on `/` is not taken for one.
+        let watched_paths: Vec<String> = watches.iter().map(|(_, w)| canonical(&w.path)).collect();
+        let watched = |p: &str| {
+            let p = canonical(p);
+            watched_paths.iter().any(|w| {
+                *w == p || (w.len() > 1 && p.starts_with(w.as_str()) && p.as_bytes()[w.len()] == b'/')
+            })
+        };
+        let settings = self.daemon.clone().unwrap_or_default();
+        let mut wanted: Vec<(String, Option<&'static str>, Needed)> = Vec::new();
+        for (path, cis, needed) in DOCKER_WATCHES {
+            match *cis {
+                "1.1.5" => wanted.push((settings.data_root(), Some(cis), *needed)),
+                "1.1.9" if *path == "/run/docker.sock" => {
+                    for socket in settings.unix_sockets() {
+                        wanted.push((canonical(&socket), Some(cis), *needed));
+                    }
+                }
+                _ => wanted.push(((*path).to_owned(), Some(cis), *needed)),
+            }
+        }
+        wanted.extend(
+            self.policy
+                .audit_watches
+                .iter()
+                .map(|p| (p.clone(), None, Needed::Always)),
+        );
+        let mut seen = Vec::new();
+        for (path, cis, needed) in wanted {
+            if seen.contains(&path) {
+                continue;
+            }
+            seen.push(path.clone());
+            if needed == Needed::WhenPresent && !self.exists(&path) {
+                self.skip_path(
+                    CheckId::AuditDockerWatch,
+                    cis,
+                    &path,
+                    "absent from the root: nothing to watch",
+                );
+                continue;
+            }
+            if watched(&path) {
+                continue;
+            }
+            let why = cis.map_or("the profile".to_owned(), |c| format!("CIS {c}"));
+            self.emit_cis(
+                CheckId::AuditDockerWatch,
+                cis,
+                rule_file,
+                None,
+                format!("`{path}` is not watched by an audit rule ({why})"),
+                rules_where.to_owned(),
+            );
+        }
+    }
+}
