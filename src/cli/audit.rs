@@ -207,7 +207,11 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
         let _ = writeln!(out, "\nnot answered:");
         for s in &report.skipped {
             let cis = s.cis.map(|c| format!(" [CIS {c}]")).unwrap_or_default();
-            let path = s.path.as_ref().map(|p| format!("  {p}")).unwrap_or_default();
+            let path = s
+                .path
+                .as_ref()
+                .map(|p| format!("  {p}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  {}{cis}{path}: {}", s.check, s.reason);
         }
     }

@@ -124,14 +124,38 @@ pub const DOCKER_WATCHES: &[(&str, &str, Needed)] = &[
     ("/var/lib/docker", "1.1.5", Needed::Always),
     ("/etc/docker", "1.1.6", Needed::Always),
     ("/etc/init.d/docker", "1.1.7", Needed::Always),
-    ("/usr/lib/systemd/system/docker.service", "1.1.7", Needed::WhenPresent),
-    ("/lib/systemd/system/docker.service", "1.1.7", Needed::WhenPresent),
-    ("/etc/systemd/system/docker.service", "1.1.7", Needed::WhenPresent),
+    (
+        "/usr/lib/systemd/system/docker.service",
+        "1.1.7",
+        Needed::WhenPresent,
+    ),
+    (
+        "/lib/systemd/system/docker.service",
+        "1.1.7",
+        Needed::WhenPresent,
+    ),
+    (
+        "/etc/systemd/system/docker.service",
+        "1.1.7",
+        Needed::WhenPresent,
+    ),
     ("/run/containerd/containerd.sock", "1.1.8", Needed::Always),
     ("/run/docker.sock", "1.1.9", Needed::Always),
-    ("/usr/lib/systemd/system/docker.socket", "1.1.9", Needed::WhenPresent),
-    ("/lib/systemd/system/docker.socket", "1.1.9", Needed::WhenPresent),
-    ("/etc/systemd/system/docker.socket", "1.1.9", Needed::WhenPresent),
+    (
+        "/usr/lib/systemd/system/docker.socket",
+        "1.1.9",
+        Needed::WhenPresent,
+    ),
+    (
+        "/lib/systemd/system/docker.socket",
+        "1.1.9",
+        Needed::WhenPresent,
+    ),
+    (
+        "/etc/systemd/system/docker.socket",
+        "1.1.9",
+        Needed::WhenPresent,
+    ),
     ("/etc/conf.d/docker", "1.1.10", Needed::Always),
     ("/etc/default/docker", "1.1.10", Needed::WhenPresent),
     ("/etc/docker/daemon.json", "1.1.11", Needed::Always),
@@ -139,8 +163,16 @@ pub const DOCKER_WATCHES: &[(&str, &str, Needed)] = &[
     ("/etc/sysconfig/docker", "1.1.13", Needed::WhenPresent),
     ("/usr/bin/containerd", "1.1.14", Needed::Always),
     ("/usr/bin/containerd-shim", "1.1.15", Needed::WhenPresent),
-    ("/usr/bin/containerd-shim-runc-v1", "1.1.16", Needed::WhenPresent),
-    ("/usr/bin/containerd-shim-runc-v2", "1.1.17", Needed::WhenPresent),
+    (
+        "/usr/bin/containerd-shim-runc-v1",
+        "1.1.16",
+        Needed::WhenPresent,
+    ),
+    (
+        "/usr/bin/containerd-shim-runc-v2",
+        "1.1.17",
+        Needed::WhenPresent,
+    ),
     ("/usr/bin/runc", "1.1.18", Needed::Always),
 ];
 
@@ -167,7 +199,8 @@ impl Host<'_> {
         let watched = |p: &str| {
             let p = canonical(p);
             watched_paths.iter().any(|w| {
-                *w == p || (w.len() > 1 && p.starts_with(w.as_str()) && p.as_bytes()[w.len()] == b'/')
+                *w == p
+                    || (w.len() > 1 && p.starts_with(w.as_str()) && p.as_bytes()[w.len()] == b'/')
             })
         };
         let settings = self.daemon.clone().unwrap_or_default();

@@ -65,10 +65,13 @@ pub const SECTIONS: &[(&str, &str)] = &[
     ("7", "Docker swarm configuration"),
 ];
 
-const DAEMON_STATE: &str = "what the running daemon reports (docker inspect, docker info); no file of the root records it";
-const BUILD: &str = "how images are built and chosen (Dockerfiles, registries): not in the host's files";
+const DAEMON_STATE: &str =
+    "what the running daemon reports (docker inspect, docker info); no file of the root records it";
+const BUILD: &str =
+    "how images are built and chosen (Dockerfiles, registries): not in the host's files";
 const EXEC: &str = "the `docker exec` calls made on the live host: its event stream or audit log";
-const SWARM: &str = "the swarm's cluster state, which a manager serves through the running daemon's API";
+const SWARM: &str =
+    "the swarm's cluster state, which a manager serves through the running daemon's API";
 
 macro_rules! items {
     ($( $id:literal $cov:ident $( ($why:expr) )? , $title:literal; )*) => {
@@ -261,7 +264,12 @@ mod tests {
         // In the benchmark's order.
         let key = |id: &str| -> Vec<u32> { id.split('.').map(|n| n.parse().unwrap()).collect() };
         for pair in ITEMS.windows(2) {
-            assert!(key(pair[0].id) < key(pair[1].id), "{} {}", pair[0].id, pair[1].id);
+            assert!(
+                key(pair[0].id) < key(pair[1].id),
+                "{} {}",
+                pair[0].id,
+                pair[1].id
+            );
         }
     }
 

@@ -12,10 +12,10 @@
 
 use crate::integrity::rootfs::Kind;
 
+use super::CheckId;
 use super::check::Family;
 use super::docker::{self, Container, DaemonSettings};
 use super::host::Host;
-use super::CheckId;
 
 /// Host directories a container must not mount (CIS 5.6), and `/root`.
 pub const SENSITIVE: [&str; 9] = [
@@ -60,20 +60,20 @@ impl Host<'_> {
         for id in ids {
             let config_path = format!("{dir}/{id}/config.v2.json");
             let host_path = format!("{dir}/{id}/hostconfig.json");
-            let (config, hostconfig) =
-                match (self.fs.read(&config_path), self.fs.read(&host_path)) {
-                    (Ok(c), Ok(h)) => (c, h),
-                    (Err(err), _) | (_, Err(err)) => {
-                        self.emit(
-                            CheckId::UnreadableFile,
-                            &config_path,
-                            None,
-                            format!("cannot read container `{id}`"),
-                            err.to_string(),
-                        );
-                        continue;
-                    }
-                };
+            let (config, hostconfig) = match (self.fs.read(&config_path), self.fs.read(&host_path))
+            {
+                (Ok(c), Ok(h)) => (c, h),
+                (Err(err), _) | (_, Err(err)) => {
+                    self.emit(
+                        CheckId::UnreadableFile,
+                        &config_path,
+                        None,
+                        format!("cannot read container `{id}`"),
+                        err.to_string(),
+                    );
+                    continue;
+                }
+            };
             if config.is_none() && hostconfig.is_none() {
                 continue;
             }
@@ -274,7 +274,11 @@ impl Host<'_> {
             ));
         }
         for (mode, id, what) in [
-            (&c.network_mode, CheckId::ContainerHostNetwork, "NetworkMode"),
+            (
+                &c.network_mode,
+                CheckId::ContainerHostNetwork,
+                "NetworkMode",
+            ),
             (&c.pid_mode, CheckId::ContainerHostPid, "PidMode"),
             (&c.ipc_mode, CheckId::ContainerHostIpc, "IpcMode"),
             (&c.uts_mode, CheckId::ContainerHostUts, "UTSMode"),
@@ -338,7 +342,11 @@ impl Host<'_> {
                 .devices
                 .iter()
                 .map(|d| format!("{} -> {} ({})", d.host, d.container, d.permissions))
-                .chain(c.device_cgroup_rules.iter().map(|r| format!("cgroup rule {r}")))
+                .chain(
+                    c.device_cgroup_rules
+                        .iter()
+                        .map(|r| format!("cgroup rule {r}")),
+                )
                 .collect();
             found.push((
                 CheckId::ContainerDevices,
@@ -461,7 +469,11 @@ impl Host<'_> {
         if c.network_mode == "host" || (c.ports.is_empty() && !c.publish_all) {
             return;
         }
-        let default_ip = cx.settings.ip.clone().unwrap_or_else(|| "0.0.0.0".to_owned());
+        let default_ip = cx
+            .settings
+            .ip
+            .clone()
+            .unwrap_or_else(|| "0.0.0.0".to_owned());
         let mut shown: Vec<String> = c
             .ports
             .iter()
@@ -568,10 +580,13 @@ impl Host<'_> {
                         && s.starts_with(&source)
                         && s.as_bytes().get(source.len()) == Some(&b'/'))
             });
-            let named_socket = source.ends_with("/docker.sock") || source.ends_with("/containerd.sock");
+            let named_socket =
+                source.ends_with("/docker.sock") || source.ends_with("/containerd.sock");
             if socket.is_some() || named_socket {
                 let what = match socket {
-                    Some(s) if *s != source => format!("`{}`, which holds the socket `{s}`", bind.source),
+                    Some(s) if *s != source => {
+                        format!("`{}`, which holds the socket `{s}`", bind.source)
+                    }
                     _ => format!("the socket `{}`", bind.source),
                 };
                 found.push((

@@ -124,7 +124,12 @@ const SETTINGS: &[(&str, &str, Option<char>, Kind)] = &[
     ("tlskey", "tlskey", None, Kind::Text),
     ("hosts", "host", Some('H'), Kind::List),
     ("insecure-registries", "insecure-registry", None, Kind::List),
-    ("authorization-plugins", "authorization-plugin", None, Kind::List),
+    (
+        "authorization-plugins",
+        "authorization-plugin",
+        None,
+        Kind::List,
+    ),
     ("storage-opts", "storage-opt", None, Kind::List),
     ("default-ulimits", "default-ulimit", None, Kind::Ulimits),
     ("log-opts", "log-opt", None, Kind::Object),
@@ -144,7 +149,7 @@ pub struct InvalidDaemonJson {
 /// chooses the encoding, otherwise it must be UTF-8.
 fn decode(bytes: &[u8]) -> Result<String, String> {
     let utf16 = |rest: &[u8], big: bool| -> Result<String, String> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err("UTF-16 text of an odd number of bytes".to_owned());
         }
         let units = rest.chunks_exact(2).map(|c| {
@@ -185,7 +190,11 @@ fn ulimit_text(name: &str, v: &Value) -> Option<String> {
     let Value::Object(map) = v else {
         return None;
     };
-    let field = |k: &str| map.iter().find(|(key, _)| same_name(key, k)).map(|(_, v)| v);
+    let field = |k: &str| {
+        map.iter()
+            .find(|(key, _)| same_name(key, k))
+            .map(|(_, v)| v)
+    };
     let number = |k: &str| field(k).and_then(Value::as_i64);
     let name = field("Name").and_then(Value::as_str).unwrap_or(name);
     Some(format!(
@@ -219,6 +228,13 @@ impl DaemonSettings {
         let mut wrong = Vec::new();
         for (key, v) in &map {
             let Some((name, _, _, kind)) = SETTINGS.iter().find(|(k, ..)| k == key) else {
+                // dockerd's keys are lower case: another spelling of one is a key it does not
+                // know, and it refuses the file.
+                if let Some((known, ..)) = SETTINGS.iter().find(|(k, ..)| same_name(k, key)) {
+                    wrong.push(format!(
+                        "`{key}` is not a key dockerd knows (it reads `{known}`)"
+                    ));
+                }
                 continue;
             };
             if v.is_null() {
@@ -272,6 +288,11 @@ impl DaemonSettings {
             )
         {
             wrong.push(format!("`log-level` `{level}` is not a logging level"));
+        }
+        for host in &s.hosts {
+            if let Some(why) = host_problem(host) {
+                wrong.push(why);
+            }
         }
         if wrong.is_empty() {
             Ok(s)
@@ -372,6 +393,13 @@ impl DaemonSettings {
             self.origin.insert(name, origin.to_owned());
         }
         self.problems.extend(options.problems.iter().cloned());
+        for (name, value) in &options.set {
+            if *name == "hosts"
+                && let Some(why) = host_problem(value)
+            {
+                self.problems.push(why);
+            }
+        }
     }
 
     /// Where `key` was set, or `dockerd default` when it was not.
@@ -394,7 +422,11 @@ impl DaemonSettings {
             .filter(|r| !r.is_empty())
             .unwrap_or("/var/lib/docker");
         let root = crate::integrity::rootfs::normalize(root);
-        if root.is_empty() { "/".to_owned() } else { root }
+        if root.is_empty() {
+            "/".to_owned()
+        } else {
+            root
+        }
     }
 
     /// The hosts that listen on TCP, as dockerd reads `-H`: a host without a scheme is TCP.
@@ -431,6 +463,18 @@ impl DaemonSettings {
             out.push("/var/run/docker.sock".to_owned());
         }
         out
+    }
+}
+
+/// Why dockerd refuses a `-H` value, when it does: a scheme it does not know.
+#[must_use]
+pub fn host_problem(host: &str) -> Option<String> {
+    let trimmed = host.trim();
+    match trimmed.split_once("://") {
+        Some((scheme, _)) if !matches!(scheme, "tcp" | "unix" | "fd" | "npipe") => Some(format!(
+            "host `{host}` has a scheme dockerd does not know (`{scheme}`)"
+        )),
+        _ => None,
     }
 }
 
@@ -506,16 +550,13 @@ impl Options {
                     Some((key, _, _, kind)) => o.flag(key, *kind, name, inline, words, &mut i),
                     None => {
                         // An unknown flag: its value, if it takes one, is the next word.
-                        if inline.is_none()
-                            && words.get(i).is_some_and(|w| !w.starts_with('-'))
-                        {
+                        if inline.is_none() && words.get(i).is_some_and(|w| !w.starts_with('-')) {
                             i += 1;
                         }
                     }
                 }
             } else if let Some(short) = word.strip_prefix('-').filter(|s| !s.is_empty()) {
-                let mut chars = short.char_indices();
-                while let Some((at, c)) = chars.next() {
+                for (at, c) in short.char_indices() {
                     let Some((key, long, _, kind)) = SETTINGS.iter().find(|s| s.2 == Some(c))
                     else {
                         // An unknown shorthand: skip the rest of this word.
@@ -837,7 +878,9 @@ pub struct Container {
     pub volumes: Vec<String>,
 }
 
-const PROPAGATIONS: &[&str] = &["shared", "rshared", "slave", "rslave", "private", "rprivate"];
+const PROPAGATIONS: &[&str] = &[
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+];
 
 /// Reads a container's `config.v2.json` and `hostconfig.json` (either may be absent).
 ///
@@ -905,8 +948,11 @@ pub fn parse_container(
     c.no_new_privileges = all_true(&config, "NoNewPrivileges");
     c.process_label = string(&config, "ProcessLabel").unwrap_or_default();
     for settings in members(&config, "NetworkSettings") {
-        c.networks
-            .extend(entries(settings, "Networks").into_iter().map(|(k, _)| k.clone()));
+        c.networks.extend(
+            entries(settings, "Networks")
+                .into_iter()
+                .map(|(k, _)| k.clone()),
+        );
         for (port, bindings) in entries(settings, "Ports") {
             for b in bindings.as_array().into_iter().flatten() {
                 c.ports.push(PublishedPort {
@@ -939,7 +985,8 @@ pub fn parse_container(
     for policy in members(&host, "RestartPolicy") {
         let name = string(policy, "Name").unwrap_or_default();
         let count = least(policy, "MaximumRetryCount").unwrap_or(0);
-        if c.restart.0.is_empty() || restart_risk(&name, count) > restart_risk(&c.restart.0, c.restart.1)
+        if c.restart.0.is_empty()
+            || restart_risk(&name, count) > restart_risk(&c.restart.0, c.restart.1)
         {
             c.restart = (name, count);
         }
@@ -1158,7 +1205,11 @@ mod tests {
         assert_eq!(s.origin_of("experimental"), "dockerd default");
         // dockerd refuses a setting given twice.
         assert_eq!(s.problems.len(), 2, "{:?}", s.problems);
-        assert!(s.problems[0].contains("`icc` is set both"), "{:?}", s.problems);
+        assert!(
+            s.problems[0].contains("`icc` is set both"),
+            "{:?}",
+            s.problems
+        );
     }
 
     #[test]
@@ -1169,10 +1220,16 @@ mod tests {
         assert_eq!(s.icc, Some(false));
         let utf16: Vec<u8> = [0xff, 0xfe]
             .into_iter()
-            .chain("{\"debug\": true}".encode_utf16().flat_map(u16::to_le_bytes))
+            .chain(
+                "{\"debug\": true}"
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes),
+            )
             .collect();
         assert_eq!(
-            DaemonSettings::from_daemon_json(&utf16, file).unwrap().debug,
+            DaemonSettings::from_daemon_json(&utf16, file)
+                .unwrap()
+                .debug,
             Some(true)
         );
         assert_eq!(
@@ -1195,9 +1252,11 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        // Keys are dockerd's exactly: another spelling does not set anything.
-        let s = DaemonSettings::from_daemon_json(b"{\"ICC\": false, \"icc\": null}", file)
-            .unwrap();
+        // Keys are dockerd's exactly: another spelling is a key dockerd refuses; null is
+        // no value.
+        assert!(DaemonSettings::from_daemon_json(b"{\"ICC\": false}", file).is_err());
+        assert!(DaemonSettings::from_daemon_json(b"{\"hosts\": [\"TCP://x:1\"]}", file).is_err());
+        let s = DaemonSettings::from_daemon_json(b"{\"icc\": null, \"x-icc\": 1}", file).unwrap();
         assert_eq!(s.icc, None);
         let s = DaemonSettings::from_daemon_json(
             br#"{"default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}}, "log-level": "INFO", "graph": "/srv/docker/"}"#,
@@ -1210,7 +1269,9 @@ mod tests {
 
     #[test]
     fn the_command_line_is_parsed_as_go_flags_are() {
-        let s = options("-H tcp://0.0.0.0:2375 -Hunix:///x.sock --host=fd:// -D -l warn --storage-opt dm.basesize=20G --default-ulimit nofile=1024:2048");
+        let s = options(
+            "-H tcp://0.0.0.0:2375 -Hunix:///x.sock --host=fd:// -D -l warn --storage-opt dm.basesize=20G --default-ulimit nofile=1024:2048",
+        );
         assert_eq!(s.hosts, ["tcp://0.0.0.0:2375", "unix:///x.sock", "fd://"]);
         assert_eq!(s.debug, Some(true));
         assert_eq!(s.log_level.as_deref(), Some("warn"));
@@ -1232,7 +1293,10 @@ mod tests {
         assert_eq!(o.config_file.as_deref(), Some("/etc/docker/other.json"));
         assert_eq!(
             o.set,
-            [("debug", "true".to_owned()), ("log-level", "debug".to_owned())]
+            [
+                ("debug", "true".to_owned()),
+                ("log-level", "debug".to_owned())
+            ]
         );
     }
 
@@ -1296,8 +1360,14 @@ mod tests {
         assert!(parse(r#"{"privileged": true}"#).privileged);
         assert!(parse(r#"{"Privileged": false, "pRiViLeGeD": true}"#).privileged);
         assert!(!parse(r#"{"Privileged": false, "Privileges": true}"#).privileged);
-        assert_eq!(parse("{\"Networ\u{212a}Mode\": \"host\"}").network_mode, "host");
-        assert_eq!(parse(r#"{"PidMode": "", "pidmode": "host"}"#).pid_mode, "host");
+        assert_eq!(
+            parse("{\"Networ\u{212a}Mode\": \"host\"}").network_mode,
+            "host"
+        );
+        assert_eq!(
+            parse(r#"{"PidMode": "", "pidmode": "host"}"#).pid_mode,
+            "host"
+        );
         assert_eq!(parse(r#"{"utsmode": "host"}"#).uts_mode, "host");
         let c = parse(
             r#"{"memory": 1073741824, "MEMORY": 0, "readonlyrootfs": true, "ReadonlyRootfs": false,
@@ -1359,9 +1429,18 @@ mod tests {
         ] {
             assert_eq!(is_root_user(user), root, "{user:?}");
         }
-        assert_eq!(security_option("seccomp:unconfined"), ("seccomp", "unconfined"));
-        assert_eq!(security_option("seccomp=unconfined"), ("seccomp", "unconfined"));
-        assert_eq!(security_option("no-new-privileges"), ("no-new-privileges", "true"));
+        assert_eq!(
+            security_option("seccomp:unconfined"),
+            ("seccomp", "unconfined")
+        );
+        assert_eq!(
+            security_option("seccomp=unconfined"),
+            ("seccomp", "unconfined")
+        );
+        assert_eq!(
+            security_option("no-new-privileges"),
+            ("no-new-privileges", "true")
+        );
         assert_eq!(
             security_option("label=type:svirt_t"),
             ("label", "type:svirt_t")

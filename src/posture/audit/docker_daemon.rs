@@ -4,11 +4,11 @@
 //! `DOCKER_OPTS` of `/etc/conf.d/docker` as OpenRC's `/bin/sh` leaves it (the last
 //! assignment wins) and as `eval` splits it.
 
+use super::CheckId;
 use super::check::Family;
 use super::docker::{self, DaemonSettings, Options};
 use super::host::Host;
 use super::shell;
-use super::CheckId;
 
 /// OpenRC's configuration of the docker service.
 pub const CONF_D: &str = "/etc/conf.d/docker";
@@ -222,7 +222,13 @@ impl Host<'_> {
             );
         }
         if !b(s.iptables, true) {
-            flag(self, CheckId::DockerIptables, "iptables", "false".to_owned(), "");
+            flag(
+                self,
+                CheckId::DockerIptables,
+                "iptables",
+                "false".to_owned(),
+                "",
+            );
         }
         if !s.insecure_registries.is_empty() {
             flag(

@@ -52,7 +52,13 @@ fn file(
 }
 
 /// The Docker engine packages whose versions 1.2.2 compares.
-pub const ENGINE_PACKAGES: &[&str] = &["docker", "docker-engine", "docker-cli", "containerd", "runc"];
+pub const ENGINE_PACKAGES: &[&str] = &[
+    "docker",
+    "docker-engine",
+    "docker-cli",
+    "containerd",
+    "runc",
+];
 
 const SYSTEMD_DIRS: &[&str] = &[
     "/usr/lib/systemd/system",
@@ -75,11 +81,35 @@ impl Host<'_> {
             .map(|g| g.gid);
         let mut files = vec![
             // docker.service is OpenRC's init script, which must stay executable.
-            file("/etc/init.d/docker", "3.1", "3.2", 0o755, Presence::Expected),
+            file(
+                "/etc/init.d/docker",
+                "3.1",
+                "3.2",
+                0o755,
+                Presence::Expected,
+            ),
             file("/etc/docker", "3.5", "3.6", 0o755, Presence::Expected),
-            file("/etc/conf.d/docker", "3.19", "3.20", 0o644, Presence::Expected),
-            file("/etc/default/docker", "3.19", "3.20", 0o644, Presence::Optional),
-            file("/etc/sysconfig/docker", "3.22", "3.21", 0o644, Presence::Optional),
+            file(
+                "/etc/conf.d/docker",
+                "3.19",
+                "3.20",
+                0o644,
+                Presence::Expected,
+            ),
+            file(
+                "/etc/default/docker",
+                "3.19",
+                "3.20",
+                0o644,
+                Presence::Optional,
+            ),
+            file(
+                "/etc/sysconfig/docker",
+                "3.22",
+                "3.21",
+                0o644,
+                Presence::Optional,
+            ),
             file(
                 "/run/containerd/containerd.sock",
                 "3.23",
@@ -89,7 +119,13 @@ impl Host<'_> {
             ),
         ];
         let config_file = self.daemon_config.clone();
-        files.push(file(&config_file, "3.17", "3.18", 0o644, Presence::Expected));
+        files.push(file(
+            &config_file,
+            "3.17",
+            "3.18",
+            0o644,
+            Presence::Expected,
+        ));
         for socket in settings.unix_sockets() {
             let path = crate::integrity::rootfs::normalize(&socket);
             let path = path
@@ -103,8 +139,10 @@ impl Host<'_> {
         // systemd's units, when the root has them (OpenRC has no socket unit).
         let mut socket_unit = false;
         for dir in SYSTEMD_DIRS {
-            for (unit, o, m) in [("docker.service", "3.1", "3.2"), ("docker.socket", "3.3", "3.4")]
-            {
+            for (unit, o, m) in [
+                ("docker.service", "3.1", "3.2"),
+                ("docker.socket", "3.3", "3.4"),
+            ] {
                 let path = format!("{dir}/{unit}");
                 if self.exists(&path) {
                     socket_unit |= unit == "docker.socket";
@@ -138,7 +176,9 @@ impl Host<'_> {
                 Some(p) => files.push(file(p, cis_o, cis_m, max, Presence::Expected)),
                 None => {
                     let why = if tls_on {
-                        format!("TLS is on but `{key}` is not set: dockerd reads its default under root's ~/.docker")
+                        format!(
+                            "TLS is on but `{key}` is not set: dockerd reads its default under root's ~/.docker"
+                        )
                     } else {
                         format!("TLS is not configured: no `{key}`")
                     };
@@ -190,7 +230,9 @@ impl Host<'_> {
                 Presence::Live if self.fs.is_image() => {
                     "only a live host can answer: the running daemon creates it"
                 }
-                Presence::Live => "absent: the daemon is not running, or the root is not a live host",
+                Presence::Live => {
+                    "absent: the daemon is not running, or the root is not a live host"
+                }
                 Presence::Expected => "absent from the root",
                 Presence::Optional => "absent from the root (some installations have it)",
             };
@@ -241,15 +283,21 @@ impl Host<'_> {
     /// CIS 1.1.1: the daemon's data-root is a mount point of its own, in `/etc/fstab` or
     /// the profile's state volumes.
     fn docker_partition(&mut self) {
-        let root = self.daemon.as_ref().map(super::docker::DaemonSettings::data_root);
+        let root = self
+            .daemon
+            .as_ref()
+            .map(super::docker::DaemonSettings::data_root);
         let root = root.unwrap_or_else(|| "/var/lib/docker".to_owned());
         let fstab = self.text("/etc/fstab");
-        let entries = fstab.as_deref().map(config::parse_fstab).unwrap_or_default();
+        let entries = fstab
+            .as_deref()
+            .map(config::parse_fstab)
+            .unwrap_or_default();
         let mounted = entries
             .iter()
             .rev()
             .find(|e| crate::integrity::rootfs::normalize(&e.file) == root);
-        if mounted.is_some() || self.policy.state_paths.iter().any(|p| *p == root) {
+        if mounted.is_some() || self.policy.state_paths.contains(&root) {
             return;
         }
         let evidence = if fstab.is_none() {
@@ -257,9 +305,7 @@ impl Host<'_> {
         } else {
             format!(
                 "mount points in /etc/fstab: {}",
-                super::host::join_list(
-                    &entries.iter().map(|e| e.file.clone()).collect::<Vec<_>>()
-                )
+                super::host::join_list(&entries.iter().map(|e| e.file.clone()).collect::<Vec<_>>())
             )
         };
         let profile = if self.policy.state_paths.is_empty() {
@@ -294,13 +340,19 @@ impl Host<'_> {
             .join(", ");
         let Some(available) = &self.policy.repository_packages else {
             let reason = if installed.is_empty() {
-                "no repository index given, and the package database lists no Docker engine package".to_owned()
+                "no repository index given, and the package database lists no Docker engine package"
+                    .to_owned()
             } else {
                 format!(
                     "no repository index given (--repository) to compare the installed {shown} with"
                 )
             };
-            self.skip_path(CheckId::DockerOutdated, None, "/lib/apk/db/installed", &reason);
+            self.skip_path(
+                CheckId::DockerOutdated,
+                None,
+                "/lib/apk/db/installed",
+                &reason,
+            );
             return;
         };
         if installed.is_empty() {
@@ -318,12 +370,17 @@ impl Host<'_> {
                 .filter(|a| a.name == name)
                 .max_by(|a, b| version::compare(&a.version, &b.version));
             match newest {
-                Some(a) if version::compare(&a.version, &current) == std::cmp::Ordering::Greater => {
+                Some(a)
+                    if version::compare(&a.version, &current) == std::cmp::Ordering::Greater =>
+                {
                     self.emit(
                         CheckId::DockerOutdated,
                         "/lib/apk/db/installed",
                         None,
-                        format!("`{name}` {current} is installed; {} is available", a.version),
+                        format!(
+                            "`{name}` {current} is installed; {} is available",
+                            a.version
+                        ),
                         format!("{name} {current} -> {} ({})", a.version, a.repository),
                     );
                 }

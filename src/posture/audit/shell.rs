@@ -44,7 +44,11 @@ enum Part {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
-    Word { parts: Vec<Part>, raw: String, line: u32 },
+    Word {
+        parts: Vec<Part>,
+        raw: String,
+        line: u32,
+    },
     /// `;`, newline, `&`.
     Sep,
     /// `&&`, `||`, `|`.
@@ -314,7 +318,10 @@ impl Lexer<'_> {
                 '<' | '>' => {
                     // A redirection: its operator, then its target word, which is dropped.
                     self.next();
-                    while self.peek().is_some_and(|c| c == '<' || c == '>' || c == '&') {
+                    while self
+                        .peek()
+                        .is_some_and(|c| c == '<' || c == '>' || c == '&')
+                    {
                         self.next();
                     }
                     let _ = self.word();
@@ -334,7 +341,10 @@ impl Lexer<'_> {
         let mut lit = String::new();
         let mut raw = String::new();
         while let Some(c) = self.peek() {
-            if matches!(c, ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>') {
+            if matches!(
+                c,
+                ' ' | '\t' | '\r' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>'
+            ) {
                 break;
             }
             self.next();
@@ -725,7 +735,14 @@ y
         );
         assert_eq!(
             w,
-            ["--log-opt", "tag=a b", "-H", "tcp://0.0.0.0:2375", "--icc=false", "--x"]
+            [
+                "--log-opt",
+                "tag=a b",
+                "-H",
+                "tcp://0.0.0.0:2375",
+                "--icc=false",
+                "--x"
+            ]
         );
         assert!(!unsure);
     }

@@ -374,13 +374,29 @@ fn the_hardened_host_passes_every_check() {
             "/run/containerd/containerd.sock",
         ),
         live(CheckId::DockerSwarmMode, "5.1", "/var/lib/docker/swarm"),
-        live(CheckId::DockerFileOwner, "3.3", "/usr/lib/systemd/system/docker.socket"),
-        live(CheckId::AuditDockerWatch, "1.1.12", "/etc/containerd/config.toml"),
-        live(CheckId::AuditDockerWatch, "1.1.17", "/usr/bin/containerd-shim-runc-v2"),
+        live(
+            CheckId::DockerFileOwner,
+            "3.3",
+            "/usr/lib/systemd/system/docker.socket",
+        ),
+        live(
+            CheckId::AuditDockerWatch,
+            "1.1.12",
+            "/etc/containerd/config.toml",
+        ),
+        live(
+            CheckId::AuditDockerWatch,
+            "1.1.17",
+            "/usr/bin/containerd-shim-runc-v2",
+        ),
         live(CheckId::DockerFileOwner, "3.7", "/etc/docker/certs.d"),
         (CheckId::ContainerApparmor, Some("5.2"), None),
         (CheckId::ContainerSelinux, Some("5.3"), None),
-        (CheckId::DockerOutdated, Some("1.2.2"), Some("/lib/apk/db/installed")),
+        (
+            CheckId::DockerOutdated,
+            Some("1.2.2"),
+            Some("/lib/apk/db/installed"),
+        ),
     ] {
         assert!(skipped.contains(&want), "{want:?} not in {skipped:#?}");
     }
@@ -582,7 +598,11 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
         }),
         (&[CheckId::DockerDaemonJsonInvalid], |h| {
             // dockerd does not read a string as a boolean.
-            h.edit("/etc/docker/daemon.json", "\"icc\": false", "\"icc\": \"false\"");
+            h.edit(
+                "/etc/docker/daemon.json",
+                "\"icc\": false",
+                "\"icc\": \"false\"",
+            );
         }),
         (&[CheckId::DockerOptionsInvalid, CheckId::DockerIcc], |h| {
             // A boolean flag takes no separate value: `false` is an argument dockerd refuses.
@@ -600,17 +620,27 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
             );
         }),
         (&[CheckId::DockerStorageDriver], |h| {
-            h.edit("/etc/docker/daemon.json", "{", "{ \"storage-driver\": \"aufs\",");
-        }),
-        (&[CheckId::DockerDefaultUlimits, CheckId::ContainerUlimits], |h| {
             h.edit(
                 "/etc/docker/daemon.json",
-                "\"default-ulimits\"",
-                "\"x-default-ulimits\"",
+                "{",
+                "{ \"storage-driver\": \"aufs\",",
             );
         }),
+        (
+            &[CheckId::DockerDefaultUlimits, CheckId::ContainerUlimits],
+            |h| {
+                h.edit(
+                    "/etc/docker/daemon.json",
+                    "\"default-ulimits\"",
+                    "\"x-default-ulimits\"",
+                );
+            },
+        ),
         (&[CheckId::DockerCgroupParent], |h| {
-            h.file("/etc/conf.d/docker", "DOCKER_OPTS=\"--cgroup-parent=/docker-pool\"\n");
+            h.file(
+                "/etc/conf.d/docker",
+                "DOCKER_OPTS=\"--cgroup-parent=/docker-pool\"\n",
+            );
         }),
         (&[CheckId::DockerBaseSize], |h| {
             h.edit(
@@ -642,10 +672,17 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
                 "",
             );
         }),
-        (&[CheckId::DockerPartition, CheckId::AuditDockerWatch], |h| {
-            // The data-root moved: its volume and watch are the new directory's.
-            h.edit("/etc/docker/daemon.json", "{", "{ \"data-root\": \"/srv/docker\",");
-        }),
+        (
+            &[CheckId::DockerPartition, CheckId::AuditDockerWatch],
+            |h| {
+                // The data-root moved: its volume and watch are the new directory's.
+                h.edit(
+                    "/etc/docker/daemon.json",
+                    "{",
+                    "{ \"data-root\": \"/srv/docker\",",
+                );
+            },
+        ),
         (&[CheckId::DockerIcc], |h| {
             h.edit("/etc/docker/daemon.json", "\"icc\": false", "\"icc\": true");
         }),
@@ -685,7 +722,11 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
             h.file("/etc/conf.d/docker", "DOCKER_OPTS='-H 0.0.0.0:2375'\n");
         }),
         (&[CheckId::DockerTcpWithoutTls], |h| {
-            h.edit("/etc/docker/daemon.json", "{", "{ \"hosts\": [\"0.0.0.0:2375\"],");
+            h.edit(
+                "/etc/docker/daemon.json",
+                "{",
+                "{ \"hosts\": [\"0.0.0.0:2375\"],",
+            );
         }),
         (&[CheckId::DockerTcpWithoutTls], |h| {
             // TLS without verifying clients.
@@ -799,9 +840,13 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
             h.enable("boot", "apparmor");
         }),
         (&[CheckId::ContainerSelinux], |h| {
-            h.edit("/etc/docker/daemon.json", "{", "{ \"selinux-enabled\": true,")
-                .config(r#"{"ProcessLabel": "system_u:system_r:container_t:s0:c1,c2"}"#)
-                .hostconfig(r#"{"SecurityOpt": ["no-new-privileges", "label=disable"]}"#);
+            h.edit(
+                "/etc/docker/daemon.json",
+                "{",
+                "{ \"selinux-enabled\": true,",
+            )
+            .config(r#"{"ProcessLabel": "system_u:system_r:container_t:s0:c1,c2"}"#)
+            .hostconfig(r#"{"SecurityOpt": ["no-new-privileges", "label=disable"]}"#);
         }),
         (&[CheckId::ContainerCapAdd], |h| {
             h.hostconfig(r#"{"CapAdd": "sys_admin"}"#);
@@ -839,16 +884,22 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
                 CheckId::ContainerPortAllInterfaces,
             ],
             |h| {
-                h.hostconfig(r#"{"PortBindings": {"443/tcp": [{"HostIp": "", "HostPort": "443"}]}}"#);
+                h.hostconfig(
+                    r#"{"PortBindings": {"443/tcp": [{"HostIp": "", "HostPort": "443"}]}}"#,
+                );
             },
         ),
         (&[CheckId::ContainerPublishedPorts], |h| {
-            h.hostconfig(r#"{"PortBindings": {"8443/tcp": [{"HostIp": "10.0.0.5", "HostPort": "8443"}]}}"#);
+            h.hostconfig(
+                r#"{"PortBindings": {"8443/tcp": [{"HostIp": "10.0.0.5", "HostPort": "8443"}]}}"#,
+            );
         }),
         (&[CheckId::ContainerPublishedPorts], |h| {
             // The daemon binds published ports to one address by default.
             h.edit("/etc/docker/daemon.json", "{", "{ \"ip\": \"10.0.0.5\",")
-                .hostconfig(r#"{"PortBindings": {"8443/tcp": [{"HostIp": "", "HostPort": "8443"}]}}"#);
+                .hostconfig(
+                    r#"{"PortBindings": {"8443/tcp": [{"HostIp": "", "HostPort": "8443"}]}}"#,
+                );
         }),
         (
             &[
@@ -861,7 +912,9 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
             },
         ),
         (&[CheckId::ContainerHostNetwork], |h| {
-            h.hostconfig(r#"{"NetworkMode": "host", "PortBindings": {"80/tcp": [{"HostPort": "80"}]}}"#);
+            h.hostconfig(
+                r#"{"NetworkMode": "host", "PortBindings": {"80/tcp": [{"HostPort": "80"}]}}"#,
+            );
         }),
         (&[CheckId::ContainerMemoryLimit], |h| {
             h.hostconfig(r#"{"Memory": 0}"#);
@@ -1032,7 +1085,10 @@ fn the_engine_is_compared_with_the_repositories() {
     // The fixture's packages are all 1.0-r0.
     host.file(
         "/lib/apk/db/installed",
-        &format!("{}C:Q1\nP:docker\nV:25.0.5-r1\nD:containerd runc\n\n", installed_db(&db)),
+        &format!(
+            "{}C:Q1\nP:docker\nV:25.0.5-r1\nD:containerd runc\n\n",
+            installed_db(&db)
+        ),
     );
     let available = |name: &str, version: &str| Available {
         name: name.to_owned(),
@@ -1045,7 +1101,12 @@ fn the_engine_is_compared_with_the_repositories() {
         available("containerd", "1.0-r0"),
         available("runc", "1.0-r0"),
     ]);
-    assert!(!host.audit_with(&p, NOW).fired().contains(&CheckId::DockerOutdated));
+    assert!(
+        !host
+            .audit_with(&p, NOW)
+            .fired()
+            .contains(&CheckId::DockerOutdated)
+    );
     p.repository_packages = Some(vec![
         available("docker", "25.0.3-r0"),
         available("docker", "26.1.5-r0"),
@@ -1193,7 +1254,10 @@ fn a_profile_requires_its_services_and_packages() {
             BTreeSet::from(["killprocs".to_owned()]),
         ),
     ]);
-    assert_eq!(fired(&Host::hardened().audit_with(&exact, NOW)), BTreeSet::new());
+    assert_eq!(
+        fired(&Host::hardened().audit_with(&exact, NOW)),
+        BTreeSet::new()
+    );
 
     // A package beyond the profile, with what it pulls in.
     let mut host = Host::hardened();
@@ -1249,7 +1313,12 @@ fn findings_carry_the_evidence_and_place() {
     let f = host.audit().findings.remove(0);
     assert_eq!(
         (f.check, f.cis, f.path.as_str(), f.line),
-        (CheckId::DockerIcc, Some("2.2"), "/etc/conf.d/docker", Some(2))
+        (
+            CheckId::DockerIcc,
+            Some("2.2"),
+            "/etc/conf.d/docker",
+            Some(2)
+        )
     );
     assert_eq!(f.evidence, "icc = true (/etc/conf.d/docker:2)");
 
@@ -1313,9 +1382,7 @@ fn a_directory_root_is_audited_like_an_image() {
         .iter()
         .map(|f| f.check)
         .filter(|c| {
-            *c != CheckId::DockerFileMode
-                && *c != CheckId::DockerFileOwner
-                && !NOTES.contains(c)
+            *c != CheckId::DockerFileMode && *c != CheckId::DockerFileOwner && !NOTES.contains(c)
         })
         .collect();
     assert_eq!(others, BTreeSet::new(), "{:#?}", r.findings);
@@ -1367,7 +1434,11 @@ fn sarif_names_every_rule_and_result() {
         assert_eq!(rule["properties"]["cis"], serde_json::json!(check.cis));
         let related: Vec<&str> = rule["relationships"]
             .as_array()
-            .map(|r| r.iter().map(|r| r["target"]["id"].as_str().unwrap()).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|r| r["target"]["id"].as_str().unwrap())
+                    .collect()
+            })
             .unwrap_or_default();
         assert_eq!(related, check.cis, "{}", check.id);
     }
@@ -1376,9 +1447,13 @@ fn sarif_names_every_rule_and_result() {
         .as_array()
         .unwrap();
     assert_eq!(notes.len(), report.skipped.len());
-    assert!(notes.iter().any(|n| n["associatedRule"]["id"] == "docker-swarm-mode"
-        && n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            == "var/lib/docker/swarm"));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["associatedRule"]["id"] == "docker-swarm-mode"
+                && n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    == "var/lib/docker/swarm")
+    );
     let fstab = results
         .iter()
         .find(|r| r["ruleId"] == CheckId::RootNotReadonly.as_str())
