@@ -12,6 +12,7 @@ mod apk_props;
 mod apk_real;
 mod apk_version_cli;
 mod audit;
+mod audit_docker;
 mod boot;
 mod build_boot;
 mod build_cli;

@@ -145,6 +145,32 @@ pub struct InvalidDaemonJson {
     pub detail: String,
 }
 
+/// A JSON object's members in order, repeated names kept.
+struct Members(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    out.push(entry);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// The text of a configuration file as dockerd decodes it: a UTF-8 or UTF-16 byte order mark
 /// chooses the encoding, otherwise it must be UTF-8.
 fn decode(bytes: &[u8]) -> Result<String, String> {
@@ -222,11 +248,14 @@ impl DaemonSettings {
             return Ok(s);
         }
         let value: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let Value::Object(map) = value else {
+        if !value.is_object() {
             return Err(invalid("the top level is not an object".to_owned()));
-        };
+        }
+        // Every member in order, a repeated one each time: dockerd decodes them all (the
+        // last value stays, a wrong type anywhere is refused).
+        let Members(members) = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let mut wrong = Vec::new();
-        for (key, v) in &map {
+        for (key, v) in &members {
             let Some((name, _, _, kind)) = SETTINGS.iter().find(|(k, ..)| k == key) else {
                 // dockerd's keys are lower case: another spelling of one is a key it does not
                 // know, and it refuses the file.
@@ -245,6 +274,8 @@ impl DaemonSettings {
                 Kind::Text => v.as_str().map(|t| s.set_text(name, t)).is_some(),
                 Kind::List => match v {
                     Value::Array(items) if items.iter().all(Value::is_string) => {
+                        // A repeated member replaces the list, as Go decodes it.
+                        s.clear_list(name);
                         for item in items.iter().filter_map(Value::as_str) {
                             s.push_list(name, item);
                         }
@@ -254,6 +285,7 @@ impl DaemonSettings {
                 },
                 Kind::Ulimits => match v {
                     Value::Object(limits) => {
+                        s.clear_list(name);
                         for (limit, spec) in limits {
                             match ulimit_text(limit, spec) {
                                 Some(t) => s.default_ulimits.push(t),
@@ -339,6 +371,17 @@ impl DaemonSettings {
         *slot = Some(t.to_owned());
     }
 
+    fn clear_list(&mut self, name: &str) {
+        match name {
+            "hosts" => self.hosts.clear(),
+            "insecure-registries" => self.insecure_registries.clear(),
+            "authorization-plugins" => self.authorization_plugins.clear(),
+            "storage-opts" => self.storage_opts.clear(),
+            "default-ulimits" => self.default_ulimits.clear(),
+            _ => {}
+        }
+    }
+
     fn push_list(&mut self, name: &str, item: &str) {
         match name {
             "hosts" => self.hosts.push(item.to_owned()),
@@ -374,14 +417,7 @@ impl DaemonSettings {
                 Kind::List | Kind::Ulimits => {
                     // The command line's list replaces the file's (dockerd would refuse both).
                     if !cleared.contains(name) {
-                        match *name {
-                            "hosts" => self.hosts.clear(),
-                            "insecure-registries" => self.insecure_registries.clear(),
-                            "authorization-plugins" => self.authorization_plugins.clear(),
-                            "storage-opts" => self.storage_opts.clear(),
-                            "default-ulimits" => self.default_ulimits.clear(),
-                            _ => {}
-                        }
+                        self.clear_list(name);
                     }
                     self.push_list(name, value);
                 }

@@ -88,48 +88,27 @@ impl Host<'_> {
             None => DAEMON_JSON.to_owned(),
         };
         self.daemon_config.clone_from(&config_file);
-        let mut settings = match self.fs.read(&config_file) {
-            Ok(Some(bytes)) => match DaemonSettings::from_daemon_json(&bytes, &config_file) {
-                Ok(s) => s,
-                Err(err) => {
-                    self.emit(
+        let read = match self.fs.read(&config_file) {
+            Ok(Some(bytes)) => {
+                DaemonSettings::from_daemon_json(&bytes, &config_file).map_err(|err| {
+                    (
                         CheckId::DockerDaemonJsonInvalid,
-                        &config_file,
                         None,
                         format!("dockerd refuses `{config_file}` and does not start"),
-                        err.detail.clone(),
-                    );
-                    // The other settings cannot be known; what follows reads the command
-                    // line alone, for the checks of files and containers.
-                    let mut s = DaemonSettings::default();
-                    s.apply(&options, &opts_origin);
-                    for id in Family::DockerDaemon.checks() {
-                        if id != CheckId::DockerDaemonJsonInvalid {
-                            self.skip_path(
-                                id,
-                                None,
-                                &config_file,
-                                "the daemon's configuration file is invalid",
-                            );
-                        }
-                    }
-                    self.daemon = Some(s);
-                    self.daemon_known = false;
-                    return;
-                }
-            },
-            Ok(None) => {
-                if options.config_file.is_some() {
-                    self.emit(
-                        CheckId::DockerOptionsInvalid,
-                        CONF_D,
-                        conf_d.line,
-                        format!("`--config-file` names `{config_file}`, which does not exist"),
-                        format!("{opts_origin}: --config-file {config_file}"),
-                    );
-                }
-                DaemonSettings::default()
+                        err.detail,
+                    )
+                })
             }
+            // dockerd refuses to start without the file `--config-file` names.
+            Ok(None) if options.config_file.is_some() => Err((
+                CheckId::DockerOptionsInvalid,
+                conf_d.line,
+                format!(
+                    "`--config-file` names `{config_file}`, which does not exist: dockerd does not start"
+                ),
+                format!("{opts_origin}: --config-file {config_file}"),
+            )),
+            Ok(None) => Ok(DaemonSettings::default()),
             Err(err) => {
                 self.emit(
                     CheckId::UnreadableFile,
@@ -138,7 +117,35 @@ impl Host<'_> {
                     format!("cannot read `{config_file}`"),
                     err.to_string(),
                 );
-                DaemonSettings::default()
+                Ok(DaemonSettings::default())
+            }
+        };
+        let mut settings = match read {
+            Ok(s) => s,
+            Err((id, line, message, evidence)) => {
+                let path = if id == CheckId::DockerOptionsInvalid {
+                    CONF_D.to_owned()
+                } else {
+                    config_file.clone()
+                };
+                self.emit(id, &path, line, message, evidence);
+                // The other settings cannot be known; what follows reads the command line
+                // alone, for the checks of files and containers.
+                let mut s = DaemonSettings::default();
+                s.apply(&options, &opts_origin);
+                for other in Family::DockerDaemon.checks() {
+                    if other != id {
+                        self.skip_path(
+                            other,
+                            None,
+                            &config_file,
+                            "the daemon's configuration file is invalid or missing: dockerd does not start",
+                        );
+                    }
+                }
+                self.daemon = Some(s);
+                self.daemon_known = false;
+                return;
             }
         };
         settings.apply(&options, &opts_origin);

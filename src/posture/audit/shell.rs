@@ -84,13 +84,13 @@ impl Lexer<'_> {
     }
 
     /// After `$`: an expansion, or a literal `$`.
-    fn dollar(&mut self, parts: &mut Vec<Part>, lit: &mut String, raw: &mut String) {
+    fn dollar(&mut self, parts: &mut Vec<Part>, lit: &mut String, raw: &mut String, dq: bool) {
         match self.peek() {
             Some('{') => {
                 self.next();
                 raw.push('{');
                 flush(parts, lit);
-                parts.push(self.braced(raw));
+                parts.push(self.braced(raw, dq));
             }
             Some('(') => {
                 self.next();
@@ -120,8 +120,8 @@ impl Lexer<'_> {
         }
     }
 
-    /// `${...}` after the brace.
-    fn braced(&mut self, raw: &mut String) -> Part {
+    /// `${...}` after the brace (`dq`: inside double quotes, where `'` is literal).
+    fn braced(&mut self, raw: &mut String, dq: bool) -> Part {
         let mut name = String::new();
         while let Some(c) = self.peek().filter(|c| is_name_char(*c)) {
             self.next();
@@ -155,7 +155,7 @@ impl Lexer<'_> {
                 return Part::Unknown;
             }
         }
-        let word = self.word_until_brace(raw);
+        let word = self.word_until_brace(raw, dq);
         if name.is_empty() {
             Part::Unknown
         } else {
@@ -164,7 +164,7 @@ impl Lexer<'_> {
     }
 
     /// The word of `${NAME:-word}`, up to the closing brace.
-    fn word_until_brace(&mut self, raw: &mut String) -> Vec<Part> {
+    fn word_until_brace(&mut self, raw: &mut String, dq: bool) -> Vec<Part> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         while let Some(c) = self.next() {
@@ -179,9 +179,9 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                '\'' => self.single(&mut lit, raw),
+                '\'' if !dq => self.single(&mut lit, raw),
                 '"' => self.double(&mut parts, &mut lit, raw),
-                '$' => self.dollar(&mut parts, &mut lit, raw),
+                '$' => self.dollar(&mut parts, &mut lit, raw, dq),
                 '`' => {
                     flush(&mut parts, &mut lit);
                     self.skip_backquote(raw);
@@ -253,7 +253,7 @@ impl Lexer<'_> {
                     }
                     _ => lit.push('\\'),
                 },
-                '$' => self.dollar(parts, lit, raw),
+                '$' => self.dollar(parts, lit, raw, true),
                 '`' => {
                     flush(parts, lit);
                     self.skip_backquote(raw);
@@ -360,7 +360,7 @@ impl Lexer<'_> {
                 },
                 '\'' => self.single(&mut lit, &mut raw),
                 '"' => self.double(&mut parts, &mut lit, &mut raw),
-                '$' => self.dollar(&mut parts, &mut lit, &mut raw),
+                '$' => self.dollar(&mut parts, &mut lit, &mut raw, false),
                 '`' => {
                     flush(&mut parts, &mut lit);
                     self.skip_backquote(&mut raw);
@@ -611,14 +611,16 @@ fn apply(words: &[(&[Part], &str, u32)], vars: &mut Vars, conditional: bool) {
     }
 }
 
-/// A value split into words as the shell's `eval` splits it (quotes removed, variables of
-/// `vars` expanded); the flag says whether part of it could not be known.
+/// A value split into words as OpenRC passes it: expanded unquoted (split on blanks and
+/// newlines), the fields joined by spaces, and that line `eval`ed (quotes removed,
+/// variables of `vars` expanded); the flag says whether part of it could not be known.
 #[must_use]
 pub fn words(value: &str, vars: &Vars) -> (Vec<String>, bool) {
     let mut vars = vars.clone();
     let mut out = Vec::new();
     let mut uncertain = false;
-    for tok in lex(value, 1) {
+    let line = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    for tok in lex(&line, 1) {
         if let Tok::Word { parts, .. } = tok {
             let (text, unsure) = expand(&parts, &mut vars, 1);
             uncertain |= unsure;
