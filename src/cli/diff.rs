@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
 use crate::integrity::host::{self, ScanOptions};
 use crate::integrity::manifest::{Header, Manifest};
 use crate::posture::diff::{self, Diff, FileChange, FileSet, PackageChange, PackageSet};
+use crate::posture::target::{self, Document, Target};
 
 /// Show what a redeploy changes from A to B: packages added, removed, upgraded, downgraded
 /// or rebuilt, and files added, removed or changed

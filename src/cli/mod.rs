@@ -21,7 +21,6 @@ pub mod profile;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
-pub mod target;
 pub mod verify;
 
 /// How a command ended, mapped to the process exit code in one place.

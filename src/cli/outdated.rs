@@ -9,11 +9,11 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::repo_args::{self, RepoArgs};
-use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
 use crate::apk::Limits;
 use crate::apk::index;
 use crate::posture::outdated::{self, Available, Current, Report};
+use crate::posture::target::{self, Document, Target};
 use crate::repo::Repository;
 
 /// List packages with newer versions in the repositories: exit 1 means "rebuild and

@@ -8,13 +8,13 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::repo_args;
-use super::target::{self, Document, Target};
 use super::{ExitStatus, Format};
 use crate::apk::Limits;
 use crate::apk::index;
 use crate::apk::keys::Keyring;
 use crate::build::lock::Lockfile;
 use crate::posture::scan::{self, Report, ScannedPackage, SecDb};
+use crate::posture::target::{self, Document, Target};
 use crate::repo::{Fetcher, RepoOptions, Repository};
 
 /// Check installed packages against Alpine's security database (secdb)

@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -28,15 +28,13 @@ use rayon::prelude::*;
 use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
+use super::archive;
 use crate::integrity::manifest::{
     self, Entry, Kind, Package, RuntimePolicy, covers, xattrs_digest,
 };
 
 /// Size of the per-thread read buffer.
 const READ_BUFFER: usize = 256 * 1024;
-
-/// Most entries accepted from one archive (a bound on memory for hostile input).
-pub const MAX_ARCHIVE_ENTRIES: usize = 4_000_000;
 
 /// Errors that stop a walk or an archive read.
 #[derive(Debug, thiserror::Error)]
@@ -55,32 +53,9 @@ pub enum Error {
         /// The root.
         path: PathBuf,
     },
-    /// The archive cannot be read.
-    #[error("cannot read the archive `{path}`")]
-    Archive {
-        /// The archive.
-        path: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-    /// An archive member whose path escapes the root or is not a path at all.
-    #[error("the archive `{path}` holds an unsafe member path `{member}`")]
-    UnsafeMember {
-        /// The archive.
-        path: PathBuf,
-        /// The member path, escaped.
-        member: String,
-    },
-    /// An archive member of a type basalt does not describe (or a hard link to nothing).
-    #[error("the archive `{path}` holds member `{member}` that cannot be described: {reason}")]
-    BadMember {
-        /// The archive.
-        path: PathBuf,
-        /// The member path, escaped.
-        member: String,
-        /// Why.
-        reason: String,
-    },
+    /// The archive cannot be read, or holds a member that breaks the archive rules.
+    #[error(transparent)]
+    Archive(archive::Error),
     /// An entry could not be described, so no manifest can be made.
     #[error("cannot describe `{path}`: {detail}")]
     Incomplete {
@@ -88,12 +63,6 @@ pub enum Error {
         path: String,
         /// The evidence.
         detail: String,
-    },
-    /// More entries than [`MAX_ARCHIVE_ENTRIES`].
-    #[error("the archive `{path}` holds more than {MAX_ARCHIVE_ENTRIES} entries")]
-    TooManyEntries {
-        /// The archive.
-        path: PathBuf,
     },
 }
 
@@ -611,8 +580,9 @@ fn type_name(ft: std::fs::FileType) -> &'static str {
 /// driver, no FIFO), checked to be the listed inode and a regular file, then that very inode
 /// is reopened through `/proc/self/fd`. Without `/proc`, the path is opened directly with
 /// `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`, which keeps symlinks and FIFOs harmless but would
-/// open a device swapped in since the listing.
-fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
+/// open a device swapped in since the listing. `listed` is the (device, inode) the walk saw,
+/// when there was a walk.
+fn open_listed(disk: &Path, listed: Option<(u64, u64)>) -> Result<std::fs::File, OpenError> {
     let Some(proc_fd) = proc_fd_dir() else {
         return with_noatime(|noatime| {
             let atime = if noatime { libc::O_NOATIME } else { 0 };
@@ -638,7 +608,7 @@ fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
     if !meta.is_file() {
         return Err(OpenError::NotRegular(type_name(meta.file_type())));
     }
-    if meta.dev() != p.dev || meta.ino() != p.ino {
+    if listed.is_some_and(|(dev, ino)| meta.dev() != dev || meta.ino() != ino) {
         return Err(OpenError::OtherInode);
     }
     let name = handle.as_raw_fd().to_string();
@@ -652,6 +622,29 @@ fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
             .map_err(io::Error::from)
     })
     .map_err(OpenError::Io)
+}
+
+/// Opens the regular file at `disk` for reading as the walk opens what it lists (see
+/// `open_listed`): a symlink is not followed, and a FIFO, socket or device is never opened.
+/// `None` when nothing is there or it is not a regular file. The one way basalt opens a file
+/// of a root directory it reads (the walk, [`super::rootfs`]).
+///
+/// # Errors
+/// I/O errors other than "not there".
+pub fn open_regular(disk: &Path) -> io::Result<Option<std::fs::File>> {
+    match open_listed(disk, None) {
+        Ok(file) => Ok(Some(file)),
+        Err(OpenError::NotRegular(_) | OpenError::OtherInode) => Ok(None),
+        Err(OpenError::Io(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(OpenError::Io(e)) => Err(e),
+    }
 }
 
 enum OpenError {
@@ -678,7 +671,7 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<Hashed, Problem> {
         kind: ProblemKind::Changing,
         detail,
     };
-    let mut file = open_listed(&disk, p).map_err(|e| match e {
+    let mut file = open_listed(&disk, Some((p.dev, p.ino))).map_err(|e| match e {
         OpenError::OtherInode => changing("replaced during the walk".into()),
         OpenError::NotRegular(what) => changing(format!("replaced by a {what} during the walk")),
         OpenError::Io(e) => problem_from_io(path.to_vec(), &e),
@@ -771,171 +764,95 @@ fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
 // ---------------------------------------------------------------------------------------------
 // Archives
 
-/// Normalises an archive member path (`./etc/passwd`, `etc/passwd/`) to an entry path
-/// (`/etc/passwd`), refusing `..` and NUL.
-fn member_path(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw.len() + 1);
-    for part in raw.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => return None,
-            p => {
-                out.push(b'/');
-                out.extend_from_slice(p);
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    manifest::is_normal_path(&out).then_some(out)
-}
-
-/// Reads an image archive (tar, gzip-compressed or not), streaming, and describes every
-/// member. `name` is used in errors only. Later members replace earlier ones with the same
-/// path, as extraction would.
+/// Reads an image archive (tar, gzip-compressed or not) through [`archive::read`], streaming,
+/// and describes every member. `name` is used in errors only. Later members replace earlier
+/// ones with the same path, as extraction would; the apk database is the last member at its
+/// path, when that member is a regular file.
 ///
 /// # Errors
-/// [`Error::Archive`] for unreadable or corrupt input, [`Error::UnsafeMember`] for a path
-/// that escapes the root, [`Error::BadMember`] for a hard link to nothing or an unknown type.
+/// [`Error::Archive`] for an archive that cannot be read or a member that breaks its rules.
 pub fn scan_archive(reader: impl Read, name: &Path, options: &ScanOptions) -> Result<Scan, Error> {
-    let archive_err = |source: io::Error| Error::Archive {
-        path: name.to_path_buf(),
-        source,
-    };
-    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
-    let gz = reader
-        .fill_buf()
-        .map_err(archive_err)?
-        .starts_with(&[0x1f, 0x8b]);
-    let inner: Box<dyn Read> = if gz {
-        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
-    };
-    let mut archive = tar::Archive::new(inner);
     let mut entries: BTreeMap<Vec<u8>, Entry> = BTreeMap::new();
     let mut buf = vec![0u8; READ_BUFFER];
     let mut apk_db = None;
-    for member in archive.entries().map_err(archive_err)? {
-        let mut member = member.map_err(archive_err)?;
-        let raw = member.path_bytes().into_owned();
-        let path = member_path(&raw).ok_or_else(|| Error::UnsafeMember {
-            path: name.to_path_buf(),
-            member: manifest::escape(&raw),
-        })?;
-        let bad = |reason: String| Error::BadMember {
-            path: name.to_path_buf(),
-            member: manifest::escape(&raw),
-            reason,
-        };
-        if entries.len() >= MAX_ARCHIVE_ENTRIES {
-            return Err(Error::TooManyEntries {
-                path: name.to_path_buf(),
-            });
-        }
-        let header = member.header().clone();
-        let mode = header.mode().map_err(|e| bad(e.to_string()))? & 0o7777;
-        let uid = u32::try_from(header.uid().map_err(|e| bad(e.to_string()))?)
-            .map_err(|_| bad("uid above 2^32".into()))?;
-        let gid = u32::try_from(header.gid().map_err(|e| bad(e.to_string()))?)
-            .map_err(|_| bad("gid above 2^32".into()))?;
-        let mut attrs = Vec::new();
-        if let Some(pax) = member.pax_extensions().map_err(archive_err)? {
-            for ext in pax {
-                let ext = ext.map_err(archive_err)?;
-                if let Some(attr) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-                    attrs.push((attr.to_vec(), ext.value_bytes().to_vec()));
-                }
+    archive::read(
+        reader,
+        name,
+        &archive::Limits::default(),
+        |member, content| {
+            let path = member.absolute();
+            let mut attrs = member.xattrs.clone();
+            let xattrs = xattrs_digest(&mut attrs);
+            let mut hardlink = None;
+            if path == APK_DB {
+                // The last member at the database's path decides what the database is.
+                apk_db = None;
             }
-        }
-        let xattrs = xattrs_digest(&mut attrs);
-        let link_target = || {
-            member
-                .link_name_bytes()
-                .map(std::borrow::Cow::into_owned)
-                .ok_or_else(|| bad("a link without a target".into()))
-        };
-        let mut hardlink = None;
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let size = member.size();
-                let sha256 = if options.skips_content(&path) || options.prunes(&path) {
-                    [0; 32]
-                } else {
-                    let mut hasher = Sha256::new();
-                    let mut keep = (path == APK_DB && size <= MAX_APK_DB).then(Vec::new);
-                    loop {
-                        let n = member.read(&mut buf).map_err(archive_err)?;
-                        if n == 0 {
-                            break;
+            let kind = match &member.kind {
+                archive::Kind::File { size } => {
+                    let size = *size;
+                    let sha256 = if options.skips_content(&path) || options.prunes(&path) {
+                        [0; 32]
+                    } else {
+                        let mut hasher = Sha256::new();
+                        let mut keep = (path == APK_DB && size <= MAX_APK_DB).then(Vec::new);
+                        loop {
+                            let n = content.read(&mut buf)?;
+                            if n == 0 {
+                                break;
+                            }
+                            hasher.update(&buf[..n]);
+                            if let Some(keep) = &mut keep {
+                                keep.extend_from_slice(&buf[..n]);
+                            }
                         }
-                        hasher.update(&buf[..n]);
-                        if let Some(keep) = &mut keep {
-                            keep.extend_from_slice(&buf[..n]);
+                        if keep.is_some() {
+                            apk_db = keep;
                         }
-                    }
-                    if keep.is_some() {
-                        apk_db = keep;
-                    }
-                    hasher.finalize().into()
-                };
-                Kind::File { size, sha256 }
-            }
-            tar::EntryType::Link => {
-                let target = link_target()?;
-                let target = member_path(&target).ok_or_else(|| Error::UnsafeMember {
-                    path: name.to_path_buf(),
-                    member: manifest::escape(&target),
-                })?;
-                let leader = entries
-                    .get(&target)
-                    .filter(|e| matches!(e.kind, Kind::File { .. }))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "a hard link to `{}`, which is not an earlier regular file",
-                            manifest::escape(&target)
-                        ))
-                    })?;
-                hardlink = Some(leader.hardlink.clone().unwrap_or(target));
-                leader.kind.clone()
-            }
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink {
-                target: link_target()?,
-            },
-            tar::EntryType::Char | tar::EntryType::Block => {
-                let major = header
-                    .device_major()
-                    .map_err(|e| bad(e.to_string()))?
-                    .unwrap_or(0);
-                let minor = header
-                    .device_minor()
-                    .map_err(|e| bad(e.to_string()))?
-                    .unwrap_or(0);
-                if header.entry_type() == tar::EntryType::Char {
-                    Kind::Char { major, minor }
-                } else {
-                    Kind::Block { major, minor }
+                        hasher.finalize().into()
+                    };
+                    Kind::File { size, sha256 }
                 }
-            }
-            tar::EntryType::Fifo => Kind::Fifo,
-            other => return Err(bad(format!("unsupported member type {other:?}"))),
-        };
-        entries.insert(
-            path.clone(),
-            Entry {
-                path,
-                kind,
-                mode,
-                uid,
-                gid,
-                hardlink,
-                xattrs,
-                package: None,
-            },
-        );
-    }
+                archive::Kind::HardLink { target } => {
+                    let target = archive::absolute(Some(target));
+                    let leader = entries
+                        .get(&target)
+                        .filter(|e| matches!(e.kind, Kind::File { .. }))
+                        .expect("the archive reader checks that a hard link names a regular file");
+                    hardlink = Some(leader.hardlink.clone().unwrap_or(target));
+                    leader.kind.clone()
+                }
+                archive::Kind::Dir => Kind::Dir,
+                archive::Kind::Symlink { target } => Kind::Symlink {
+                    target: target.clone(),
+                },
+                archive::Kind::Char { major, minor } => Kind::Char {
+                    major: *major,
+                    minor: *minor,
+                },
+                archive::Kind::Block { major, minor } => Kind::Block {
+                    major: *major,
+                    minor: *minor,
+                },
+                archive::Kind::Fifo => Kind::Fifo,
+            };
+            entries.insert(
+                path.clone(),
+                Entry {
+                    path,
+                    kind,
+                    mode: member.mode,
+                    uid: member.uid,
+                    gid: member.gid,
+                    hardlink,
+                    xattrs,
+                    package: None,
+                },
+            );
+            Ok(())
+        },
+    )
+    .map_err(Error::Archive)?;
     // Hard-link groups are led by their first path in sorted order, as for a walk.
     relead_hardlinks(&mut entries);
     // A later member may have replaced the database with something else.
@@ -1357,15 +1274,6 @@ mod tests {
             &ScanOptions::default(),
         );
         assert!(err.is_err() || err.unwrap().entries.is_empty());
-    }
-
-    #[test]
-    fn member_paths_are_normalised_or_refused() {
-        assert_eq!(member_path(b"./etc/passwd"), Some(b"/etc/passwd".to_vec()));
-        assert_eq!(member_path(b"etc/"), Some(b"/etc".to_vec()));
-        assert_eq!(member_path(b"./"), Some(b"/".to_vec()));
-        assert_eq!(member_path(b"../etc"), None);
-        assert_eq!(member_path(b"a/../../b"), None);
     }
 
     #[test]

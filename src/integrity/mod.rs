@@ -12,6 +12,7 @@
 //!
 //! Invariant: nothing here writes to the file system.
 
+pub mod archive;
 pub mod compare;
 pub mod host;
 pub mod manifest;

@@ -3,30 +3,34 @@
 //!
 //! Invariant: nothing outside the root is ever read. Paths are resolved inside the root by
 //! this module, component by component: `..` stops at the root and a symlink (absolute ones
-//! included) is interpreted relative to the root, never by the host's kernel. Reads are
-//! bounded ([`MAX_READ`]), archives are bounded in entries and kept contents, and nothing is
-//! ever written.
+//! included) is interpreted relative to the root, never by the host's kernel. A regular file
+//! of a directory root is opened without following a symlink and without opening anything
+//! else swapped in ([`super::host::open_regular`]). Reads are bounded ([`MAX_READ`]), images are
+//! read by [`super::archive`] (its limits and name rule; the last member of a path wins) with a
+//! bounded amount of contents kept, and nothing is ever written.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use crate::apk::installed;
+
+use super::archive;
+use super::host::open_regular;
+
 /// The largest file [`RootFs::read`] returns, in bytes.
 pub const MAX_READ: u64 = 8 * 1024 * 1024;
 /// The most symlinks followed while resolving one path (as Linux's `MAXSYMLINKS`).
 pub const MAX_SYMLINKS: usize = 40;
-/// The most entries an image archive may hold.
-pub const MAX_ENTRIES: usize = 2_000_000;
-/// The most bytes of file contents an image may hold in all (a bound on the time spent
-/// decompressing a hostile archive).
-pub const MAX_IMAGE_BYTES: u64 = 32 * 1024 * 1024 * 1024;
 /// Regular files up to this size have their contents kept in memory when an image is loaded.
 const KEEP_FILE: u64 = 1024 * 1024;
 /// The most file contents, in bytes, kept in memory for one image.
 const KEEP_TOTAL: u64 = 256 * 1024 * 1024;
-/// The longest path accepted from an archive.
-const MAX_PATH: usize = 4096;
+/// What [`Error::NotRegular`] calls a symbolic link.
+pub const SYMLINK: &str = "a symbolic link";
+/// Where an apk root keeps its installed-package database.
+pub const INSTALLED_DATABASE: &str = "/lib/apk/db/installed";
 
 /// A failure to read the root.
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +45,16 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The image archive is malformed or exceeds a limit.
-    #[error("invalid image `{image}`: {detail}")]
-    Archive {
-        /// The image file.
-        image: PathBuf,
-        /// What is wrong, and where.
-        detail: String,
+    #[error(transparent)]
+    Archive(#[from] archive::Error),
+    /// The entry at a path read exactly ([`RootFs::read_exact`]) is not a regular file, or is
+    /// reached through a symbolic link or is a hard link.
+    #[error("`{path}` is {what}, not a regular file")]
+    NotRegular {
+        /// The path inside the root.
+        path: String,
+        /// What it is (`a symbolic link`, `a hard link`, `a directory`...).
+        what: &'static str,
     },
     /// A file is larger than [`MAX_READ`].
     #[error("`{path}` is too large to read ({size} bytes, limit {limit})")]
@@ -110,6 +118,16 @@ pub struct Entry {
     pub metadata: Metadata,
 }
 
+/// Which file contents an image keeps in memory when it is opened.
+#[derive(Debug, Clone, Copy)]
+pub enum Keep<'a> {
+    /// Small files, up to a total (what an audit reads is mostly small configuration).
+    SmallFiles,
+    /// Only the files at these absolute paths, each up to this many bytes (and one more, so
+    /// that a larger one is still refused as too large).
+    Only(&'a [&'a str], u64),
+}
+
 /// A read-only root: a directory or an image archive.
 #[derive(Debug)]
 pub struct RootFs {
@@ -125,15 +143,16 @@ enum Source {
 #[derive(Debug)]
 struct Image {
     file: PathBuf,
-    nodes: BTreeMap<String, Node>,
+    /// Absolute paths (`/etc/passwd`) as raw bytes, the last member of each path.
+    nodes: BTreeMap<Vec<u8>, Node>,
 }
 
 #[derive(Debug)]
 struct Node {
     metadata: Metadata,
-    link: Option<String>,
+    link: Option<Vec<u8>>,
     /// A hard link: the path of the entry whose contents this one shares.
-    hardlink: Option<String>,
+    hardlink: Option<Vec<u8>>,
     data: Option<Vec<u8>>,
 }
 
@@ -203,9 +222,18 @@ impl RootFs {
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, [`Error::Archive`] when it is not a valid
-    /// archive or exceeds [`MAX_ENTRIES`].
+    /// archive or exceeds one of [`archive::Limits`].
     pub fn open_image(file: &Path) -> Result<Self, Error> {
-        let nodes = load_image(file)?;
+        Self::open_image_keeping(file, Keep::SmallFiles)
+    }
+
+    /// An image archive whose entry index is loaded with the contents `keep` names (others
+    /// are read again from the archive when asked for).
+    ///
+    /// # Errors
+    /// As [`RootFs::open_image`].
+    pub fn open_image_keeping(file: &Path, keep: Keep<'_>) -> Result<Self, Error> {
+        let nodes = load_image(file, keep)?;
         Ok(RootFs {
             source: Source::Image(Image {
                 file: file.to_path_buf(),
@@ -289,9 +317,78 @@ impl RootFs {
             return Ok(None);
         };
         match &self.source {
-            Source::Dir(root) => read_dir_file(root, &resolved),
-            Source::Image(image) => image.read(&resolved),
+            Source::Dir(root) => read_dir_file(root, &resolved, MAX_READ),
+            Source::Image(image) => image.read(&resolved, MAX_READ),
         }
+    }
+
+    /// The contents of the regular file at exactly `path`, at most `limit` bytes: no symbolic
+    /// link is followed anywhere along it, and in an image it is the last member of that path
+    /// and not a hard link. `None` when nothing is there.
+    ///
+    /// # Errors
+    /// [`Error::NotRegular`] when something other than a regular file is there (or a link on
+    /// the way); [`Error::TooLarge`] beyond `limit`; I/O errors.
+    pub fn read_exact(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+        let path = normalize(path);
+        let not_regular = |what| Error::NotRegular {
+            path: path.clone(),
+            what,
+        };
+        // Every ancestor must be a directory of its own (an image may leave them implicit).
+        let mut ancestor = String::new();
+        let components: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        for component in &components[..components.len().saturating_sub(1)] {
+            ancestor.push('/');
+            ancestor.push_str(component);
+            match self.lstat(&ancestor)? {
+                None => return Ok(None),
+                Some(meta) if meta.kind == Kind::Dir => {}
+                Some(meta) if meta.kind == Kind::Symlink => {
+                    return Err(Error::NotRegular {
+                        path: ancestor,
+                        what: SYMLINK,
+                    });
+                }
+                Some(_) => return Ok(None),
+            }
+        }
+        match self.lstat(&path)? {
+            None => return Ok(None),
+            Some(meta) => match meta.kind {
+                Kind::File => {}
+                Kind::Symlink => return Err(not_regular(SYMLINK)),
+                Kind::Dir => return Err(not_regular("a directory")),
+                _ => return Err(not_regular("a special file")),
+            },
+        }
+        match &self.source {
+            Source::Dir(root) => match read_dir_file(root, &path, limit)? {
+                Some(data) => Ok(Some(data)),
+                // Replaced since it was looked at: still not a regular file to read.
+                None => Err(not_regular("no longer a regular file")),
+            },
+            Source::Image(image) => {
+                if image
+                    .nodes
+                    .get(path.as_bytes())
+                    .is_some_and(|n| n.hardlink.is_some())
+                {
+                    return Err(not_regular("a hard link"));
+                }
+                image.read(&path, limit)
+            }
+        }
+    }
+
+    /// The installed-package database (`/lib/apk/db/installed`), read exactly as
+    /// [`RootFs::read_exact`] reads a file, at most [`installed::MAX_DATABASE_BYTES`]: the one
+    /// every command reads, whether it audits, scans, checks for updates or describes a tree.
+    ///
+    /// # Errors
+    /// As [`RootFs::read_exact`].
+    pub fn installed_database(&self) -> Result<Option<Vec<u8>>, Error> {
+        self.read_exact(INSTALLED_DATABASE, installed::MAX_DATABASE_BYTES)
     }
 
     /// The entries of the directory at `path` (following symlinks inside the root), sorted by
@@ -331,11 +428,7 @@ impl RootFs {
                 Ok(Some(out))
             }
             Source::Image(image) => {
-                let prefix = if resolved == "/" {
-                    "/".to_owned()
-                } else {
-                    format!("{resolved}/")
-                };
+                let prefix = dir_prefix(&resolved);
                 let mut out: BTreeMap<String, Metadata> = BTreeMap::new();
                 for (path, node) in image
                     .nodes
@@ -343,14 +436,14 @@ impl RootFs {
                     .take_while(|(path, _)| path.starts_with(&prefix))
                 {
                     let rest = &path[prefix.len()..];
-                    match rest.split_once('/') {
+                    match rest.iter().position(|&b| b == b'/') {
                         None => {
-                            out.insert(rest.to_owned(), image.meta_of(node));
+                            out.insert(lossy(rest), image.meta_of(node));
                         }
                         // A deeper entry whose parent has no entry of its own: an implicit
                         // directory.
-                        Some((child, _)) => {
-                            out.entry(child.to_owned()).or_insert(Metadata {
+                        Some(end) => {
+                            out.entry(lossy(&rest[..end])).or_insert(Metadata {
                                 kind: Kind::Dir,
                                 mode: 0o755,
                                 uid: 0,
@@ -438,9 +531,10 @@ impl RootFs {
                 image
                     .nodes
                     .iter()
+                    .map(|(path, node)| (lossy(path), node))
                     .filter(|(path, _)| !skipped(path))
                     .map(|(path, node)| Entry {
-                        path: path.clone(),
+                        path,
                         metadata: image.meta_of(node),
                     })
                     .collect(),
@@ -523,16 +617,12 @@ impl RootFs {
                 }
             }
             Source::Image(image) => {
-                if let Some(node) = image.nodes.get(path) {
+                if let Some(node) = image.nodes.get(path.as_bytes()) {
                     return Ok(Some(image.meta_of(node)));
                 }
                 // Archives may omit parent directories: a path with entries below it is an
                 // implicit directory.
-                let prefix = if path == "/" {
-                    "/".to_owned()
-                } else {
-                    format!("{path}/")
-                };
+                let prefix = dir_prefix(path);
                 let implicit = image
                     .nodes
                     .range(prefix.clone()..)
@@ -569,7 +659,11 @@ impl RootFs {
                     Err(source) => Err(Error::Io { path: host, source }),
                 }
             }
-            Source::Image(image) => Ok(image.nodes.get(path).and_then(|n| n.link.clone())),
+            Source::Image(image) => Ok(image
+                .nodes
+                .get(path.as_bytes())
+                .and_then(|n| n.link.as_deref())
+                .map(lossy)),
         }
     }
 }
@@ -610,43 +704,50 @@ fn convert(meta: &std::fs::Metadata) -> Metadata {
     }
 }
 
-/// Reads a regular file of a directory root. The path was resolved without following any
-/// symlink outside the root; the type is checked before opening (so a FIFO cannot block the
-/// read) and again on the open handle.
-fn read_dir_file(root: &Path, path: &str) -> Result<Option<Vec<u8>>, Error> {
+/// Reads a regular file of a directory root, at most `limit` bytes. The path was resolved
+/// without following any symlink outside the root; it is opened by [`open_regular`], so
+/// neither a symlink nor a FIFO or device swapped in since is ever opened.
+fn read_dir_file(root: &Path, path: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
     let host = host_path(root, path);
     let io = |source| Error::Io {
         path: host.clone(),
         source,
     };
-    match std::fs::symlink_metadata(&host) {
-        Ok(meta) if meta.file_type().is_file() => {}
-        Ok(_) => return Ok(None),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(io(source)),
-    }
-    let file = fs_err::File::open(&host).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
+    let Some(file) = open_regular(&host).map_err(io)? else {
         return Ok(None);
-    }
-    if meta.len() > MAX_READ {
+    };
+    let size = file.metadata().map_err(io)?.len();
+    if size > limit {
         return Err(Error::TooLarge {
             path: path.to_owned(),
-            size: meta.len(),
-            limit: MAX_READ,
+            size,
+            limit,
         });
     }
     let mut data = Vec::new();
-    file.take(MAX_READ + 1).read_to_end(&mut data).map_err(io)?;
-    if data.len() as u64 > MAX_READ {
+    file.take(limit + 1).read_to_end(&mut data).map_err(io)?;
+    if data.len() as u64 > limit {
         return Err(Error::TooLarge {
             path: path.to_owned(),
             size: data.len() as u64,
-            limit: MAX_READ,
+            limit,
         });
     }
     Ok(Some(data))
+}
+
+/// `/etc/` for `/etc`, `/` for the root: the prefix of what lies below a directory.
+fn dir_prefix(dir: &str) -> Vec<u8> {
+    let mut prefix = dir.as_bytes().to_vec();
+    if prefix.last() != Some(&b'/') {
+        prefix.push(b'/');
+    }
+    prefix
+}
+
+/// A name as text (invalid UTF-8 replaced), for walks and listings.
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 impl Image {
@@ -661,11 +762,11 @@ impl Image {
         node.metadata
     }
 
-    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
-        let Some(mut node) = self.nodes.get(path) else {
+    fn read(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+        let Some(mut node) = self.nodes.get(path.as_bytes()) else {
             return Ok(None);
         };
-        let mut name = path;
+        let mut name = path.as_bytes();
         if let Some(target) = &node.hardlink {
             match self.nodes.get(target) {
                 Some(t) if t.hardlink.is_none() => {
@@ -678,168 +779,104 @@ impl Image {
         if node.metadata.kind != Kind::File {
             return Ok(None);
         }
-        if node.metadata.size > MAX_READ {
+        if node.metadata.size > limit {
             return Err(Error::TooLarge {
                 path: path.to_owned(),
                 size: node.metadata.size,
-                limit: MAX_READ,
+                limit,
             });
         }
         if let Some(data) = &node.data {
             return Ok(Some(data.clone()));
         }
-        self.reread(name)
+        self.reread(name, limit)
     }
 
     /// Streams the archive again to fetch one file whose contents were not kept.
-    fn reread(&self, wanted: &str) -> Result<Option<Vec<u8>>, Error> {
+    fn reread(&self, wanted: &[u8], limit: u64) -> Result<Option<Vec<u8>>, Error> {
         let mut found = None;
-        scan_archive(&self.file, |name, entry| {
-            if name == wanted && entry.header().entry_type().is_file() {
-                let mut data = Vec::new();
-                entry
-                    .take(MAX_READ + 1)
-                    .read_to_end(&mut data)
-                    .map_err(|e| e.to_string())?;
-                // The last entry of a name wins, as when the archive is extracted.
-                found = Some(data);
-            }
-            Ok(())
+        let file = fs_err::File::open(&self.file).map_err(|source| Error::Io {
+            path: self.file.clone(),
+            source,
         })?;
+        archive::read(
+            file,
+            &self.file,
+            &archive::Limits::default(),
+            |member, content| {
+                if member.absolute() == wanted {
+                    // The last member of a path wins, as when the archive is extracted.
+                    found = None;
+                    if let archive::Kind::File { .. } = member.kind {
+                        let mut data = Vec::new();
+                        content.take(limit + 1).read_to_end(&mut data)?;
+                        found = Some(data);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         Ok(found)
     }
 }
 
-/// Calls `each` with the normalised name and the entry of every archive member.
-fn scan_archive(
-    file: &Path,
-    mut each: impl FnMut(&str, &mut tar::Entry<'_, Box<dyn Read>>) -> Result<(), String>,
-) -> Result<(), Error> {
-    let io = |source| Error::Io {
+fn load_image(file: &Path, keep: Keep<'_>) -> Result<BTreeMap<Vec<u8>, Node>, Error> {
+    let handle = fs_err::File::open(file).map_err(|source| Error::Io {
         path: file.to_path_buf(),
         source,
-    };
-    let bad = |detail: String| Error::Archive {
-        image: file.to_path_buf(),
-        detail,
-    };
-    let mut handle = fs_err::File::open(file).map_err(io)?;
-    let mut magic = [0u8; 2];
-    let n = handle.read(&mut magic).map_err(io)?;
-    drop(handle);
-    let handle = fs_err::File::open(file).map_err(io)?;
-    let reader: Box<dyn Read> = if n == 2 && magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-            handle,
-        )))
-    } else {
-        Box::new(std::io::BufReader::new(handle))
-    };
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive
-        .entries()
-        .map_err(|e| bad(format!("cannot read entries: {e}")))?;
-    let mut total: u64 = 0;
-    for (count, entry) in entries.enumerate() {
-        if count >= MAX_ENTRIES {
-            return Err(bad(format!("more than {MAX_ENTRIES} entries")));
-        }
-        let mut entry = entry.map_err(|e| bad(format!("entry {count}: {e}")))?;
-        total = total.saturating_add(entry.size());
-        if total > MAX_IMAGE_BYTES {
-            return Err(bad(format!(
-                "more than {MAX_IMAGE_BYTES} bytes of contents (entry {count})"
-            )));
-        }
-        let raw = entry.path_bytes().into_owned();
-        if raw.len() > MAX_PATH {
-            return Err(bad(format!(
-                "entry {count}: path longer than {MAX_PATH} bytes"
-            )));
-        }
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        if raw.split('/').any(|c| c == "..") {
-            return Err(bad(format!("entry `{raw}`: path contains `..`")));
-        }
-        let name = normalize(&raw);
-        each(&name, &mut entry).map_err(|e| bad(format!("entry `{raw}`: {e}")))?;
-    }
-    Ok(())
-}
-
-fn load_image(file: &Path) -> Result<BTreeMap<String, Node>, Error> {
+    })?;
     let mut nodes = BTreeMap::new();
     let mut kept: u64 = 0;
-    scan_archive(file, |name, entry| {
-        let header = entry.header();
-        let kind = match header.entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Link => {
-                Kind::File
+    archive::read(
+        handle,
+        file,
+        &archive::Limits::default(),
+        |member, content| {
+            let (kind, size, link, hardlink) = match &member.kind {
+                archive::Kind::File { size } => (Kind::File, *size, None, None),
+                archive::Kind::HardLink { target } => {
+                    (Kind::File, 0, None, Some(archive::absolute(Some(target))))
+                }
+                archive::Kind::Dir => (Kind::Dir, 0, None, None),
+                archive::Kind::Symlink { target } => (Kind::Symlink, 0, Some(target.clone()), None),
+                archive::Kind::Char { .. } => (Kind::CharDevice, 0, None, None),
+                archive::Kind::Block { .. } => (Kind::BlockDevice, 0, None, None),
+                archive::Kind::Fifo => (Kind::Fifo, 0, None, None),
+            };
+            let mut data = None;
+            let limit = match keep {
+                Keep::SmallFiles => (size <= KEEP_FILE && kept.saturating_add(size) <= KEEP_TOTAL)
+                    .then_some(KEEP_FILE),
+                Keep::Only(paths, limit) => paths
+                    .iter()
+                    .any(|p| p.as_bytes() == member.absolute())
+                    .then_some(limit),
+            };
+            if let Some(limit) = limit.filter(|_| kind == Kind::File && hardlink.is_none()) {
+                let mut buf = Vec::new();
+                content.take(limit + 1).read_to_end(&mut buf)?;
+                kept += buf.len() as u64;
+                data = Some(buf);
             }
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink,
-            tar::EntryType::Char => Kind::CharDevice,
-            tar::EntryType::Block => Kind::BlockDevice,
-            tar::EntryType::Fifo => Kind::Fifo,
-            // PAX and GNU long-name headers are consumed by the reader; other types (sparse
-            // files, vendor extensions) carry no host-relevant entry.
-            _ => return Ok(()),
-        };
-        let mode = header.mode().map_err(|e| format!("mode: {e}"))? & 0o7777;
-        let uid = u32::try_from(header.uid().map_err(|e| format!("uid: {e}"))?)
-            .map_err(|_| "uid out of range".to_owned())?;
-        let gid = u32::try_from(header.gid().map_err(|e| format!("gid: {e}"))?)
-            .map_err(|_| "gid out of range".to_owned())?;
-        let size = if kind == Kind::File { entry.size() } else { 0 };
-        let link = match header.entry_type() {
-            tar::EntryType::Symlink => Some(
-                entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default(),
-            ),
-            _ => None,
-        };
-        let hardlink = match header.entry_type() {
-            tar::EntryType::Link => Some(normalize(
-                &entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default(),
-            )),
-            _ => None,
-        };
-        let mut data = None;
-        if kind == Kind::File
-            && hardlink.is_none()
-            && size <= KEEP_FILE
-            && kept.saturating_add(size) <= KEEP_TOTAL
-        {
-            let mut buf = Vec::new();
-            entry
-                .take(KEEP_FILE + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| e.to_string())?;
-            kept += buf.len() as u64;
-            data = Some(buf);
-        }
-        nodes.insert(
-            name.to_owned(),
-            Node {
-                metadata: Metadata {
-                    kind,
-                    mode,
-                    uid,
-                    gid,
-                    size,
+            // The last member of a path wins, as when the archive is extracted.
+            nodes.insert(
+                member.absolute(),
+                Node {
+                    metadata: Metadata {
+                        kind,
+                        mode: member.mode,
+                        uid: member.uid,
+                        gid: member.gid,
+                        size,
+                    },
+                    link,
+                    hardlink,
+                    data,
                 },
-                link,
-                hardlink,
-                data,
-            },
-        );
-        Ok(())
-    })?;
+            );
+            Ok(())
+        },
+    )?;
     Ok(nodes)
 }
 
@@ -1025,10 +1062,12 @@ mod tests {
         header.set_cksum();
         builder.append(&header, &b"x"[..]).unwrap();
         builder.into_inner().unwrap();
-        assert!(matches!(
-            RootFs::open_image(file.path()),
-            Err(Error::Archive { .. })
-        ));
+        let err = RootFs::open_image(file.path()).unwrap_err();
+        assert!(matches!(err, Error::Archive(_)), "{err}");
+        assert!(
+            err.to_string().contains("unsafe member path `../escape`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1038,11 +1077,11 @@ mod tests {
         header.set_path("huge").unwrap();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(0o644);
-        header.set_size(MAX_IMAGE_BYTES + 1);
+        header.set_size(archive::MAX_BYTES + 1);
         header.set_cksum();
         fs_err::write(file.path(), header.as_bytes()).unwrap();
         let err = RootFs::open_image(file.path()).unwrap_err();
-        assert!(err.to_string().contains("bytes of contents"), "{err}");
+        assert!(matches!(err, Error::Archive(_)), "{err}");
     }
 
     #[test]

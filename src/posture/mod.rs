@@ -5,6 +5,8 @@
 //! - [`scan`]: installed packages against Alpine's security database.
 //! - [`outdated`]: which packages have newer versions in the repositories now.
 //! - [`diff`]: what a redeploy changes: packages and files between two sides.
+//! - [`target`]: what `scan`, `outdated` and `diff` read: a tree's installed-package database,
+//!   a manifest or a lock.
 //!
 //! Invariant: findings are values; nothing here prints or decides an exit code.
 
@@ -12,3 +14,4 @@ pub mod audit;
 pub mod diff;
 pub mod outdated;
 pub mod scan;
+pub mod target;

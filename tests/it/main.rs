@@ -20,6 +20,7 @@ mod build_fixtures;
 mod build_vs_apk;
 mod cli_profile;
 mod diff;
+mod hostile_image;
 mod installed;
 mod interop;
 mod lock_cli;

@@ -296,6 +296,9 @@ fn scan_command_exit_codes_and_inputs() {
         let mut header = tar::Header::new_gnu();
         header.set_size(body.len() as u64);
         header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
         header.set_cksum();
         tar.append_data(&mut header, "./lib/apk/db/installed", body.as_bytes())
             .unwrap();

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::integrity::rootfs::{Kind, Metadata, RootFs};
+use crate::integrity::rootfs::{INSTALLED_DATABASE, Kind, Metadata, RootFs};
 
 use super::config::{self, SshdConfig};
 use super::{AuditPolicy, CheckId, Finding, Skipped, docker};
@@ -247,8 +247,9 @@ impl<'a> Host<'a> {
                 .filter(|a| !a.is_empty())
                 .collect();
         }
-        let db_path = "/lib/apk/db/installed";
-        match self.fs.read(db_path) {
+        // The database every command reads: exactly the regular file at its path.
+        let db_path = INSTALLED_DATABASE;
+        match self.fs.installed_database() {
             Ok(Some(bytes)) => match crate::apk::installed::Database::parse(&bytes) {
                 Ok(db) => {
                     self.installed = db
