@@ -193,6 +193,9 @@ fn family(report: &Report, family: Family) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The (check, CIS item) pairs a case expects.
+type Expected<'a> = Vec<(&'a str, &'a str)>;
+
 fn set(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
     items
         .iter()
@@ -221,7 +224,7 @@ fn daemon_settings_in_every_form_dockerd_accepts() {
         .into_iter()
         .chain(with(r#""debug": true,"#))
         .collect();
-    let cases: Vec<(Vec<u8>, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(Vec<u8>, &str, Expected)> = vec![
         (with(""), "", vec![]),
         (
             with(r#""hosts": ["0.0.0.0:2375"],"#),
@@ -459,7 +462,7 @@ const HOSTCONFIG: &str = r#"{"NetworkMode": "app", "ReadonlyRootfs": true, "Memo
 
 #[test]
 fn container_state_in_odd_and_hostile_forms() {
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(&str, &str, Expected)> = vec![
         (CONFIG, HOSTCONFIG, vec![]),
         // Every member name in lower case: Docker reads them all.
         (
