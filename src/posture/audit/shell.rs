@@ -60,7 +60,12 @@ enum Tok {
 struct Lexer<'a> {
     chars: std::iter::Peekable<std::str::CharIndices<'a>>,
     line: u32,
+    /// How many `${` are open: deeper ones are not evaluated (bounded recursion).
+    depth: usize,
 }
+
+/// The most nested `${...}` evaluated.
+const MAX_NESTING: usize = 32;
 
 fn is_name_start(c: char) -> bool {
     c == '_' || c.is_ascii_alphabetic()
@@ -90,7 +95,15 @@ impl Lexer<'_> {
                 self.next();
                 raw.push('{');
                 flush(parts, lit);
-                parts.push(self.braced(raw, dq));
+                if self.depth >= MAX_NESTING {
+                    self.skip_balanced('{', '}', raw);
+                    parts.push(Part::Unknown);
+                } else {
+                    self.depth += 1;
+                    let part = self.braced(raw, dq);
+                    self.depth -= 1;
+                    parts.push(part);
+                }
             }
             Some('(') => {
                 self.next();
@@ -384,6 +397,7 @@ fn lex(text: &str, first_line: u32) -> Vec<Tok> {
     Lexer {
         chars: text.char_indices().peekable(),
         line: first_line,
+        depth: 0,
     }
     .tokens()
 }
@@ -747,6 +761,15 @@ y
             ]
         );
         assert!(!unsure);
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let text = format!("A={}x{}\n", "${B:-".repeat(100_000), "}".repeat(100_000));
+        let v = get(&text, "A").unwrap();
+        assert!(v.uncertain);
+        let text = format!("A=\"{}\"\n", "$(".repeat(50_000));
+        assert!(get(&text, "A").unwrap().uncertain);
     }
 
     proptest! {
