@@ -1,7 +1,7 @@
 //! The host configuration parsers of the audit on arbitrary text: no panic.
 #![no_main]
 
-use basalt::posture::audit::{config, docker};
+use basalt::posture::audit::{config, docker, shell};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -28,7 +28,13 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = config::parse_busybox_syslog(&text);
     let _ = basalt::profile::Cidr::lenient(&text);
     let _ = docker::parse_container("id", Some(bytes), Some(bytes));
+    let vars = shell::source(&text, &shell::Vars::new());
+    let (words, _) = shell::words(&text, &vars);
+    let options = docker::Options::parse(&words);
     if let Ok(mut settings) = docker::DaemonSettings::from_daemon_json(bytes, "daemon.json") {
-        settings.apply_options(&text, "/etc/conf.d/docker");
+        settings.apply(&options, "/etc/conf.d/docker:1");
+        let _ = settings.tcp_hosts();
+        let _ = settings.unix_sockets();
+        let _ = settings.data_root();
     }
 });

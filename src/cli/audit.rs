@@ -10,8 +10,11 @@ use clap::ValueEnum;
 use crate::finding::Severity;
 use crate::integrity::rootfs::RootFs;
 use crate::posture::audit::{self, AuditPolicy, Report};
+use crate::posture::outdated::Available;
+use crate::posture::target;
 
 use super::ExitStatus;
+use super::repo_args::RepoArgs;
 
 /// Output formats of `basalt audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -38,6 +41,14 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = AuditFormat::Human)]
     format: AuditFormat,
+    /// With --repository: the architecture of the indexes to read (default: the installed
+    /// packages' own)
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// The repositories whose signed indexes tell whether the Docker engine packages are up
+    /// to date (CIS 1.2.2); without any, that check is listed as skipped
+    #[command(flatten)]
+    repo: RepoArgs,
     /// Exit with 1 when a finding at or above this severity is present
     #[arg(long, value_name = "SEVERITY", default_value = "high", value_parser = parse_severity)]
     fail_on: Severity,
@@ -56,18 +67,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         root,
         profile,
         format,
+        arch,
+        repo,
         fail_on,
     } = args;
     // The time of the audit: `SOURCE_DATE_EPOCH` when set, the clock otherwise.
     let now = i64::try_from(super::build_time()?).unwrap_or(i64::MAX);
     let fs = RootFs::open(&root).with_context(|| format!("failed to open `{}`", root.display()))?;
-    let policy = match &profile {
+    let mut policy = match &profile {
         Some(path) => AuditPolicy::from_profile(
             &crate::profile::load(path)
                 .with_context(|| format!("failed to load profile `{}`", path.display()))?,
         ),
         None => AuditPolicy::default(),
     };
+    if !repo.repositories.is_empty() {
+        policy.repository_packages = Some(repository_packages(&fs, arch, &repo)?);
+    }
     let report = audit::audit(&fs, &policy, now);
     let out = match format {
         AuditFormat::Human => human(&report, fail_on),
@@ -90,6 +106,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::problem_if(report.fails(fail_on)))
 }
 
+/// What the repositories offer now, from their signed indexes, for the architecture of the
+/// root's installed packages (or `arch`).
+fn repository_packages(
+    fs: &RootFs,
+    arch: Option<String>,
+    repo: &RepoArgs,
+) -> anyhow::Result<Vec<Available>> {
+    let arch = match arch {
+        Some(a) => a,
+        None => {
+            let db = match fs.read("/lib/apk/db/installed") {
+                Ok(Some(bytes)) => crate::apk::installed::Database::parse(&bytes).ok(),
+                _ => None,
+            };
+            db.as_ref().and_then(target::packages_arch).context(
+                "cannot tell the architecture of the root's packages to read the repositories' indexes\n\nhint: pass --arch",
+            )?
+        }
+    };
+    let access = repo.access(&[], &[]);
+    let mut stderr = std::io::stderr().lock();
+    let available = target::available(&access, &arch, &mut |warning| {
+        let _ = writeln!(stderr, "warning: {warning}");
+    })?;
+    Ok(available)
+}
+
 /// The report as text for people: one block per finding, then a summary.
 #[must_use]
 pub fn human(report: &Report, fail_on: Severity) -> String {
@@ -109,9 +152,9 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
             Some(line) => format!("{}:{line}", f.path),
             None => f.path.clone(),
         };
-        let cis = match f.check.cis() {
-            "" => String::new(),
-            cis => format!(" [CIS {cis}]"),
+        let cis = match f.cis {
+            None => String::new(),
+            Some(cis) => format!(" [CIS {cis}]"),
         };
         let _ = writeln!(
             out,
@@ -122,6 +165,18 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
         let _ = writeln!(out, "  {}", f.message);
         let _ = writeln!(out, "  evidence: {}", f.evidence);
         let _ = writeln!(out, "  fix: {}", f.check.remediation());
+    }
+    if !report.skipped.is_empty() {
+        let _ = writeln!(out, "\nnot answered:");
+        for s in &report.skipped {
+            let cis = s.cis.map(|c| format!(" [CIS {c}]")).unwrap_or_default();
+            let path = s
+                .path
+                .as_ref()
+                .map(|p| format!("  {p}"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {}{cis}{path}: {}", s.check, s.reason);
+        }
     }
     let counts = report.counts();
     let summary: Vec<String> = Severity::ALL

@@ -631,7 +631,8 @@ pub fn available(
 }
 
 /// The most common architecture of the installed packages, ignoring `noarch`.
-fn packages_arch(db: &Database) -> Option<String> {
+#[must_use]
+pub fn packages_arch(db: &Database) -> Option<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for arch in db.packages.iter().filter_map(|p| p.arch.as_deref()) {
         if arch != "noarch" {

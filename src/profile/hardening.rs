@@ -121,6 +121,7 @@ pub const ALSO_ACCEPTED: &[(Runlevel, &[&str])] = &[
             "networking",
             "iptables",
             "ip6tables",
+            "apparmor",
         ],
     ),
     (
@@ -206,21 +207,134 @@ pub fn docker_daemon() -> Map<String, Value> {
     map
 }
 
-/// The paths auditd watches on every host that runs Docker: the daemon, its runtimes, its
-/// state and configuration, and the OpenRC counterparts of `docker.service`,
-/// `docker.socket` and `/etc/default/docker`; with the CIS Docker Benchmark (v1.6.0) section
-/// that asks for the watch, where there is one (the audit requires those).
-pub const DOCKER_WATCHES: &[(&str, Option<&str>)] = &[
-    ("/usr/bin/dockerd", Some("1.1.3")),
-    ("/usr/bin/containerd", Some("1.1.14")),
-    ("/usr/bin/containerd-shim-runc-v2", None),
-    ("/usr/bin/runc", Some("1.1.18")),
-    ("/var/lib/docker", Some("1.1.5")),
-    ("/etc/docker", Some("1.1.6")),
-    ("/etc/docker/daemon.json", Some("1.1.11")),
-    ("/etc/init.d/docker", Some("1.1.7")),
-    ("/etc/conf.d/docker", Some("1.1.10")),
-    ("/run/docker.sock", Some("1.1.9")),
+/// Whether the audit requires a watch on a Docker path always, or only when the root has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needed {
+    /// Always: Docker's own places on Alpine (a watch on a path that appears later still
+    /// applies).
+    Always,
+    /// When the root has it: files only some installations have.
+    WhenPresent,
+}
+
+/// One path auditd watches on a host that runs Docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DockerWatch {
+    /// The watched path.
+    pub path: &'static str,
+    /// The CIS Docker Benchmark (v1.6.0) item that asks for the watch.
+    pub cis: &'static str,
+    /// When the audit requires it.
+    pub needed: Needed,
+    /// Whether generated audit rules carry it: the places of an Alpine host (systemd units
+    /// and other distributions' option files are only checked where a root has them).
+    pub rendered: bool,
+}
+
+const fn watch(
+    path: &'static str,
+    cis: &'static str,
+    needed: Needed,
+    rendered: bool,
+) -> DockerWatch {
+    DockerWatch {
+        path,
+        cis,
+        needed,
+        rendered,
+    }
+}
+
+/// The paths auditd watches on every host that runs Docker (CIS Docker Benchmark v1.6.0
+/// 1.1.3-1.1.18, at their OpenRC and Alpine places): the daemon, containerd and its shims,
+/// runc, their state, sockets and configuration, and the OpenRC counterparts of
+/// `docker.service`, `docker.socket` and `/etc/default/docker`. `/var/lib/docker` and the
+/// Docker socket stand for the daemon's `data-root` and Unix sockets when its settings move
+/// them.
+pub const DOCKER_WATCHES: &[DockerWatch] = &[
+    watch("/usr/bin/dockerd", "1.1.3", Needed::Always, true),
+    watch("/run/containerd", "1.1.4", Needed::Always, true),
+    watch("/var/lib/docker", "1.1.5", Needed::Always, true),
+    watch("/etc/docker", "1.1.6", Needed::Always, true),
+    watch("/etc/init.d/docker", "1.1.7", Needed::Always, true),
+    watch(
+        "/usr/lib/systemd/system/docker.service",
+        "1.1.7",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch(
+        "/lib/systemd/system/docker.service",
+        "1.1.7",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch(
+        "/etc/systemd/system/docker.service",
+        "1.1.7",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch(
+        "/run/containerd/containerd.sock",
+        "1.1.8",
+        Needed::Always,
+        true,
+    ),
+    watch("/run/docker.sock", "1.1.9", Needed::Always, true),
+    watch(
+        "/usr/lib/systemd/system/docker.socket",
+        "1.1.9",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch(
+        "/lib/systemd/system/docker.socket",
+        "1.1.9",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch(
+        "/etc/systemd/system/docker.socket",
+        "1.1.9",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch("/etc/conf.d/docker", "1.1.10", Needed::Always, true),
+    watch("/etc/default/docker", "1.1.10", Needed::WhenPresent, false),
+    watch("/etc/docker/daemon.json", "1.1.11", Needed::Always, true),
+    watch(
+        "/etc/containerd/config.toml",
+        "1.1.12",
+        Needed::WhenPresent,
+        true,
+    ),
+    watch(
+        "/etc/sysconfig/docker",
+        "1.1.13",
+        Needed::WhenPresent,
+        false,
+    ),
+    watch("/usr/bin/containerd", "1.1.14", Needed::Always, true),
+    watch(
+        "/usr/bin/containerd-shim",
+        "1.1.15",
+        Needed::WhenPresent,
+        true,
+    ),
+    watch(
+        "/usr/bin/containerd-shim-runc-v1",
+        "1.1.16",
+        Needed::WhenPresent,
+        true,
+    ),
+    watch(
+        "/usr/bin/containerd-shim-runc-v2",
+        "1.1.17",
+        Needed::WhenPresent,
+        true,
+    ),
+    watch("/usr/bin/runc", "1.1.18", Needed::Always, true),
 ];
 
 /// Login and authentication events: account databases, privilege rules, session records

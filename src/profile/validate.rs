@@ -1459,18 +1459,24 @@ fn audit(cx: &mut Ctx, raw: Option<&S<RawAudit>>, installed: bool, docker: bool)
         })
         .collect();
     if docker {
-        watches.extend(hardening::DOCKER_WATCHES.iter().map(|(path, _)| {
-            Watch {
-                path: (*path).to_owned(),
-                permissions: if path.starts_with("/usr/bin/") {
-                    "wxa"
-                } else {
-                    "wa"
-                }
-                .to_owned(),
-                key: "docker".to_owned(),
-            }
-        }));
+        watches.extend(
+            hardening::DOCKER_WATCHES
+                .iter()
+                .filter(|w| w.rendered)
+                .map(|w| {
+                    let path = w.path;
+                    Watch {
+                        path: path.to_owned(),
+                        permissions: if path.starts_with("/usr/bin/") {
+                            "wxa"
+                        } else {
+                            "wa"
+                        }
+                        .to_owned(),
+                        key: "docker".to_owned(),
+                    }
+                }),
+        );
     }
     let mut immutable = true;
     if let Some(raw) = raw {

@@ -13,6 +13,7 @@ mod apk_real;
 mod apk_version_cli;
 mod architecture;
 mod audit;
+mod audit_docker;
 mod boot;
 mod build_boot;
 mod build_cli;

@@ -412,7 +412,8 @@ fn audit_rules_watch_every_docker_path_and_login_files() {
                 .then(|| (f[1], (f[3], f[5])))
         })
         .collect();
-    for (path, _) in DOCKER_WATCHES {
+    for w in DOCKER_WATCHES.iter().filter(|w| w.rendered) {
+        let path = w.path;
         let (perms, _) = watched
             .get(path)
             .unwrap_or_else(|| panic!("{path} is not watched"));

@@ -1,8 +1,8 @@
 //! Family `audit-rules`: auditd runs at boot and its rules watch Docker's files (CIS
-//! 1.1.3-1.1.18) and the login and account records, and sshd does not hide authentication
-//! events (`LogLevel`).
+//! 1.1.3-1.1.18; a file only some installations have, when the root has it) and the login
+//! and account records, and sshd does not hide authentication events (`LogLevel`).
 
-use crate::profile::hardening;
+use crate::profile::hardening::{self, Needed};
 
 use super::CheckId;
 use super::config;
@@ -22,11 +22,8 @@ impl Host<'_> {
             }
         }
         let watched = |p: &str| {
-            let alt = p
-                .strip_prefix("/run/")
-                .map(|r| format!("/var/run/{r}"))
-                .unwrap_or_default();
-            watches.iter().any(|(_, w)| w.path == p || w.path == alt)
+            let p = canonical(p);
+            watches.iter().any(|(_, w)| canonical(&w.path) == p)
         };
         let rules_where = if sources.is_empty() {
             "no audit rules (/etc/audit/audit.rules, /etc/audit/rules.d/*.rules)".to_owned()
@@ -56,26 +53,7 @@ impl Host<'_> {
             .first()
             .map_or("/etc/audit/audit.rules".to_owned(), |(p, _)| p.clone());
         if self.docker_installed {
-            let mut wanted: Vec<(String, String)> = docker_watches()
-                .map(|(p, c)| (p.to_owned(), format!("CIS {c}")))
-                .collect();
-            wanted.extend(
-                self.policy
-                    .audit_watches
-                    .iter()
-                    .map(|p| (p.clone(), "profile".to_owned())),
-            );
-            for (path, why) in wanted {
-                if !watched(&path) {
-                    self.emit(
-                        CheckId::AuditDockerWatch,
-                        &rule_file,
-                        None,
-                        format!("`{path}` is not watched by an audit rule ({why})"),
-                        rules_where.clone(),
-                    );
-                }
-            }
+            self.docker_watches(&watches, &rule_file, &rules_where);
         } else {
             self.skip(CheckId::AuditDockerWatch, "Docker is not installed");
         }
@@ -130,10 +108,80 @@ impl Host<'_> {
     }
 }
 
-/// The Docker paths every audit rule set must watch (the OpenRC places of CIS 1.1.3-1.1.18),
-/// with the CIS section each maps to: the hardening defaults' watches that CIS asks for.
-pub fn docker_watches() -> impl Iterator<Item = (&'static str, &'static str)> {
-    hardening::DOCKER_WATCHES
-        .iter()
-        .filter_map(|(path, cis)| Some((*path, (*cis)?)))
+/// `/var/run/...` is `/run/...` on Alpine (a symlink).
+fn canonical(path: &str) -> String {
+    let path = crate::integrity::rootfs::normalize(path);
+    match path.strip_prefix("/var/run/") {
+        Some(rest) => format!("/run/{rest}"),
+        None if path == "/var/run" => "/run".to_owned(),
+        None => path,
+    }
+}
+
+impl Host<'_> {
+    fn docker_watches(
+        &mut self,
+        watches: &[(String, config::AuditWatch)],
+        rule_file: &str,
+        rules_where: &str,
+    ) {
+        // A watch on a directory covers everything below it (auditd's watches are
+        // recursive); a watch on `/` is not taken for one.
+        let watched_paths: Vec<String> = watches.iter().map(|(_, w)| canonical(&w.path)).collect();
+        let watched = |p: &str| {
+            let p = canonical(p);
+            watched_paths.iter().any(|w| {
+                *w == p
+                    || (w.len() > 1 && p.starts_with(w.as_str()) && p.as_bytes()[w.len()] == b'/')
+            })
+        };
+        let settings = self.daemon.clone().unwrap_or_default();
+        let mut wanted: Vec<(String, Option<&'static str>, Needed)> = Vec::new();
+        for w in hardening::DOCKER_WATCHES {
+            let cis = w.cis;
+            match cis {
+                "1.1.5" => wanted.push((settings.data_root(), Some(cis), w.needed)),
+                "1.1.9" if w.path == "/run/docker.sock" => {
+                    for socket in settings.unix_sockets() {
+                        wanted.push((canonical(&socket), Some(cis), w.needed));
+                    }
+                }
+                _ => wanted.push((w.path.to_owned(), Some(cis), w.needed)),
+            }
+        }
+        wanted.extend(
+            self.policy
+                .audit_watches
+                .iter()
+                .map(|p| (p.clone(), None, Needed::Always)),
+        );
+        let mut seen = Vec::new();
+        for (path, cis, needed) in wanted {
+            if seen.contains(&path) {
+                continue;
+            }
+            seen.push(path.clone());
+            if needed == Needed::WhenPresent && !self.exists(&path) {
+                self.skip_path(
+                    CheckId::AuditDockerWatch,
+                    cis,
+                    &path,
+                    "absent from the root: nothing to watch",
+                );
+                continue;
+            }
+            if watched(&path) {
+                continue;
+            }
+            let why = cis.map_or("the profile".to_owned(), |c| format!("CIS {c}"));
+            self.emit_cis(
+                CheckId::AuditDockerWatch,
+                cis,
+                rule_file,
+                None,
+                format!("`{path}` is not watched by an audit rule ({why})"),
+                rules_where.to_owned(),
+            );
+        }
+    }
 }

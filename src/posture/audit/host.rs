@@ -16,6 +16,7 @@ use super::{AuditPolicy, CheckId, Finding, Skipped, docker};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(super) struct Package {
     pub(super) name: String,
+    pub(super) version: String,
     pub(super) depends: Vec<String>,
     pub(super) provides: Vec<String>,
 }
@@ -43,6 +44,11 @@ pub(super) struct Host<'a> {
     pub(super) sshd: Option<SshdConfig>,
     pub(super) docker_installed: bool,
     pub(super) daemon: Option<docker::DaemonSettings>,
+    /// The daemon's configuration file (`/etc/docker/daemon.json` unless `--config-file`).
+    pub(super) daemon_config: String,
+    /// Whether that file could be read as dockerd reads it (else the settings above are
+    /// the command line's alone).
+    pub(super) daemon_known: bool,
 }
 
 impl<'a> Host<'a> {
@@ -61,11 +67,14 @@ impl<'a> Host<'a> {
             sshd: None,
             docker_installed: false,
             daemon: None,
+            daemon_config: super::docker_daemon::DAEMON_JSON.to_owned(),
+            daemon_known: true,
         };
         host.load();
         host
     }
 
+    /// A finding of a check that maps to at most one CIS item (that item is its reference).
     pub(super) fn emit(
         &mut self,
         id: CheckId,
@@ -74,9 +83,41 @@ impl<'a> Host<'a> {
         message: String,
         evidence: String,
     ) {
+        debug_assert!(id.cis().len() <= 1, "{id} needs its CIS item named");
+        self.push(id, id.cis().first().copied(), path, line, message, evidence);
+    }
+
+    /// A finding of one of the check's CIS items (`None`: a finding of the check that
+    /// concerns none of them, as a watch the profile adds).
+    pub(super) fn emit_cis(
+        &mut self,
+        id: CheckId,
+        cis: Option<&'static str>,
+        path: &str,
+        line: Option<u32>,
+        message: String,
+        evidence: String,
+    ) {
+        debug_assert!(
+            cis.is_none_or(|c| id.cis().contains(&c)),
+            "{id} does not answer CIS {cis:?}"
+        );
+        self.push(id, cis, path, line, message, evidence);
+    }
+
+    fn push(
+        &mut self,
+        id: CheckId,
+        cis: Option<&'static str>,
+        path: &str,
+        line: Option<u32>,
+        message: String,
+        evidence: String,
+    ) {
         self.findings.push(Finding {
             check: id,
             severity: id.severity(),
+            cis,
             path: path.to_owned(),
             line,
             message,
@@ -84,9 +125,31 @@ impl<'a> Host<'a> {
         });
     }
 
+    /// A check that was not answered, for a reason that concerns no one file.
+    /// (All its CIS items, when it has several.)
     pub(super) fn skip(&mut self, id: CheckId, reason: &str) {
         self.skipped.push(Skipped {
             check: id,
+            cis: only_cis(id),
+            path: None,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// One CIS item of a check (or the whole check, with `None`) not answered because of
+    /// the file at `path` (absent, or only on a live host).
+    pub(super) fn skip_path(
+        &mut self,
+        id: CheckId,
+        cis: Option<&'static str>,
+        path: &str,
+        reason: &str,
+    ) {
+        debug_assert!(cis.is_none_or(|c| id.cis().contains(&c)));
+        self.skipped.push(Skipped {
+            check: id,
+            cis: cis.or_else(|| only_cis(id)),
+            path: Some(path.to_owned()),
             reason: reason.to_owned(),
         });
     }
@@ -194,6 +257,7 @@ impl<'a> Host<'a> {
                         .into_iter()
                         .map(|p| Package {
                             name: p.name,
+                            version: p.version,
                             depends: p.depends,
                             provides: p.provides,
                         })
@@ -233,6 +297,14 @@ impl<'a> Host<'a> {
 
     pub(super) fn is_enabled(&self, service: &str) -> bool {
         self.enabled.contains_key(service)
+    }
+}
+
+/// The check's CIS item when it has exactly one.
+fn only_cis(id: CheckId) -> Option<&'static str> {
+    match id.cis() {
+        [one] => Some(one),
+        _ => None,
     }
 }
 

@@ -9,8 +9,13 @@
 //! this order over the facts that the private `host` module loads once:
 //!
 //! [`release`], [`services`], [`packages`], [`ssh`], [`accounts`], [`privileges`],
-//! [`audit_rules`], [`logs`], [`firewall`], [`docker_daemon`], [`docker_files`],
+//! [`docker_daemon`], [`audit_rules`], [`logs`], [`firewall`], [`docker_files`],
 //! [`containers`], [`immutability`].
+//!
+//! [`cis`] is the CIS Docker Benchmark v1.6.0 item by item: which checks answer each item
+//! offline, and why the others need the running daemon. Every finding carries the item it
+//! fails, where there is one; a check that could not be answered is listed as skipped, with
+//! the file it needed (and, for an image, the checks only a live host can answer).
 //!
 //! Invariants: the audit only reads the root through [`RootFs`] (never the machine it runs
 //! on); the time is passed in, never read; findings are sorted, so the same root gives the
@@ -18,11 +23,13 @@
 //! an abort.
 
 pub mod check;
+pub mod cis;
 pub mod config;
 pub mod docker;
 mod host;
 pub mod policy;
 pub mod sarif;
+pub mod shell;
 
 pub mod accounts;
 pub mod audit_rules;
@@ -45,7 +52,6 @@ use serde::Serialize;
 use crate::finding::Severity;
 use crate::integrity::rootfs::RootFs;
 
-pub use audit_rules::docker_watches;
 pub use check::{Area, CHECKS, Check, CheckId, Family};
 pub use packages::APPLICATIONS;
 pub use policy::AuditPolicy;
@@ -60,6 +66,9 @@ pub struct Finding {
     pub check: CheckId,
     /// The check's severity.
     pub severity: Severity,
+    /// The CIS Docker Benchmark v1.6.0 item this finding fails, when the check maps to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cis: Option<&'static str>,
     /// The file concerned, absolute inside the root.
     pub path: String,
     /// The line in that file, when one line is the cause.
@@ -71,12 +80,19 @@ pub struct Finding {
     pub evidence: String,
 }
 
-/// A check that did not apply to this root, and why.
+/// A check (or one CIS item of it) that was not answered for this root, and why: it does not
+/// apply, a file it needs is absent, or only a live host can answer it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Skipped {
     /// The check's id.
     pub check: CheckId,
-    /// Why it did not apply.
+    /// The CIS Docker Benchmark v1.6.0 item not answered, when the check maps to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cis: Option<&'static str>,
+    /// The file it needed, absolute inside the root, when one is the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why it was not answered.
     pub reason: String,
 }
 
@@ -85,6 +101,9 @@ pub struct Skipped {
 pub struct Report {
     /// The root audited, as given.
     pub root: String,
+    /// Whether the root is an image archive (checks only a live host can answer are then
+    /// listed as skipped).
+    pub image: bool,
     /// The Alpine release found, when known.
     pub release: Option<String>,
     /// The number of checks in the table.
@@ -136,10 +155,11 @@ pub fn audit(fs: &RootFs, policy: &AuditPolicy, now: i64) -> Report {
     host.ssh();
     host.accounts();
     host.privileges();
+    // The daemon's settings first: the audit rules watch its data-root and sockets.
+    host.docker_daemon();
     host.audit_rules();
     host.log_forwarding();
     host.firewall();
-    host.docker_daemon();
     host.docker_files();
     host.containers();
     host.immutability();
@@ -161,6 +181,7 @@ pub fn audit(fs: &RootFs, policy: &AuditPolicy, now: i64) -> Report {
     skipped.dedup();
     Report {
         root: fs.location().display().to_string(),
+        image: fs.is_image(),
         release,
         checks: CHECKS.len(),
         findings,

@@ -30,8 +30,8 @@ pub struct AuditPolicy {
     pub ssh_groups: BTreeSet<String>,
     /// Networks SSH may be reached from; empty: any source restriction is accepted.
     pub trusted_networks: Vec<Cidr>,
-    /// Whether a missing `userns-remap` is reported (a profile that does not enable it turns
-    /// the check off).
+    /// Whether the profile enables `userns-remap` (its absence is reported either way, as
+    /// the benchmark does; the finding then says the profile asks for it).
     pub userns_remap: bool,
     /// Setuid/setgid binaries allowed.
     pub setuid_allowed: BTreeSet<String>,
@@ -39,6 +39,11 @@ pub struct AuditPolicy {
     pub temporary_paths: Vec<String>,
     /// Extra paths the audit rules must watch (the profile's own watches).
     pub audit_watches: Vec<String>,
+    /// Paths the profile mounts from state volumes of their own (`[[filesystem.state]]`).
+    pub state_paths: Vec<String>,
+    /// The packages the repositories offer now (from their signed indexes), to tell whether
+    /// the Docker engine is up to date; `None` when no repository was given.
+    pub repository_packages: Option<Vec<crate::posture::outdated::Available>>,
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -74,6 +79,8 @@ impl Default for AuditPolicy {
                 .map(|p| (*p).to_owned())
                 .collect(),
             audit_watches: Vec::new(),
+            state_paths: Vec::new(),
+            repository_packages: None,
         }
     }
 }
@@ -140,6 +147,13 @@ impl AuditPolicy {
                 p.temporary_paths.push(path.clone());
             }
         }
+        p.state_paths = profile
+            .filesystem
+            .state
+            .iter()
+            .filter(|s| s.device.is_some())
+            .map(|s| s.path.clone())
+            .collect();
         if let Some(audit) = &profile.audit {
             p.audit_watches = audit.watches.iter().map(|w| w.path.clone()).collect();
         }
