@@ -23,6 +23,7 @@ pub mod profile;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
+pub mod syslog;
 pub mod target;
 pub mod verify;
 

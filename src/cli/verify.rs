@@ -10,6 +10,7 @@ use crate::manifest::Manifest;
 use crate::sign::{Keyring, PublicKey, Signature};
 use crate::verify::{self, Finding, Report};
 
+use super::syslog::{self, Syslog};
 use super::{ExitStatus, Format};
 
 /// Check a host (or an image) against a signed manifest: the signature first, then every entry
@@ -33,6 +34,16 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Also report to syslog: one JSON document per finding and a summary (facility auth, tag
+    /// basalt-verify), sent to this Unix datagram socket [default: /dev/log]
+    #[arg(
+        long,
+        value_name = "SOCKET",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "/dev/log"
+    )]
+    pub syslog: Option<PathBuf>,
     /// The root directory or image archive to verify
     #[arg(default_value = "/")]
     pub tree: PathBuf,
@@ -44,6 +55,21 @@ pub struct Args {
 /// When the manifest, keys or tree cannot be read (exit 2); a bad signature and findings are
 /// exit 1.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let mut log = args.syslog.as_deref().map(Syslog::open);
+    let mut image = syslog::Image::default();
+    let result = check(args, &mut image, log.as_mut());
+    if let (Err(e), Some(log)) = (&result, log.as_mut()) {
+        log.failure(&image, 2, &format!("{e:#}"));
+    }
+    result
+}
+
+/// The verification proper; `image` is filled in once the manifest's header is read.
+fn check(
+    args: Args,
+    image: &mut syslog::Image,
+    mut log: Option<&mut Syslog>,
+) -> anyhow::Result<ExitStatus> {
     let Args {
         manifest,
         signature,
@@ -51,9 +77,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         revoked,
         no_signature,
         format,
+        syslog: _,
         tree,
     } = args;
     let bytes = fs_err::read(&manifest)?;
+    let mut refuse = |message: &str| -> anyhow::Result<ExitStatus> {
+        if let Some(log) = log.as_deref_mut() {
+            log.failure(image, 1, message);
+        }
+        let mut stderr = std::io::stderr().lock();
+        writeln!(stderr, "error: {message}")?;
+        Ok(ExitStatus::Problem)
+    };
     if !no_signature {
         let keyring = load_keyring(&key, revoked.as_deref())?;
         let sig_path = signature.unwrap_or_else(|| {
@@ -81,6 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let what = || format!("failed to read the manifest `{}`", manifest.display());
     // The header holds the runtime policy the walk needs; the entries are read meanwhile.
     let header = Manifest::parse_header(&bytes).with_context(what)?;
+    image.image = Some(header.image.clone());
+    image.version = Some(header.version.clone());
     let options = ScanOptions::for_policy(&header.policy);
     let (parsed, scan) = rayon::join(
         || Manifest::parse(&bytes),
@@ -90,14 +127,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let scan = scan.with_context(|| format!("failed to read `{}`", tree.display()))?;
     let findings = verify::compare(&manifest, &scan);
     let report = Report::new(findings);
-    print_report(&report, format, manifest.entries.len())?;
+    if let Some(log) = log {
+        log.report(image, &report, manifest.entries.len());
+    }
+    print_report(&report, image, format, manifest.entries.len())?;
     Ok(ExitStatus::problem_if(!report.clean))
 }
 
-fn refuse(message: &str) -> anyhow::Result<ExitStatus> {
-    let mut stderr = std::io::stderr().lock();
-    writeln!(stderr, "error: {message}")?;
-    Ok(ExitStatus::Problem)
+/// `--format json`: the report, with the image and version of the manifest it is against.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    image: &'a Option<String>,
+    version: &'a Option<String>,
+    #[serde(flatten)]
+    report: &'a Report,
 }
 
 /// Reads trusted keys (files, or directories of `*.pub`) and a revocation list.
@@ -133,11 +176,21 @@ fn read_key(path: &Path) -> anyhow::Result<PublicKey> {
         .with_context(|| format!("failed to read the public key `{}`", path.display()))
 }
 
-fn print_report(report: &Report, format: Format, entries: usize) -> anyhow::Result<()> {
+fn print_report(
+    report: &Report,
+    image: &syslog::Image,
+    format: Format,
+    entries: usize,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match format {
         Format::Json => {
-            serde_json::to_writer(&mut stdout, report)?;
+            let doc = JsonReport {
+                image: &image.image,
+                version: &image.version,
+                report,
+            };
+            serde_json::to_writer(&mut stdout, &doc)?;
             writeln!(stdout)?;
         }
         Format::Human => {

@@ -11,6 +11,7 @@ mod cidr;
 mod model;
 mod paths;
 mod raw;
+mod schedule;
 mod validate;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use cidr::{Cidr, CidrError};
 pub use model::*;
 pub use paths::{PathError, is_within, normalise_absolute, normalise_relative};
+pub use schedule::{Schedule, ScheduleError};
 
 /// One problem in a profile, located in its source text.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
