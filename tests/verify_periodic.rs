@@ -12,13 +12,10 @@ use std::time::{Duration, Instant};
 
 use basalt::profile::{self, AtBoot, Profile, Runlevel};
 use serde_json::Value;
-use support::boot::{OPENRC_SHIM, is_root, show, static_basalt};
-
-const BIN: &str = env!("CARGO_BIN_EXE_basalt");
+use support::boot::{OPENRC_SHIM, show};
 
 fn minimal_with(verify: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
-    let mut text = std::fs::read_to_string(path).unwrap();
+    let mut text = support::built::minimal_profile();
     text.push_str("\n[verify]\n");
     text.push_str(verify);
     text
@@ -148,65 +145,24 @@ fn the_schedule_renders_a_crontab_that_runs_the_service_check() {
 // A built image, its own busybox crond, and a syslog socket bound by the test.
 
 /// The minimal profile with `at_boot = "warn"` and a verification every minute, built with
-/// the static basalt embedded and a key made by `basalt keygen`; extracted to `root`.
+/// the static basalt embedded; extracted to `root`.
 struct Built {
     dir: tempfile::TempDir,
     root: PathBuf,
 }
 
 fn build(test: &str) -> Option<Built> {
-    if !is_root() {
-        eprintln!("SKIPPED {test}: chroot needs root");
-        return None;
-    }
-    let data = support::shared_data(test)?;
-    let verifier = static_basalt(test)?;
     let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("minimal.toml");
+    let builder = support::built::Builder::new(test, dir.path())?;
     // The test points the verifier at its own socket: the service settings may change.
     let text = minimal_with("at_boot = \"warn\"\nevery = \"* * * * *\"\n").replace(
         "mutable = [\"/etc/resolv.conf\"]",
         "mutable = [\"/etc/resolv.conf\", \"/etc/conf.d/basalt-verify\"]",
     );
     assert!(text.contains("/etc/conf.d/basalt-verify\"]"));
-    std::fs::write(&profile, text).unwrap();
-    let key = dir.path().join("release");
-    let out = Command::new(BIN)
-        .arg("keygen")
-        .arg("--out")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    let out_dir = dir.path().join("out");
-    let out = Command::new(BIN)
-        .arg("build")
-        .arg(&profile)
-        .arg("--repository")
-        .arg(data.join("alpine/repos/v3.19-boot"))
-        .arg("--offline")
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("--sign-key")
-        .arg(key.with_extension("key"))
-        .arg("--verifier")
-        .arg(&verifier)
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    let image = builder.build("minimal", &text);
     let root = dir.path().join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    let status = Command::new("tar")
-        .arg("-xpzf")
-        .arg(out_dir.join("minimal-1.0.0.tar.gz"))
-        .arg("-C")
-        .arg(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::built::extract(&image, &root);
     Some(Built { dir, root })
 }
 

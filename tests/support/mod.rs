@@ -46,6 +46,7 @@ pub fn alpine_apk(test: &str) -> Option<PathBuf> {
 
 pub mod apk;
 pub mod boot;
+pub mod built;
 pub mod tools;
 
 /// Runs the `basalt` binary as a user would; returns its exit code, stdout and stderr.
