@@ -781,7 +781,7 @@ pub fn build(
         )),
         policy: profile.filesystem.runtime_policy(),
         sign_key,
-        embed_manifest: profile.verify.at_boot != crate::profile::AtBoot::Off,
+        embed_manifest: profile.verify.embeds_verifier(),
     };
     finish(assembled, &outputs)
 }

@@ -177,15 +177,20 @@ fn verifies_at_boot(p: &Profile) -> bool {
     p.verify.at_boot != AtBoot::Off
 }
 
+fn embeds_verifier(p: &Profile) -> bool {
+    p.verify.embeds_verifier()
+}
+
 /// Every built-in template, with its mode and the condition under which it is rendered.
 const BUILTINS: &[Builtin] = &[
     builtin!("etc/audit/audit.rules", 0o640, |p| p.audit.is_some()),
-    builtin!("etc/conf.d/basalt-verify", 0o644, verifies_at_boot),
+    builtin!("etc/conf.d/basalt-verify", 0o644, embeds_verifier),
     builtin!("etc/conf.d/nftables", 0o644, |p| p.firewall.is_some()),
     builtin!("etc/conf.d/sshd", 0o644, |p| p.ssh.is_some()),
     builtin!("etc/docker/daemon.json", 0o644, |p| p.docker.is_some()),
     builtin!("etc/fstab", 0o644, always),
-    builtin!("etc/init.d/basalt-verify", 0o755, verifies_at_boot),
+    builtin!("etc/crontabs/root", 0o600, |p| p.verify.every.is_some()),
+    builtin!("etc/init.d/basalt-verify", 0o755, embeds_verifier),
     builtin!("etc/init.d/sshd-keygen", 0o755, |p| p.ssh.is_some()),
     builtin!("etc/issue", 0o644, always),
     builtin!("etc/motd", 0o644, always),

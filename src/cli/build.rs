@@ -1,8 +1,8 @@
 //! `basalt build`: a profile becomes a host image, its manifest (signed with `--sign-key`),
 //! an SPDX SBOM and a build report, written atomically into the output directory.
 //!
-//! A profile with `[verify] at_boot` set to `warn` or `enforce` gets the verifier in its
-//! image: the basalt binary at `/usr/sbin/basalt` (from `--verifier`, else the running
+//! A profile with `[verify] at_boot` set to `warn` or `enforce`, or with `[verify] every`,
+//! gets the verifier in its image: the basalt binary at `/usr/sbin/basalt` (from `--verifier`, else the running
 //! executable; it must be statically linked, see `ci/build-static`), the public key of
 //! `--sign-key` in `/etc/basalt/keys/`, and the signed manifest with its signature at
 //! `/etc/basalt/manifest` and `/etc/basalt/manifest.minisig`.
@@ -21,7 +21,7 @@ use crate::build::lock::{self, LockProfile, Lockfile};
 use crate::build::pipeline::{self, BuildOptions};
 use crate::build::verifier::{self, Linking};
 use crate::integrity::sign;
-use crate::profile::{self, AtBoot};
+use crate::profile;
 use crate::tree::Node;
 
 /// Build a host image from a profile
@@ -68,12 +68,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let progress = Progress::new();
     progress.stage("reading profile");
     let profile = profile::load(profile_path)?;
-    let at_boot = profile.verify.at_boot != AtBoot::Off;
+    let at_boot = profile.verify.embeds_verifier();
     if at_boot && sign_key.is_none() {
         progress.clear();
         writeln!(
             std::io::stderr(),
-            "error: profile `{}` verifies the host at boot (`[verify] at_boot`), so its manifest must be signed, but no --sign-key was given\n\nhint: create a key pair with `basalt keygen --out KEY` and pass `--sign-key KEY.key`",
+            "error: profile `{}` makes the host verify itself (`[verify]`), so its manifest must be signed, but no --sign-key was given\n\nhint: create a key pair with `basalt keygen --out KEY` and pass `--sign-key KEY.key`",
             profile_path.display()
         )?;
         return Ok(ExitStatus::Error);

@@ -12,15 +12,18 @@ pub mod apk;
 pub mod apk_version;
 pub mod audit;
 pub mod build;
+pub mod completions;
 pub mod diff;
 pub mod keygen;
 pub mod lock;
+pub mod man;
 pub mod manifest;
 pub mod outdated;
 pub mod profile;
 pub mod repo_args;
 pub mod scan;
 pub mod sign;
+pub mod syslog;
 pub mod verify;
 
 /// How a command ended, mapped to the process exit code in one place.
@@ -98,6 +101,10 @@ enum Command {
     Profile(profile::Args),
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::Args),
+    /// Write a manual page for basalt and each subcommand into a directory
+    Man(man::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -114,6 +121,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Diff(args) => diff::run(args),
         Command::Profile(args) => profile::run(args),
         Command::Apk(args) => apk::run(args),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }
 }
 

@@ -206,7 +206,15 @@ fn summary(out: &mut impl Write, p: &Profile) -> io::Result<()> {
             list(p.files.extra.iter().map(|e| &e.path))
         )?;
     }
-    writeln!(out, "verify       at boot: {:?}", p.verify.at_boot)?;
+    writeln!(
+        out,
+        "verify       at boot: {:?}, every: {}",
+        p.verify.at_boot,
+        p.verify.every.as_ref().map_or_else(
+            || "never".to_owned(),
+            |s| format!("{} ({})", s.every, s.cron)
+        )
+    )?;
     writeln!(out, "digest       {}", p.digest())?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::integrity::manifest::Manifest;
 use crate::integrity::sign::{Keyring, PublicKey, Signature};
 use crate::integrity::verify::{self, Finding, Report};
 
+use super::syslog::{self, Syslog};
 use super::{ExitStatus, Format};
 
 /// Check a host (or an image) against a signed manifest: the signature first, then every entry
@@ -32,6 +33,16 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Also report to syslog: one JSON document per finding and a summary (facility auth, tag
+    /// basalt-verify), sent to this Unix datagram socket [default: /dev/log]
+    #[arg(
+        long,
+        value_name = "SOCKET",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "/dev/log"
+    )]
+    pub syslog: Option<PathBuf>,
     /// The root directory or image archive to verify
     #[arg(default_value = "/")]
     pub tree: PathBuf,
@@ -43,6 +54,21 @@ pub struct Args {
 /// When the manifest, keys or tree cannot be read (exit 2); a bad signature and findings are
 /// exit 1.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let mut log = args.syslog.as_deref().map(Syslog::open);
+    let mut image = syslog::Image::default();
+    let result = check(args, &mut image, log.as_mut());
+    if let (Err(e), Some(log)) = (&result, log.as_mut()) {
+        log.failure(&image, 2, &format!("{e:#}"));
+    }
+    result
+}
+
+/// The verification proper; `image` is filled in once the manifest's header is read.
+fn check(
+    args: Args,
+    image: &mut syslog::Image,
+    log: Option<&mut Syslog>,
+) -> anyhow::Result<ExitStatus> {
     let Args {
         manifest,
         signature,
@@ -50,6 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         revoked,
         no_signature,
         format,
+        syslog: _,
         tree,
     } = args;
     let bytes = fs_err::read(&manifest)?;
@@ -63,48 +90,62 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         let sig_text = match fs_err::read_to_string(&sig_path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return refuse(&format!(
-                    "the signature `{}` is missing\n\nhint: sign the manifest with `basalt sign`, or pass --no-signature to skip the check",
-                    sig_path.display()
-                ));
+                return refuse(
+                    log,
+                    image,
+                    &format!(
+                        "the signature `{}` is missing\n\nhint: sign the manifest with `basalt sign`, or pass --no-signature to skip the check",
+                        sig_path.display()
+                    ),
+                );
             }
             Err(e) => return Err(e.into()),
         };
         let signature = match Signature::parse(&sig_text) {
             Ok(signature) => signature,
             Err(e) => {
-                return refuse(&format!(
-                    "{:#}",
-                    anyhow::Error::new(verify::Error::Signature(e))
-                ));
+                return refuse(
+                    log,
+                    image,
+                    &format!("{:#}", anyhow::Error::new(verify::Error::Signature(e))),
+                );
             }
         };
-        return finish(
-            verify::verify_tree(&bytes, Some((&signature, &keyring)), &tree),
-            &manifest,
-            &tree,
-            format,
-        );
+        let outcome = verify::verify_tree(&bytes, Some((&signature, &keyring)), &tree);
+        return finish(outcome, &bytes, &manifest, &tree, format, image, log);
     }
-    finish(
-        verify::verify_tree(&bytes, None, &tree),
-        &manifest,
-        &tree,
-        format,
-    )
+    let outcome = verify::verify_tree(&bytes, None, &tree);
+    finish(outcome, &bytes, &manifest, &tree, format, image, log)
+}
+
+/// A refused signature: exit 1, said on stderr and to syslog.
+fn refuse(
+    log: Option<&mut Syslog>,
+    image: &syslog::Image,
+    message: &str,
+) -> anyhow::Result<ExitStatus> {
+    if let Some(log) = log {
+        log.failure(image, 1, message);
+    }
+    let mut stderr = std::io::stderr().lock();
+    writeln!(stderr, "error: {message}")?;
+    Ok(ExitStatus::Problem)
 }
 
 /// Renders the outcome of a verification and maps it to an exit code.
 fn finish(
     outcome: Result<(Manifest, Report), verify::Error>,
+    bytes: &[u8],
     manifest: &Path,
     tree: &Path,
     format: Format,
+    image: &mut syslog::Image,
+    log: Option<&mut Syslog>,
 ) -> anyhow::Result<ExitStatus> {
     let (parsed, report) = match outcome {
         Ok(done) => done,
         Err(e @ (verify::Error::Signature(_) | verify::Error::SignedDigest { .. })) => {
-            return refuse(&format!("{:#}", anyhow::Error::new(e)));
+            return refuse(log, image, &format!("{:#}", anyhow::Error::new(e)));
         }
         Err(verify::Error::Manifest(e)) => {
             return Err(anyhow::Error::new(e).context(format!(
@@ -113,19 +154,32 @@ fn finish(
             )));
         }
         Err(verify::Error::Host(e)) => {
+            // The signature held and the header was read: the failure names the image.
+            if let Ok(header) = Manifest::parse_header(bytes) {
+                image.image = Some(header.image);
+                image.version = Some(header.version);
+            }
             return Err(
                 anyhow::Error::new(e).context(format!("failed to read `{}`", tree.display()))
             );
         }
     };
-    print_report(&report, format, parsed.entries.len())?;
+    image.image = Some(parsed.header.image.clone());
+    image.version = Some(parsed.header.version.clone());
+    if let Some(log) = log {
+        log.report(image, &report, parsed.entries.len());
+    }
+    print_report(&report, image, format, parsed.entries.len())?;
     Ok(ExitStatus::problem_if(!report.clean))
 }
 
-fn refuse(message: &str) -> anyhow::Result<ExitStatus> {
-    let mut stderr = std::io::stderr().lock();
-    writeln!(stderr, "error: {message}")?;
-    Ok(ExitStatus::Problem)
+/// `--format json`: the report, with the image and version of the manifest it is against.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    image: &'a Option<String>,
+    version: &'a Option<String>,
+    #[serde(flatten)]
+    report: &'a Report,
 }
 
 /// Reads trusted keys (files, or directories of `*.pub`) and a revocation list.
@@ -161,11 +215,21 @@ fn read_key(path: &Path) -> anyhow::Result<PublicKey> {
         .with_context(|| format!("failed to read the public key `{}`", path.display()))
 }
 
-fn print_report(report: &Report, format: Format, entries: usize) -> anyhow::Result<()> {
+fn print_report(
+    report: &Report,
+    image: &syslog::Image,
+    format: Format,
+    entries: usize,
+) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match format {
         Format::Json => {
-            serde_json::to_writer(&mut stdout, report)?;
+            let doc = JsonReport {
+                image: &image.image,
+                version: &image.version,
+                report,
+            };
+            serde_json::to_writer(&mut stdout, &doc)?;
             writeln!(stdout)?;
         }
         Format::Human => {

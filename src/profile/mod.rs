@@ -12,6 +12,7 @@ pub mod hardening;
 mod model;
 mod paths;
 mod raw;
+mod schedule;
 mod validate;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub use cidr::{Cidr, CidrError};
 pub use model::*;
 pub use paths::{PathError, is_within, normalise_absolute, normalise_relative};
+pub use schedule::{Schedule, ScheduleError};
 
 /// One problem in a profile, located in its source text.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

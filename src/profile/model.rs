@@ -15,6 +15,8 @@ use super::cidr::Cidr;
 
 /// The OpenRC service that verifies the host at boot (see [`Verify`]).
 pub const VERIFY_SERVICE: &str = "basalt-verify";
+/// busybox's cron daemon, which runs the periodic verification (`[verify] every`).
+pub const CRON_SERVICE: &str = "crond";
 
 /// The OpenRC service that creates the SSH host keys on the state volume before `sshd`.
 pub const SSH_KEYGEN_SERVICE: &str = "sshd-keygen";
@@ -471,10 +473,21 @@ pub enum AtBoot {
 }
 
 /// `[verify]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Verify {
     /// The boot-time verifier's mode.
     pub at_boot: AtBoot,
+    /// When the host verifies itself periodically (busybox `crond`), if at all.
+    pub every: Option<super::Schedule>,
+}
+
+impl Verify {
+    /// Whether the image carries the verifier, its key and its signed manifest: it verifies
+    /// at boot, periodically, or both.
+    #[must_use]
+    pub fn embeds_verifier(&self) -> bool {
+        self.at_boot != AtBoot::Off || self.every.is_some()
+    }
 }
 
 /// What resolution depends on: the part of a profile a lock is stale against.

@@ -206,4 +206,5 @@ pub(super) struct RawExtraFile {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVerify {
     pub at_boot: Option<S<String>>,
+    pub every: Option<S<String>>,
 }

@@ -16,15 +16,17 @@ use super::Diagnostic;
 use super::cidr::{Cidr, CidrError};
 use super::hardening::{self, Installed};
 use super::model::{
-    ARCHES, AtBoot, Audit, Docker, ExtraFile, Files, Filesystem, Firewall, Group, Image, KeyPath,
-    Logging, Packages, Profile, Repositories, Repository, Runlevel, SSH_KEYGEN_SERVICE, Services,
-    Ssh, StateVolume, Transport, User, VERIFY_SERVICE, Verify, Watch, atom_name,
+    ARCHES, AtBoot, Audit, CRON_SERVICE, Docker, ExtraFile, Files, Filesystem, Firewall, Group,
+    Image, KeyPath, Logging, Packages, Profile, Repositories, Repository, Runlevel,
+    SSH_KEYGEN_SERVICE, Services, Ssh, StateVolume, Transport, User, VERIFY_SERVICE, Verify, Watch,
+    atom_name,
 };
 use super::paths::{PathError, is_within, normalise_absolute, normalise_relative};
 use super::raw::{
     RawAudit, RawDocker, RawExtraFile, RawFiles, RawFilesystem, RawFirewall, RawGroup, RawLogging,
     RawProfile, RawServices, RawSsh, RawUser, S, SysctlValue,
 };
+use super::schedule::Schedule;
 
 /// Directories a tmpfs or a volume must never cover: verification would go blind there.
 const PROTECTED: &[&str] = &[
@@ -322,7 +324,7 @@ pub(super) fn validate(
             syslog_ng: has_syslog_ng,
             chrony: installs("chrony"),
         },
-        verify.at_boot,
+        &verify,
     );
 
     if !cx.diags.is_empty() {
@@ -1761,7 +1763,29 @@ fn verify(cx: &mut Ctx, raw: &RawProfile) -> Verify {
                 AtBoot::Off
             }
         });
-    Verify { at_boot }
+    let every = raw
+        .verify
+        .as_ref()
+        .and_then(|v| v.get_ref().every.as_ref())
+        .and_then(|e| match Schedule::parse(e.get_ref()) {
+            Ok(schedule) => Some(schedule),
+            Err(err) => {
+                // A near miss of a named period gets the name as its hint.
+                let names: Vec<&str> = schedule_names();
+                let hint = closest(e.get_ref().trim(), &names)
+                    .map_or(err.hint, |b| format!("did you mean `{b}`?"));
+                cx.hint(e.span(), err.message, hint);
+                None
+            }
+        });
+    Verify { at_boot, every }
+}
+
+fn schedule_names() -> Vec<&'static str> {
+    super::schedule::NAMED
+        .iter()
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 fn check_homes(cx: &mut Ctx, raw_users: &[S<RawUser>], users: &[User], fs: &Filesystem) {
@@ -1795,7 +1819,7 @@ fn services(
     cx: &mut Ctx,
     raw: Option<&S<RawServices>>,
     installed: &Installed,
-    at_boot: AtBoot,
+    verify: &Verify,
 ) -> Services {
     let mut runlevels = match raw {
         None => hardening::default_services(installed),
@@ -1850,11 +1874,19 @@ fn services(
                 .insert(SSH_KEYGEN_SERVICE.to_owned());
         }
     }
-    if at_boot != AtBoot::Off {
+    if verify.at_boot != AtBoot::Off {
         runlevels
             .entry(Runlevel::Boot)
             .or_default()
             .insert(VERIFY_SERVICE.to_owned());
+    }
+    // The periodic verification runs from busybox crond, in the default runlevel unless the
+    // profile enables it elsewhere.
+    if verify.every.is_some() && !runlevels.values().any(|set| set.contains(CRON_SERVICE)) {
+        runlevels
+            .entry(Runlevel::Default)
+            .or_default()
+            .insert(CRON_SERVICE.to_owned());
     }
     Services { runlevels }
 }

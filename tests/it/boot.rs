@@ -44,7 +44,7 @@ fn render(template: &str, mode: &str) -> String {
         .unwrap()
         .render(minijinja::context! {
             image => minijinja::context! { name => "boot-test" },
-            verify => minijinja::context! { at_boot => mode },
+            verify => minijinja::context! { at_boot => mode, every => () },
         })
         .unwrap()
 }

@@ -19,8 +19,11 @@ mod build_boot;
 mod build_cli;
 mod build_fixtures;
 mod build_vs_apk;
+mod ci_recipes;
+mod cli_help;
 mod cli_profile;
 mod diff;
+mod fleet_ansible;
 mod hostile_image;
 mod installed;
 mod interop;
@@ -37,6 +40,8 @@ mod repo;
 mod resolve_vs_apk;
 mod scan;
 mod verify;
+mod verify_periodic;
+mod verify_syslog;
 mod version_vs_apk;
 
 /// With `autotests = false`, a test file that is not a module here would never run: every

@@ -45,6 +45,8 @@ pub fn alpine_apk(test: &str) -> Option<PathBuf> {
 
 pub mod apk;
 pub mod boot;
+pub mod built;
+pub mod tools;
 
 /// Runs the `basalt` binary as a user would; returns its exit code, stdout and stderr.
 pub fn run_basalt(args: &[&str]) -> (i32, String, String) {

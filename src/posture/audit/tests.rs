@@ -1520,7 +1520,7 @@ fn a_profile_becomes_the_expectations() {
     let p = AuditPolicy::from_profile(&profile);
     assert!(p.require_services);
     assert!(p.services["default"].contains("docker"));
-    assert!(!p.services["default"].contains("crond"));
+    assert!(!p.services["default"].contains("acpid"));
     assert!(p.packages.as_ref().unwrap().contains("syslog-ng"));
     assert_eq!(
         p.docker_members,
