@@ -225,27 +225,14 @@ fn render_to(args: RenderArgs) -> anyhow::Result<ExitStatus> {
             anyhow::bail!("output directory `{}` is not empty", out.display());
         }
     }
-    // Write into a sibling staging directory, then rename: a failure leaves nothing behind.
-    let name = out
-        .file_name()
-        .with_context(|| format!("`{}` does not name a directory", out.display()))?;
-    let mut staging_name = std::ffi::OsString::from(".");
-    staging_name.push(name);
-    staging_name.push(format!(".partial-{}", std::process::id()));
-    let staging = out.with_file_name(staging_name);
-    if let Some(parent) = staging.parent().filter(|p| !p.as_os_str().is_empty()) {
+    // Write into a private sibling staging directory, then rename: a failure (or an
+    // interruption) leaves nothing behind.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs_err::create_dir_all(parent)?;
     }
-    fs_err::create_dir(&staging)?;
-    let written = write_tree(&staging, &files);
-    if let Err(err) = written {
-        let _ = fs_err::remove_dir_all(&staging);
-        return Err(err);
-    }
-    if out.exists() {
-        fs_err::remove_dir(&out)?;
-    }
-    fs_err::rename(&staging, &out)?;
+    let staging = crate::output::stage_dir(&out)?;
+    write_tree(staging.path(), &files)?;
+    staging.commit(0o755)?;
     let mut stdout = io::stdout().lock();
     for f in &files {
         let kind = if f.content == Content::Directory {
