@@ -308,9 +308,9 @@ fn inside(base: &Path, path: &Path) -> Result<PathBuf, Error> {
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read as _;
-    let file = fs_err::File::open(path).map_err(|source| Error::Read {
+    let file = crate::input::open(path).map_err(|e| Error::Read {
         path: path.to_owned(),
-        source,
+        source: e.into(),
     })?;
     let mut bytes = Vec::new();
     file.take(MAX_SOURCE_BYTES + 1)

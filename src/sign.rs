@@ -568,13 +568,19 @@ impl Keyring {
     }
 
     /// Reads a revocation list: one key id (16 hex digits) or public key per line; blank
-    /// lines, `untrusted comment:` lines and `#` comments are ignored.
+    /// lines, `untrusted comment:` lines and `#` comments (whole lines, or after the key:
+    /// `KEYID # leaked`) are ignored.
     ///
     /// # Errors
     /// [`Error::Malformed`] for a line that is neither.
     pub fn revoke_list(&mut self, text: &str) -> Result<(), Error> {
         for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') || line.starts_with(UNTRUSTED_PREFIX) {
+            if line.starts_with(UNTRUSTED_PREFIX) {
+                continue;
+            }
+            // Neither key ids (hex) nor public keys (base64) hold a `#`.
+            let line = line.split_once('#').map_or(line, |(key, _)| key).trim();
+            if line.is_empty() {
                 continue;
             }
             let id = match line.parse::<KeyId>() {
@@ -693,6 +699,27 @@ mod tests {
             Err(Error::RevokedKey { key_id: a.id })
         );
         assert!(ring.revoke_list("nonsense\n").is_err());
+    }
+
+    #[test]
+    fn revocation_lists_take_comments_after_a_key() {
+        let a = SecretKey::from_seed(KeyId([1; 8]), [1; 32]);
+        let b = SecretKey::from_seed(KeyId([2; 8]), [2; 32]);
+        let mut ring = Keyring::new(vec![a.public(), b.public()]);
+        ring.revoke_list(&format!(
+            "{}   # leaked on 2024-05-01\n{} #no space\n",
+            a.id,
+            b.public().to_base64()
+        ))
+        .unwrap();
+        for key in [&a, &b] {
+            let sig = key.sign(b"m", "c", "t").unwrap();
+            assert_eq!(
+                ring.verify(b"m", &sig).map(|k| k.id),
+                Err(Error::RevokedKey { key_id: key.id })
+            );
+        }
+        assert!(ring.revoke_list("nonsense # comment\n").is_err());
     }
 
     #[test]

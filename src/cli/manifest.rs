@@ -133,7 +133,7 @@ pub(crate) fn scan_tree(tree: &Path, options: &ScanOptions) -> anyhow::Result<ho
     if meta.is_dir() {
         Ok(host::scan_root(tree, options)?)
     } else {
-        let file = fs_err::File::open(tree)?;
+        let file = crate::input::open(tree)?;
         Ok(host::scan_archive(file, tree, options)?)
     }
 }

@@ -41,7 +41,7 @@ impl Target {
             return Ok(Target::Root(path.to_owned()));
         }
         let mut magic = [0u8; 2];
-        let mut file = fs_err::File::open(path)?;
+        let mut file = crate::input::open(path)?;
         let n = file
             .read(&mut magic)
             .with_context(|| format!("failed to read `{}`", path.display()))?;
@@ -177,7 +177,7 @@ impl<R: Read> Read for Bounded<R> {
 
 /// The database and the release file of an image, in one pass over the archive.
 fn read_from_image(image: &Path) -> anyhow::Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let file = fs_err::File::open(image)?;
+    let file = crate::input::open(image)?;
     let gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
     let mut archive = tar::Archive::new(Bounded {
         inner: gz,
@@ -241,7 +241,7 @@ pub enum Document {
 /// When the file is neither, or is a malformed one.
 pub fn read_document(path: &Path) -> anyhow::Result<Document> {
     let shown = path.display().to_string();
-    let bytes = read_bounded(fs_err::File::open(path)?, &shown, MAX_DOCUMENT_BYTES)?;
+    let bytes = read_bounded(crate::input::open(path)?, &shown, MAX_DOCUMENT_BYTES)?;
     if bytes.starts_with(manifest::MAGIC.as_bytes()) {
         let parsed = Manifest::parse(&bytes)
             .with_context(|| format!("failed to read the manifest `{shown}`"))?;
