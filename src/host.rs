@@ -15,14 +15,14 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsStr;
+use std::ffi::{CStr, CString, OsStr};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 use rustix::fs::{Mode, OFlags};
@@ -156,8 +156,13 @@ pub struct Scan {
     pub entries: Vec<Entry>,
     /// Entries that could not be described exactly, sorted by path.
     pub problems: Vec<Problem>,
-    /// Directories on another filesystem than the root's (recorded, not entered), sorted.
+    /// Mount points below the root: entries on which another filesystem (or a bind mount,
+    /// even of the same filesystem) is mounted; recorded themselves, not entered. Sorted.
     pub mount_points: Vec<Vec<u8>>,
+    /// For a walked root: the regular files with more than one link, and their link count
+    /// (`st_nlink`), sorted by path. A count above the number of paths of its hard-link group
+    /// in the scan means links the walk did not see (in pruned areas, or outside the root).
+    pub link_counts: Vec<(Vec<u8>, u64)>,
     /// The bytes of `lib/apk/db/installed`, when the tree has one as a regular file (at most
     /// [`MAX_APK_DB`] bytes) and its content was read.
     pub apk_db: Option<Vec<u8>>,
@@ -246,33 +251,176 @@ struct Pending {
     ctime: (i64, i64),
 }
 
+/// The most nested directories walked below the root; deeper ones are a problem, not a hang.
+pub const MAX_DEPTH: usize = 8192;
+
+/// Paths on disk longer than this are not opened by name (the kernel's limit is 4096 bytes
+/// with the terminating NUL): their files are hashed relative to their directory during the
+/// walk.
+const LONG_PATH: usize = 3800;
+
+/// The type of an entry, from its mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Char,
+    Block,
+    Fifo,
+    Socket,
+}
+
+/// What one `statx` (or `fstatat`, on kernels without it) says of an entry, never following
+/// a symlink.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    kind: FileKind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    nlink: u64,
+    ino: u64,
+    dev: u64,
+    rdev: (u32, u32),
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    /// `Some(true)` when the kernel says the entry is the root of a mount (Linux 5.8+).
+    mount_root: Option<bool>,
+    /// The id of the mount the entry is on (Linux 5.8+).
+    mnt_id: Option<u64>,
+}
+
+fn kind_of(mode: u32) -> FileKind {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => FileKind::File,
+        libc::S_IFDIR => FileKind::Dir,
+        libc::S_IFLNK => FileKind::Symlink,
+        libc::S_IFCHR => FileKind::Char,
+        libc::S_IFBLK => FileKind::Block,
+        libc::S_IFIFO => FileKind::Fifo,
+        _ => FileKind::Socket,
+    }
+}
+
+/// `statx` of `name` in `dir` (or of `dir` itself with an empty name), without following a
+/// symlink; `fstatat` where `statx` is missing.
+fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<Stat> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags};
+    let mut flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+    if name.is_empty() {
+        flags |= AtFlags::EMPTY_PATH;
+    }
+    match rustix::fs::statx(
+        dir,
+        name,
+        flags,
+        StatxFlags::BASIC_STATS | StatxFlags::MNT_ID,
+    ) {
+        Ok(x) => {
+            let mode = u32::from(x.stx_mode);
+            let mount_root = x
+                .stx_attributes_mask
+                .contains(StatxAttributes::MOUNT_ROOT)
+                .then(|| x.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
+            let mnt_id = (x.stx_mask & StatxFlags::MNT_ID.bits() != 0).then_some(x.stx_mnt_id);
+            Ok(Stat {
+                kind: kind_of(mode),
+                mode,
+                uid: x.stx_uid,
+                gid: x.stx_gid,
+                size: x.stx_size,
+                nlink: u64::from(x.stx_nlink),
+                ino: x.stx_ino,
+                dev: rustix::fs::makedev(x.stx_dev_major, x.stx_dev_minor),
+                rdev: (x.stx_rdev_major, x.stx_rdev_minor),
+                mtime: (x.stx_mtime.tv_sec, i64::from(x.stx_mtime.tv_nsec)),
+                ctime: (x.stx_ctime.tv_sec, i64::from(x.stx_ctime.tv_nsec)),
+                mount_root,
+                mnt_id,
+            })
+        }
+        Err(rustix::io::Errno::NOSYS) => {
+            let s = rustix::fs::statat(dir, name, flags)?;
+            let mode = s.st_mode;
+            Ok(Stat {
+                kind: kind_of(mode),
+                mode,
+                uid: s.st_uid,
+                gid: s.st_gid,
+                size: u64::try_from(s.st_size).unwrap_or(0),
+                nlink: s.st_nlink,
+                ino: s.st_ino,
+                dev: s.st_dev,
+                rdev: device(s.st_rdev),
+                mtime: (s.st_mtime, s.st_mtime_nsec as i64),
+                ctime: (s.st_ctime, s.st_ctime_nsec as i64),
+                mount_root: None,
+                mnt_id: None,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An open directory of the walk and its path inside the root.
+struct DirHandle {
+    fd: OwnedFd,
+    path: Vec<u8>,
+    stat: Stat,
+}
+
+/// A subdirectory to enter: its name in its parent, its path and what the listing said.
+struct Sub {
+    name: CString,
+    path: Vec<u8>,
+    stat: Stat,
+}
+
 /// Walks `root` and describes every entry beneath it (the root itself is `/`).
+///
+/// Directories are opened one by one relative to their parent (`openat` with
+/// `O_NOFOLLOW | O_DIRECTORY`), and entries are described relative to their directory, so
+/// that neither a symlink swapped in for a directory nor a path longer than the kernel's
+/// limit can lead the walk astray.
 ///
 /// # Errors
 /// [`Error::Root`] or [`Error::NotADirectory`] when the root cannot be walked at all; every
 /// other failure is a [`Problem`] in the result.
 pub fn scan_root(root: &Path, options: &ScanOptions) -> Result<Scan, Error> {
-    let root_meta = fs_err::symlink_metadata(root).map_err(|source| Error::Root {
+    let root_err = |source: io::Error| Error::Root {
         path: root.to_path_buf(),
         source,
-    })?;
+    };
+    let root_meta = fs_err::symlink_metadata(root).map_err(root_err)?;
     if !root_meta.is_dir() {
         return Err(Error::NotADirectory {
             path: root.to_path_buf(),
         });
     }
+    let fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| root_err(e.into()))?;
+    let stat = stat_at(fd.as_fd(), c"").map_err(root_err)?;
     // Reading the root directory itself must work: otherwise nothing can be verified.
-    std::fs::read_dir(root).map_err(|source| Error::Root {
-        path: root.to_path_buf(),
-        source,
-    })?;
+    rustix::fs::Dir::read_from(&fd).map_err(|e| root_err(e.into()))?;
     let walk = Walk {
         root,
-        root_dev: root_meta.dev(),
+        root_dev: stat.dev,
+        root_mnt: stat.mnt_id,
         options,
     };
-    let mut listed = vec![walk.describe(b"/".to_vec(), root_meta)];
-    listed.extend(walk.dir(b"/", 0));
+    let top = DirHandle {
+        fd,
+        path: b"/".to_vec(),
+        stat,
+    };
+    let mut listed = vec![walk.describe_root(&top)];
+    listed.extend(walk.dir(top, 0));
 
     let mut scan = Scan::default();
     let mut pending: Vec<Pending> = Vec::new();
@@ -295,17 +443,20 @@ const PARALLEL_DEPTH: usize = 24;
 struct Walk<'a> {
     root: &'a Path,
     root_dev: u64,
+    root_mnt: Option<u64>,
     options: &'a ScanOptions,
 }
 
-/// An entry found by the walk, with everything read about it except content.
+/// An entry found by the walk, with everything read about it except (usually) content.
 struct Found {
     path: Vec<u8>,
-    meta: std::fs::Metadata,
+    stat: Stat,
     target: Option<Vec<u8>>,
     xattrs: Option<[u8; 32]>,
     /// A regular file whose content is read: its attributes are read from the open file.
     xattrs_from_file: bool,
+    /// A file at a path too long to open by name, already hashed relative to its directory.
+    hashed: Option<Result<Hashed, Problem>>,
 }
 
 enum Listed {
@@ -314,35 +465,79 @@ enum Listed {
 }
 
 /// Whether a listed entry is a regular file whose content is read (and so opened).
-fn hashes_content(options: &ScanOptions, path: &[u8], meta: &std::fs::Metadata) -> bool {
-    meta.is_file() && meta.size() > 0 && !options.skips_content(path)
+fn hashes_content(options: &ScanOptions, path: &[u8], stat: &Stat) -> bool {
+    stat.kind == FileKind::File && stat.size > 0 && !options.skips_content(path)
 }
 
 impl Walk<'_> {
+    /// Whether `stat`, below the root, is the root of another mount: another device (for a
+    /// directory; files of some filesystems report their layer's device), the kernel's mount
+    /// root attribute, or another mount id.
+    fn is_mount(&self, stat: &Stat) -> bool {
+        (stat.kind == FileKind::Dir && stat.dev != self.root_dev)
+            || stat.mount_root == Some(true)
+            || (stat.mnt_id.is_some() && self.root_mnt.is_some() && stat.mnt_id != self.root_mnt)
+    }
+
     fn enters(&self, found: &Found) -> bool {
-        found.meta.is_dir()
-            && found.meta.dev() == self.root_dev
+        found.stat.kind == FileKind::Dir
+            && !self.is_mount(&found.stat)
             && !self.options.prunes(&found.path)
     }
 
-    /// Reads what an entry's metadata does not hold: its link target and extended attributes.
-    fn describe(&self, path: Vec<u8>, meta: std::fs::Metadata) -> Listed {
-        let disk = on_disk(self.root, &path);
-        let target = if meta.file_type().is_symlink() {
-            match std::fs::read_link(&disk) {
-                Ok(t) => Some(t.into_os_string().into_vec()),
-                Err(e) => return Listed::Problem(problem_from_io(path, &e)),
+    /// The root itself, described from its open directory.
+    fn describe_root(&self, top: &DirHandle) -> Listed {
+        let file = std::fs::File::from(match top.fd.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => return Listed::Problem(problem_from_io(top.path.clone(), &e)),
+        });
+        match read_xattrs_fd(&file) {
+            Ok(xattrs) => Listed::Entry(Box::new(Found {
+                path: top.path.clone(),
+                stat: top.stat,
+                target: None,
+                xattrs,
+                xattrs_from_file: false,
+                hashed: None,
+            })),
+            Err(e) => Listed::Problem(Problem {
+                path: top.path.clone(),
+                kind: ProblemKind::Unreadable,
+                detail: format!("extended attributes: {e}"),
+            }),
+        }
+    }
+
+    /// A path naming `name` in `dir` that the xattr calls can take: through `/proc/self/fd`
+    /// (short whatever the depth), else the path from the root.
+    fn xattr_path(&self, dir: &DirHandle, name: &CStr, path: &[u8]) -> PathBuf {
+        if proc_fd_dir().is_some() {
+            let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.fd.as_raw_fd()));
+            p.push(OsStr::from_bytes(name.to_bytes()));
+            p
+        } else {
+            on_disk(self.root, path)
+        }
+    }
+
+    /// Reads what an entry's metadata does not hold: its link target and extended attributes
+    /// (and, for a file at a path too long to open by name, its content).
+    fn describe(&self, dir: &DirHandle, name: &CStr, path: Vec<u8>, stat: Stat) -> Listed {
+        let target = if stat.kind == FileKind::Symlink {
+            match rustix::fs::readlinkat(dir.fd.as_fd(), name, Vec::new()) {
+                Ok(t) => Some(t.into_bytes()),
+                Err(e) => return Listed::Problem(problem_from_io(path, &e.into())),
             }
         } else {
             None
         };
         // A file whose content is hashed is opened anyway: its attributes are read from the
         // open file then, which saves a path lookup here.
-        let xattrs_from_file = hashes_content(self.options, &path, &meta);
+        let xattrs_from_file = hashes_content(self.options, &path, &stat);
         let xattrs = if xattrs_from_file {
             None
         } else {
-            match read_xattrs(&disk) {
+            match read_xattrs(&self.xattr_path(dir, name, &path)) {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     return Listed::Problem(problem_from_io(path, &e));
@@ -356,62 +551,161 @@ impl Walk<'_> {
                 }
             }
         };
+        let hashed = (xattrs_from_file && self.root.as_os_str().len() + path.len() > LONG_PATH)
+            .then(|| {
+                let p = pending_of(0, &stat, true);
+                let open = |flags: OFlags| {
+                    rustix::fs::openat(dir.fd.as_fd(), name, flags | OFlags::CLOEXEC, Mode::empty())
+                        .map(std::fs::File::from)
+                        .map_err(io::Error::from)
+                };
+                hash_listed(
+                    &path,
+                    &p,
+                    || open(OFlags::PATH | OFlags::NOFOLLOW),
+                    |noatime| {
+                        let mut flags =
+                            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+                        if noatime {
+                            flags |= OFlags::NOATIME;
+                        }
+                        open(flags)
+                    },
+                )
+            });
         Listed::Entry(Box::new(Found {
             path,
-            meta,
+            stat,
             target,
             xattrs,
             xattrs_from_file,
+            hashed,
         }))
     }
 
     /// Lists one directory: its entries, and the subdirectories to enter.
-    fn list(&self, dir: &[u8], out: &mut Vec<Listed>) -> Vec<Vec<u8>> {
+    fn list(&self, dir: &DirHandle, out: &mut Vec<Listed>) -> Vec<Sub> {
         let mut subdirs = Vec::new();
-        let reader = match std::fs::read_dir(on_disk(self.root, dir)) {
+        let mut reader = match rustix::fs::Dir::read_from(&dir.fd) {
             Ok(r) => r,
             Err(e) => {
-                out.push(Listed::Problem(problem_from_io(dir.to_vec(), &e)));
+                out.push(Listed::Problem(problem_from_io(
+                    dir.path.clone(),
+                    &e.into(),
+                )));
                 return subdirs;
             }
         };
-        for item in reader {
+        while let Some(item) = reader.read() {
             let item = match item {
                 Ok(item) => item,
                 Err(e) => {
-                    out.push(Listed::Problem(problem_from_io(dir.to_vec(), &e)));
+                    out.push(Listed::Problem(problem_from_io(
+                        dir.path.clone(),
+                        &e.into(),
+                    )));
                     break;
                 }
             };
-            let path = join(dir, item.file_name().as_bytes());
-            let listed = match item.metadata() {
-                Ok(meta) => self.describe(path, meta),
+            let name = item.file_name();
+            if name == c"." || name == c".." {
+                continue;
+            }
+            let path = join(&dir.path, name.to_bytes());
+            let listed = match stat_at(dir.fd.as_fd(), name) {
+                Ok(stat) => self.describe(dir, name, path, stat),
                 Err(e) => Listed::Problem(problem_from_io(path, &e)),
             };
             if let Listed::Entry(found) = &listed
                 && self.enters(found)
             {
-                subdirs.push(found.path.clone());
+                subdirs.push(Sub {
+                    name: name.to_owned(),
+                    path: found.path.clone(),
+                    stat: found.stat,
+                });
             }
             out.push(listed);
         }
         subdirs
     }
 
-    /// Walks below `dir`: subdirectories in parallel near the top, sequentially deeper down.
-    fn dir(&self, dir: &[u8], depth: usize) -> Vec<Listed> {
+    /// Opens a subdirectory the listing found, relative to its parent, and checks that it is
+    /// still the directory listed.
+    fn open(&self, parent: &DirHandle, sub: &Sub, depth: usize) -> Result<DirHandle, Problem> {
+        if depth >= MAX_DEPTH {
+            return Err(Problem {
+                path: sub.path.clone(),
+                kind: ProblemKind::Unreadable,
+                detail: format!("more than {MAX_DEPTH} nested directories below the root"),
+            });
+        }
+        let fd = rustix::fs::openat(
+            parent.fd.as_fd(),
+            sub.name.as_c_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => Problem {
+                path: sub.path.clone(),
+                kind: ProblemKind::Changing,
+                detail: "replaced during the walk".into(),
+            },
+            e => problem_from_io(sub.path.clone(), &e.into()),
+        })?;
+        let stat = stat_at(fd.as_fd(), c"").map_err(|e| problem_from_io(sub.path.clone(), &e))?;
+        if (stat.dev, stat.ino) != (sub.stat.dev, sub.stat.ino) {
+            return Err(Problem {
+                path: sub.path.clone(),
+                kind: ProblemKind::Changing,
+                detail: "replaced during the walk".into(),
+            });
+        }
+        Ok(DirHandle {
+            fd,
+            path: sub.path.clone(),
+            stat,
+        })
+    }
+
+    /// Walks below `dir`: subdirectories in parallel near the top, sequentially deeper down
+    /// (keeping open only the directories whose subdirectories are still to be walked).
+    fn dir(&self, dir: DirHandle, depth: usize) -> Vec<Listed> {
         let mut out = Vec::new();
-        let subdirs = self.list(dir, &mut out);
+        let subdirs = self.list(&dir, &mut out);
         if depth < PARALLEL_DEPTH {
-            let nested: Vec<Vec<Listed>> =
-                subdirs.par_iter().map(|d| self.dir(d, depth + 1)).collect();
+            let nested: Vec<Vec<Listed>> = subdirs
+                .par_iter()
+                .map(|sub| match self.open(&dir, sub, depth + 1) {
+                    Ok(handle) => self.dir(handle, depth + 1),
+                    Err(problem) => vec![Listed::Problem(problem)],
+                })
+                .collect();
             for n in nested {
                 out.extend(n);
             }
         } else {
-            let mut stack = subdirs;
-            while let Some(d) = stack.pop() {
-                stack.extend(self.list(&d, &mut out));
+            let parent = Arc::new(dir);
+            let mut stack: Vec<(Arc<DirHandle>, Sub, usize)> = subdirs
+                .into_iter()
+                .map(|s| (Arc::clone(&parent), s, depth + 1))
+                .collect();
+            drop(parent);
+            while let Some((parent, sub, level)) = stack.pop() {
+                let opened = self.open(&parent, &sub, level);
+                drop(parent);
+                match opened {
+                    Ok(handle) => {
+                        let handle = Arc::new(handle);
+                        let subs = self.list(&handle, &mut out);
+                        stack.extend(
+                            subs.into_iter()
+                                .map(|s| (Arc::clone(&handle), s, level + 1)),
+                        );
+                    }
+                    Err(problem) => out.push(Listed::Problem(problem)),
+                }
             }
         }
         out
@@ -432,6 +726,18 @@ fn problem_from_io(path: Vec<u8>, e: &io::Error) -> Problem {
     Problem { path, kind, detail }
 }
 
+fn pending_of(index: usize, stat: &Stat, xattrs_from_file: bool) -> Pending {
+    Pending {
+        index,
+        size: stat.size,
+        xattrs_from_file,
+        dev: stat.dev,
+        ino: stat.ino,
+        mtime: stat.mtime,
+        ctime: stat.ctime,
+    }
+}
+
 fn record(
     scan: &mut Scan,
     pending: &mut Vec<Pending>,
@@ -441,62 +747,67 @@ fn record(
 ) {
     let Found {
         path,
-        meta,
+        stat,
         target,
-        xattrs,
+        mut xattrs,
         xattrs_from_file,
+        hashed,
     } = *found;
-    let ft = meta.file_type();
-    let kind = if ft.is_file() {
-        Kind::File {
-            size: meta.size(),
+    let mut sha = [0; 32];
+    let kind = match stat.kind {
+        FileKind::File => Kind::File {
+            size: stat.size,
             sha256: [0; 32],
-        }
-    } else if ft.is_dir() {
-        Kind::Dir
-    } else if let Some(target) = target {
-        Kind::Symlink { target }
-    } else if ft.is_char_device() || ft.is_block_device() {
-        let (major, minor) = device(meta.rdev());
-        if ft.is_char_device() {
-            Kind::Char { major, minor }
-        } else {
-            Kind::Block { major, minor }
-        }
-    } else if ft.is_fifo() {
-        Kind::Fifo
-    } else {
-        Kind::Socket
+        },
+        FileKind::Dir => Kind::Dir,
+        FileKind::Symlink => Kind::Symlink {
+            target: target.unwrap_or_default(),
+        },
+        FileKind::Char => Kind::Char {
+            major: stat.rdev.0,
+            minor: stat.rdev.1,
+        },
+        FileKind::Block => Kind::Block {
+            major: stat.rdev.0,
+            minor: stat.rdev.1,
+        },
+        FileKind::Fifo => Kind::Fifo,
+        FileKind::Socket => Kind::Socket,
     };
     let index = scan.entries.len();
-    if ft.is_dir() && meta.dev() != walk.root_dev {
+    if path != b"/" && walk.is_mount(&stat) {
         scan.mount_points.push(path.clone());
     }
-    if ft.is_file() {
-        if meta.nlink() > 1 {
-            links
-                .entry((meta.dev(), meta.ino()))
-                .or_default()
-                .push(index);
+    if stat.kind == FileKind::File {
+        if stat.nlink > 1 {
+            links.entry((stat.dev, stat.ino)).or_default().push(index);
+            scan.link_counts.push((path.clone(), stat.nlink));
         }
-        if meta.size() == 0 || !walk.options.skips_content(&path) {
-            pending.push(Pending {
-                index,
-                size: meta.size(),
-                xattrs_from_file,
-                dev: meta.dev(),
-                ino: meta.ino(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-            });
+        match hashed {
+            Some(Ok(h)) => {
+                sha = h.sha256;
+                if let Some(x) = h.xattrs {
+                    xattrs = x;
+                }
+            }
+            Some(Err(problem)) => scan.problems.push(problem),
+            None => {
+                if stat.size == 0 || !walk.options.skips_content(&path) {
+                    pending.push(pending_of(index, &stat, xattrs_from_file));
+                }
+            }
         }
     }
+    let kind = match kind {
+        Kind::File { size, .. } => Kind::File { size, sha256: sha },
+        other => other,
+    };
     scan.entries.push(Entry {
         path,
         kind,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
+        mode: stat.mode & 0o7777,
+        uid: stat.uid,
+        gid: stat.gid,
         hardlink: None,
         xattrs,
         package: None,
@@ -604,22 +915,19 @@ fn type_name(ft: std::fs::FileType) -> &'static str {
     }
 }
 
-/// Opens the regular file the walk listed at `disk` for reading, without ever opening anything
-/// else: the path is first resolved to an `O_PATH` descriptor (which opens nothing: no device
-/// driver, no FIFO), checked to be the listed inode and a regular file, then that very inode
-/// is reopened through `/proc/self/fd`. Without `/proc`, the path is opened directly with
-/// `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`, which keeps symlinks and FIFOs harmless but would
-/// open a device swapped in since the listing.
-fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
+/// Opens the regular file the walk listed for reading, without ever opening anything else:
+/// `handle` resolves it to an `O_PATH` descriptor (which opens nothing: no device driver, no
+/// FIFO), checked to be the listed inode and a regular file, then that very inode is reopened
+/// through `/proc/self/fd`. Without `/proc`, `direct` opens it with
+/// `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY` (and `O_NOATIME` when asked), which keeps symlinks and
+/// FIFOs harmless but would open a device swapped in since the listing.
+fn open_listed(
+    p: &Pending,
+    handle: impl FnOnce() -> io::Result<std::fs::File>,
+    direct: impl Fn(bool) -> io::Result<std::fs::File>,
+) -> Result<std::fs::File, OpenError> {
     let Some(proc_fd) = proc_fd_dir() else {
-        return with_noatime(|noatime| {
-            let atime = if noatime { libc::O_NOATIME } else { 0 };
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | atime)
-                .open(disk)
-        })
-        .map_err(|e| {
+        return with_noatime(direct).map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
                 OpenError::NotRegular("symlink")
             } else {
@@ -627,11 +935,7 @@ fn open_listed(disk: &Path, p: &Pending) -> Result<std::fs::File, OpenError> {
             }
         });
     };
-    let handle = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-        .open(disk)
-        .map_err(OpenError::Io)?;
+    let handle = handle().map_err(OpenError::Io)?;
     let meta = handle.metadata().map_err(OpenError::Io)?;
     if !meta.is_file() {
         return Err(OpenError::NotRegular(type_name(meta.file_type())));
@@ -660,9 +964,7 @@ enum OpenError {
     Io(io::Error),
 }
 
-/// Hashes one regular file listed by the walk: opened by [`open_listed`], read up to its
-/// listed size, then checked (one `fstat`) to be the same inode, still a regular file, with
-/// the same size, mtime and ctime as when it was listed.
+/// Hashes one regular file listed by the walk, by its path from the root.
 fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<Hashed, Problem> {
     if p.size == 0 {
         return Ok(Hashed {
@@ -671,12 +973,40 @@ fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<Hashed, Problem> {
         });
     }
     let disk = on_disk(root, path);
+    hash_listed(
+        path,
+        p,
+        || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&disk)
+        },
+        |noatime| {
+            let atime = if noatime { libc::O_NOATIME } else { 0 };
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | atime)
+                .open(&disk)
+        },
+    )
+}
+
+/// Hashes one regular file listed by the walk: opened by [`open_listed`], read up to its
+/// listed size, then checked (one `fstat`) to be the same inode, still a regular file, with
+/// the same size, mtime and ctime as when it was listed.
+fn hash_listed(
+    path: &[u8],
+    p: &Pending,
+    handle: impl FnOnce() -> io::Result<std::fs::File>,
+    direct: impl Fn(bool) -> io::Result<std::fs::File>,
+) -> Result<Hashed, Problem> {
     let changing = |detail: String| Problem {
         path: path.to_vec(),
         kind: ProblemKind::Changing,
         detail,
     };
-    let mut file = open_listed(&disk, p).map_err(|e| match e {
+    let mut file = open_listed(p, handle, direct).map_err(|e| match e {
         OpenError::OtherInode => changing("replaced during the walk".into()),
         OpenError::NotRegular(what) => changing(format!("replaced by a {what} during the walk")),
         OpenError::Io(e) => problem_from_io(path.to_vec(), &e),
@@ -764,6 +1094,7 @@ fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
     scan.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     scan.problems.sort_by(|a, b| a.path.cmp(&b.path));
     scan.mount_points.sort();
+    scan.link_counts.sort();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -955,6 +1286,7 @@ pub fn scan_archive(reader: impl Read, name: &Path, options: &ScanOptions) -> Re
         entries,
         problems: Vec::new(),
         mount_points: Vec::new(),
+        link_counts: Vec::new(),
         apk_db,
     })
 }

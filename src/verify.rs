@@ -4,10 +4,16 @@
 //! when it fails. Then the manifest's entries and the host's are merge-joined by path and each
 //! difference becomes a [`Finding`] under the manifest's runtime policy:
 //!
-//! - ephemeral paths are skipped (neither walked nor compared);
-//! - state paths may hold anything (only a state path itself must exist with its type);
-//! - mutable paths must exist with the right type (content, mode and owner may change);
-//! - every other path must match exactly, and a new entry is `persisted`.
+//! - ephemeral and state paths may hold anything (what lies below them is neither walked nor
+//!   compared), but each such path itself, where its filesystem is mounted, must be the
+//!   manifest's directory (not missing, not a symlink the mount would follow);
+//! - mutable paths may change their content only: type, mode, owner, extended attributes and
+//!   links are compared; a mutable path the image does not ship may appear, as a plain file
+//!   owned by root;
+//! - every other path must match exactly, and a new entry is `persisted`;
+//! - a regular file with more links than the walk saw is linked from outside the verified
+//!   tree (a hard link to `/etc/shadow` in `/tmp`), and a mount point anywhere but at an
+//!   ephemeral or state path or the kernel's `/dev`, `/proc` and `/sys` is a finding.
 //!
 //! `lib/apk/db/installed` is cross-checked record by record against the manifest's package
 //! list: an edited, foreign or removed record is a `package` finding.
@@ -117,11 +123,24 @@ pub struct Finding {
     pub actual: Option<String>,
 }
 
-/// The JSON report: `{"clean": bool, "findings": [{"path", "kind", "expected", "actual"}]}`.
+/// Whether the manifest's signature was checked before the tree was compared with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignatureCheck {
+    /// A trusted, unrevoked key signed these exact manifest bytes.
+    Verified,
+    /// The signature was not checked (`--no-signature`): the manifest was trusted as it is.
+    Unchecked,
+}
+
+/// The JSON report: `{"clean": bool, "signature": "verified"|"unchecked", "findings":
+/// [{"path", "kind", "expected", "actual"}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// True when there are no findings.
     pub clean: bool,
+    /// Whether the manifest's signature was checked.
+    pub signature: SignatureCheck,
     /// Every finding, sorted by path then kind.
     pub findings: Vec<Finding>,
 }
@@ -129,11 +148,12 @@ pub struct Report {
 impl Report {
     /// A report over these findings.
     #[must_use]
-    pub fn new(mut findings: Vec<Finding>) -> Report {
+    pub fn new(mut findings: Vec<Finding>, signature: SignatureCheck) -> Report {
         findings.sort();
         findings.dedup();
         Report {
             clean: findings.is_empty(),
+            signature,
             findings,
         }
     }
@@ -233,6 +253,47 @@ impl Out {
     }
 }
 
+/// Where a running host has a filesystem mounted whatever its image holds: the kernel's
+/// own filesystems. Anywhere else, a mount point that is not an ephemeral or state path is a
+/// finding.
+pub const KERNEL_MOUNTS: &[&str] = &["/dev", "/proc", "/sys"];
+
+/// How much of an entry is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    /// Everything (the manifest's exact paths).
+    All,
+    /// Everything but the content: a mutable path's data (and a symlink's target) may change,
+    /// its type, mode, owner, extended attributes and links may not.
+    NotContent,
+    /// The type only (an ephemeral or state path itself, a mount point).
+    Type,
+}
+
+/// The size of each hard-link group, by its leader (a path alone is a group of one).
+fn group_sizes(entries: &[Entry]) -> BTreeMap<&[u8], u64> {
+    let mut sizes: BTreeMap<&[u8], u64> = BTreeMap::new();
+    for e in entries {
+        if let Some(leader) = &e.hardlink {
+            *sizes.entry(leader.as_slice()).or_insert(1) += 1;
+        }
+    }
+    sizes
+}
+
+fn group_size(sizes: &BTreeMap<&[u8], u64>, e: &Entry) -> u64 {
+    let leader = e.hardlink.as_deref().unwrap_or(&e.path);
+    sizes.get(leader).copied().unwrap_or(1)
+}
+
+fn links(n: u64) -> String {
+    if n == 1 {
+        "1 link".to_owned()
+    } else {
+        format!("{n} links")
+    }
+}
+
 /// Compares a manifest with a scan under the manifest's runtime policy.
 #[must_use]
 pub fn compare(manifest: &Manifest, scan: &Scan) -> Vec<Finding> {
@@ -247,9 +308,25 @@ pub fn compare(manifest: &Manifest, scan: &Scan) -> Vec<Finding> {
         .collect();
     let mounts: BTreeSet<&[u8]> = scan.mount_points.iter().map(Vec::as_slice).collect();
     let mut hidden: BTreeSet<&[u8]> = BTreeSet::new();
-    let free = |path: &[u8]| {
-        let rule = policy.rule(path);
-        rule == Rule::Ephemeral || (rule == Rule::State && policy.is_inside_free_area(path))
+    // Everything strictly below an ephemeral or state path is free; those paths themselves
+    // are where their filesystems are mounted, and must be the manifest's directories.
+    let free = |path: &[u8]| policy.is_inside_free_area(path);
+    let is_area_root = |path: &[u8]| {
+        policy
+            .ephemeral
+            .iter()
+            .chain(&policy.state)
+            .any(|p| p.as_bytes() == path)
+    };
+    let is_mutable_root = |path: &[u8]| policy.mutable.iter().any(|p| p.as_bytes() == path);
+    let mount_expected =
+        |path: &[u8]| is_area_root(path) || KERNEL_MOUNTS.iter().any(|k| k.as_bytes() == path);
+    let expected_groups = group_sizes(&manifest.entries);
+    let actual_groups = group_sizes(&scan.entries);
+    let link_count = |a: &Entry| {
+        scan.link_counts
+            .binary_search_by(|(p, _)| p.as_slice().cmp(&a.path))
+            .map_or_else(|_| group_size(&actual_groups, a), |i| scan.link_counts[i].1)
     };
 
     for change in merge_join(&manifest.entries, &scan.entries) {
@@ -274,27 +351,68 @@ pub fn compare(manifest: &Manifest, scan: &Scan) -> Vec<Finding> {
                 }
             }
             Change::Added(a) => {
-                let is_policy_root = policy
-                    .state
-                    .iter()
-                    .chain(&policy.mutable)
-                    .any(|p| p.as_bytes() == path);
-                if !is_policy_root {
+                if is_area_root(path) {
+                    // Not in the image, but a filesystem is mounted here: a directory, never
+                    // a symlink the mount would follow.
+                    if !matches!(a.kind, Kind::Dir) {
+                        out.push(
+                            path,
+                            FindingKind::Type,
+                            Some("dir".into()),
+                            Some(a.kind.name().into()),
+                        );
+                    }
+                } else if is_mutable_root(path) {
+                    unlisted_mutable(&mut out, a, link_count(a));
+                } else {
                     out.push(path, FindingKind::Persisted, None, Some(describe(a)));
                 }
             }
             Change::Both(e, a) => {
-                let type_only = rule != Rule::Exact || mounts.contains(path);
-                compare_entry(&mut out, e, a, type_only, problems.contains_key(path));
+                let depth =
+                    if mounts.contains(path) || rule == Rule::Ephemeral || rule == Rule::State {
+                        Depth::Type
+                    } else if rule == Rule::Mutable {
+                        Depth::NotContent
+                    } else {
+                        Depth::All
+                    };
+                compare_entry(&mut out, e, a, depth, problems.contains_key(path));
+                if depth != Depth::Type && matches!(e.kind, Kind::File { .. }) {
+                    let seen = group_size(&actual_groups, a);
+                    let count = link_count(a);
+                    if count > seen {
+                        out.push(
+                            path,
+                            FindingKind::Target,
+                            Some(links(group_size(&expected_groups, e))),
+                            Some(format!(
+                                "{}, {} of them outside the verified tree (a hard link in an ephemeral or state path, or outside the root)",
+                                links(count),
+                                count - seen
+                            )),
+                        );
+                    }
+                }
             }
         }
     }
-    for mount in hidden {
+    for mount in &scan.mount_points {
+        let mount = mount.as_slice();
+        if mount_expected(mount) || free(mount) {
+            continue;
+        }
+        let listed = manifest.entry(mount).map(|e| e.kind.name());
+        let actual = match (listed, hidden.contains(mount)) {
+            (_, true) => "dir with another filesystem mounted over its content".to_owned(),
+            (Some("dir") | None, false) => "dir with another filesystem mounted over it".to_owned(),
+            (Some(kind), false) => format!("{kind} with another file mounted over it"),
+        };
         out.push(
             mount,
             FindingKind::Type,
-            Some("dir".into()),
-            Some("dir with another filesystem mounted over its content".into()),
+            Some(listed.unwrap_or("nothing").to_owned()),
+            Some(actual),
         );
     }
     if policy.rule(APK_DB) == Rule::Exact {
@@ -306,7 +424,56 @@ pub fn compare(manifest: &Manifest, scan: &Scan) -> Vec<Finding> {
     findings
 }
 
-fn compare_entry(out: &mut Out, e: &Entry, a: &Entry, type_only: bool, unreadable: bool) {
+/// A mutable path the image does not ship (`/etc/resolv.conf`, written at run time) may
+/// appear, but with nothing in the manifest to compare it with, it must be a plain file: a
+/// regular file owned by root, without setuid, setgid or sticky bits, not writable by group or
+/// others, without extended attributes and with one link.
+fn unlisted_mutable(out: &mut Out, a: &Entry, link_count: u64) {
+    let path = &a.path;
+    if !matches!(a.kind, Kind::File { .. }) {
+        out.push(
+            path,
+            FindingKind::Type,
+            Some("file (a mutable path not in the image)".into()),
+            Some(a.kind.name().into()),
+        );
+        return;
+    }
+    if a.mode & 0o7022 != 0 {
+        out.push(
+            path,
+            FindingKind::Mode,
+            Some("0644 or stricter (a mutable path not in the image)".into()),
+            Some(format!("{:04o}", a.mode)),
+        );
+    }
+    if (a.uid, a.gid) != (0, 0) {
+        out.push(
+            path,
+            FindingKind::Owner,
+            Some("0:0 (a mutable path not in the image)".into()),
+            Some(format!("{}:{}", a.uid, a.gid)),
+        );
+    }
+    if let Some(x) = a.xattrs {
+        out.push(
+            path,
+            FindingKind::Xattrs,
+            Some("none (a mutable path not in the image)".into()),
+            Some(format!("sha256:{}", hex::encode(x))),
+        );
+    }
+    if link_count > 1 || a.hardlink.is_some() {
+        out.push(
+            path,
+            FindingKind::Target,
+            Some("1 link (a mutable path not in the image)".into()),
+            Some(links(link_count.max(2))),
+        );
+    }
+}
+
+fn compare_entry(out: &mut Out, e: &Entry, a: &Entry, depth: Depth, unreadable: bool) {
     let path = &e.path;
     if e.kind.name() != a.kind.name() {
         out.push(
@@ -317,7 +484,7 @@ fn compare_entry(out: &mut Out, e: &Entry, a: &Entry, type_only: bool, unreadabl
         );
         return;
     }
-    if type_only {
+    if depth == Depth::Type {
         return;
     }
     match (&e.kind, &a.kind) {
@@ -330,7 +497,7 @@ fn compare_entry(out: &mut Out, e: &Entry, a: &Entry, type_only: bool, unreadabl
                 size: as_,
                 sha256: ah,
             },
-        ) if !unreadable && (es != as_ || eh != ah) => {
+        ) if depth == Depth::All && !unreadable && (es != as_ || eh != ah) => {
             out.push(
                 path,
                 FindingKind::Content,
@@ -338,7 +505,9 @@ fn compare_entry(out: &mut Out, e: &Entry, a: &Entry, type_only: bool, unreadabl
                 Some(content(*as_, ah)),
             );
         }
-        (Kind::Symlink { target: et }, Kind::Symlink { target: at }) if et != at => {
+        (Kind::Symlink { target: et }, Kind::Symlink { target: at })
+            if depth == Depth::All && et != at =>
+        {
             out.push(
                 path,
                 FindingKind::Target,
@@ -424,10 +593,11 @@ fn package_differs(want: &manifest::Package, have: &manifest::Package) -> bool {
 }
 
 fn show_package(p: &manifest::Package) -> String {
+    // The name and version come from the tree's database: escaped as paths are.
     format!(
         "{} {} (record sha256:{})",
-        p.name,
-        p.version,
+        escape(p.name.as_bytes()),
+        escape(p.version.as_bytes()),
         p.record.map_or_else(|| "-".to_owned(), hex::encode)
     )
 }
