@@ -21,6 +21,9 @@
 //!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
 //! - [`sbom`]: the SPDX 2.3 bill of materials of an image.
+//! - [`input`]: every file basalt is given: regular files only, bounded reads.
+//! - [`output`]: every file basalt writes: unpredictable temporary names, `O_EXCL`, rename,
+//!   cleanup on errors and signals.
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
 //!   JSON and mtree exports.
@@ -61,6 +64,10 @@ pub mod render;
 pub mod sbom;
 pub mod tree;
 pub mod unpack;
+
+// Reading inputs and writing outputs.
+pub mod input;
+pub mod output;
 
 // Describing, signing and checking images and hosts.
 pub mod compare;

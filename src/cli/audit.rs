@@ -12,6 +12,7 @@ use crate::finding::Severity;
 use crate::rootfs::RootFs;
 
 use super::ExitStatus;
+use super::terminal::shown;
 
 /// Output formats of `basalt audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -96,9 +97,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             s
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
+    if format == AuditFormat::Human {
+        let mut stdout = super::terminal::stdout();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+    }
     Ok(ExitStatus::problem_if(report.fails(fail_on)))
 }
 
@@ -118,8 +125,8 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
     );
     for f in &report.findings {
         let place = match f.line {
-            Some(line) => format!("{}:{line}", f.path),
-            None => f.path.clone(),
+            Some(line) => format!("{}:{line}", shown(&f.path)),
+            None => shown(&f.path).into_owned(),
         };
         let check = CHECKS.iter().find(|c| c.id == f.check);
         let cis = check
@@ -132,8 +139,9 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
             f.severity.as_str(),
             f.check
         );
-        let _ = writeln!(out, "  {}", f.message);
-        let _ = writeln!(out, "  evidence: {}", f.evidence);
+        // Messages and evidence quote the host's files: each stays on its line.
+        let _ = writeln!(out, "  {}", shown(&f.message));
+        let _ = writeln!(out, "  evidence: {}", shown(&f.evidence));
         if let Some(c) = check {
             let _ = writeln!(out, "  fix: {}", c.remediation);
         }

@@ -21,7 +21,9 @@ use super::repo_args::{RepoArgs, with_hint};
 use super::{ExitStatus, Format};
 use crate::apk::checksum::Checksum;
 use crate::effects::{ProfileGroup, ProfileUser};
+use crate::input;
 use crate::lock::Lockfile;
+use crate::output;
 use crate::pipeline::{self, LoadedPackage, Options, OutputOptions};
 use crate::profile::{self, AtBoot, Profile};
 use crate::render;
@@ -88,7 +90,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let secret = sign_key
         .as_ref()
         .map(|path| -> anyhow::Result<sign::SecretKey> {
-            let text = fs_err::read_to_string(path)?;
+            let text = input::read_text(path, input::MAX_KEY, "a secret key")?;
             sign::SecretKey::parse(&text)
                 .with_context(|| format!("failed to read secret key `{}`", path.display()))
         })
@@ -107,9 +109,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     }
     let lock = if *locked {
         let path = lock_cmd::default_path(profile_path);
-        let text = match fs_err::read_to_string(&path) {
+        let text = match input::read_text(&path, input::MAX_DOCUMENT, "a lock") {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(input::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 progress.clear();
                 writeln!(
                     std::io::stderr(),
@@ -355,7 +359,7 @@ fn verifier_files(
         None => std::env::current_exe()
             .context("cannot find the running basalt to embed as the verifier")?,
     };
-    let bytes = fs_err::read(&path)
+    let bytes = input::read(&path, input::MAX_MANIFEST, "a verifier")
         .with_context(|| format!("failed to read the verifier `{}`", path.display()))?;
     match elf_linking(&bytes) {
         Linking::Static => {}
@@ -434,7 +438,7 @@ fn elf_linking(bytes: &[u8]) -> Linking {
 }
 
 fn profile_digest(path: &Path) -> anyhow::Result<String> {
-    let bytes = fs_err::read(path)?;
+    let bytes = input::read(path, input::MAX_DOCUMENT, "a profile")?;
     Ok(format!(
         "sha256:{}",
         hex::encode(sha2::Sha256::digest(&bytes))
@@ -442,28 +446,23 @@ fn profile_digest(path: &Path) -> anyhow::Result<String> {
 }
 
 /// Writes every output to a temporary file in `dir`, then renames them all into place; on
-/// any failure the temporary files are removed and nothing new is left behind.
+/// any failure (or an interruption) the temporary files are removed and nothing new is left
+/// behind.
 fn write_outputs(dir: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
-    fs_err::create_dir_all(dir)?;
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| -> anyhow::Result<()> {
+        fs_err::create_dir_all(dir)?;
+        let mut staged = Vec::new();
         for (name, bytes) in files {
-            let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-            let mut file = fs_err::File::create(&tmp)?;
-            staged.push((tmp, dir.join(name)));
-            file.write_all(bytes)?;
-            file.sync_all()?;
+            let path = dir.join(name);
+            let mut output = output::create(&path, 0o644)?;
+            output
+                .write_all(bytes)
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            staged.push(output);
         }
-        for (tmp, path) in &staged {
-            fs_err::rename(tmp, path)?;
-        }
+        output::commit_all(staged)?;
         Ok(())
     })();
-    if result.is_err() {
-        for (tmp, _) in &staged {
-            let _ = fs_err::remove_file(tmp);
-        }
-    }
     result.with_context(|| format!("failed to write the outputs into `{}`", dir.display()))
 }
 

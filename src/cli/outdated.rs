@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::repo_args::{self, RepoArgs};
 use super::target::{self, Document, Target};
+use super::terminal::shown;
 use super::{ExitStatus, Format};
 use crate::apk::Limits;
 use crate::apk::index;
@@ -128,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let ring = super::apk::load_keyring(&repo.keys)?;
     let fetcher = repo.fetcher()?;
     let mut available = Vec::new();
-    let mut stderr = io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     for repository in &repositories {
         let label = repository.location_str().to_owned();
         let fetched = fetcher
@@ -155,9 +156,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
     let report = outdated::check(&current, &available);
 
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             serde_json::to_writer_pretty(
                 &mut out,
                 &JsonReport {
@@ -170,15 +171,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             writeln!(out)?;
         }
         Format::Human => {
+            let mut out = super::terminal::stdout();
             for u in &report.outdated {
                 writeln!(
                     out,
                     "{} {} -> {} ({})",
-                    u.name, u.current, u.available, u.repository
+                    shown(&u.name),
+                    shown(&u.current),
+                    shown(&u.available),
+                    shown(&u.repository)
                 )?;
             }
             for m in &report.missing {
-                writeln!(out, "{} {}: in no repository", m.name, m.current)?;
+                writeln!(
+                    out,
+                    "{} {}: in no repository",
+                    shown(&m.name),
+                    shown(&m.current)
+                )?;
             }
             writeln!(
                 out,

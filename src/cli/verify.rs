@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::host::ScanOptions;
+use crate::input;
 use crate::manifest::Manifest;
 use crate::sign::{Keyring, PublicKey, Signature};
-use crate::verify::{self, Finding, Report};
+use crate::verify::{self, Finding, Report, SignatureCheck};
 
 use super::{ExitStatus, Format};
 
@@ -53,31 +54,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         format,
         tree,
     } = args;
-    let bytes = fs_err::read(&manifest)?;
-    if !no_signature {
+    let bytes = input::read(&manifest, input::MAX_MANIFEST, "a manifest")?;
+    let signature_check = if no_signature {
+        SignatureCheck::Unchecked
+    } else {
         let keyring = load_keyring(&key, revoked.as_deref())?;
         let sig_path = signature.unwrap_or_else(|| {
             let mut p = manifest.as_os_str().to_owned();
             p.push(".minisig");
             PathBuf::from(p)
         });
-        let sig_text = match fs_err::read_to_string(&sig_path) {
+        // Whatever is not a readable minisign signature is a bad signature (exit 1); only a
+        // signature that cannot be read at all (permissions, I/O) stops the job (exit 2).
+        let sig_text = match input::read_text(&sig_path, input::MAX_KEY, "a signature") {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(input::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return refuse(&format!(
                     "the signature `{}` is missing\n\nhint: sign the manifest with `basalt sign`, or pass --no-signature to skip the check",
                     sig_path.display()
                 ));
             }
-            Err(e) => return Err(e.into()),
+            Err(input::Error::Io { path, source })
+                if source.kind() != std::io::ErrorKind::InvalidData =>
+            {
+                return Err(input::Error::Io { path, source }.into());
+            }
+            Err(e) => {
+                return refuse(&format!(
+                    "the manifest's signature is not valid: {:#}",
+                    anyhow::Error::new(e)
+                ));
+            }
         };
         let outcome = Signature::parse(&sig_text)
             .map_err(verify::Error::Signature)
             .and_then(|sig| verify::check_signature(&bytes, &sig, &keyring));
-        if let Err(e) = outcome {
-            return refuse(&format!("{:#}", anyhow::Error::new(e)));
+        match outcome {
+            Ok(_) => SignatureCheck::Verified,
+            Err(e) => return refuse(&format!("{:#}", anyhow::Error::new(e))),
         }
-    }
+    };
     let what = || format!("failed to read the manifest `{}`", manifest.display());
     // The header holds the runtime policy the walk needs; the entries are read meanwhile.
     let header = Manifest::parse_header(&bytes).with_context(what)?;
@@ -89,13 +107,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let manifest = parsed.with_context(what)?;
     let scan = scan.with_context(|| format!("failed to read `{}`", tree.display()))?;
     let findings = verify::compare(&manifest, &scan);
-    let report = Report::new(findings);
+    let report = Report::new(findings, signature_check);
     print_report(&report, format, manifest.entries.len())?;
     Ok(ExitStatus::problem_if(!report.clean))
 }
 
 fn refuse(message: &str) -> anyhow::Result<ExitStatus> {
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     writeln!(stderr, "error: {message}")?;
     Ok(ExitStatus::Problem)
 }
@@ -122,40 +140,58 @@ fn load_keyring(keys: &[PathBuf], revoked: Option<&Path>) -> anyhow::Result<Keyr
         anyhow::bail!("no trusted public key found in the --key paths");
     }
     if let Some(path) = revoked {
-        ring.revoke_list(&fs_err::read_to_string(path)?)
-            .with_context(|| format!("failed to read the revocation list `{}`", path.display()))?;
+        ring.revoke_list(&input::read_text(
+            path,
+            input::MAX_LIST,
+            "a revocation list",
+        )?)
+        .with_context(|| format!("failed to read the revocation list `{}`", path.display()))?;
     }
     Ok(ring)
 }
 
 fn read_key(path: &Path) -> anyhow::Result<PublicKey> {
-    PublicKey::parse(&fs_err::read_to_string(path)?)
+    PublicKey::parse(&input::read_text(path, input::MAX_KEY, "a public key")?)
         .with_context(|| format!("failed to read the public key `{}`", path.display()))
 }
 
 fn print_report(report: &Report, format: Format, entries: usize) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
     match format {
         Format::Json => {
+            let mut stdout = std::io::stdout().lock();
             serde_json::to_writer(&mut stdout, report)?;
             writeln!(stdout)?;
+            stdout.flush()?;
         }
         Format::Human => {
+            let mut stdout = super::terminal::stdout();
             for f in &report.findings {
                 writeln!(stdout, "{}", human(f))?;
             }
-            let mut stderr = std::io::stderr().lock();
+            stdout.flush()?;
+            let mut stderr = super::terminal::stderr();
+            let unchecked = report.signature == SignatureCheck::Unchecked;
+            if unchecked {
+                writeln!(
+                    stderr,
+                    "warning: the manifest's signature was NOT checked (--no-signature): the result is only as trustworthy as the manifest file"
+                )?;
+            }
+            let signature = if unchecked {
+                "signature NOT checked"
+            } else {
+                "signature verified"
+            };
             if report.clean {
                 writeln!(
                     stderr,
-                    "clean: the tree matches all {entries} entries of the manifest"
+                    "clean: the tree matches all {entries} entries of the manifest ({signature})"
                 )?;
             } else {
                 writeln!(stderr, "{} finding(s)", report.findings.len())?;
             }
         }
     }
-    stdout.flush()?;
     Ok(())
 }
 
