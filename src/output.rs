@@ -190,7 +190,7 @@ impl Output {
         list.remove(&path);
         drop(list);
         match result {
-            Ok(_) => sync_dir(&self.target),
+            Ok(_) => sync_parent(&self.target),
             Err(e) => {
                 // Dropping the temporary file removes it.
                 drop(e.file);
@@ -250,18 +250,22 @@ pub fn commit_all(mut outputs: Vec<Output>) -> Result<(), Error> {
     }
     drop(list);
     for dir in dirs {
-        sync_dir(&dir.join("."))?;
+        sync_dir(&dir);
     }
     Ok(())
 }
 
-/// Makes a rename in the directory of `path` durable.
-fn sync_dir(path: &Path) -> Result<(), Error> {
-    let (dir, _) = split(path)?;
-    // Some filesystems refuse to sync a directory; the rename happened all the same.
+/// Makes a rename in `dir` durable. Some filesystems refuse to sync a directory: the rename
+/// happened all the same.
+fn sync_dir(dir: &Path) {
     if let Ok(handle) = File::open(dir) {
         let _ = handle.sync_all();
     }
+}
+
+/// [`sync_dir`] for the directory an output went into.
+fn sync_parent(path: &Path) -> Result<(), Error> {
+    sync_dir(split(path)?.0);
     Ok(())
 }
 
@@ -345,7 +349,7 @@ impl StagedDir {
                 let _ = temp.keep();
                 list.remove(&path);
                 drop(list);
-                sync_dir(&self.target)
+                sync_parent(&self.target)
             }
             Err(e) => {
                 drop(temp);
@@ -364,5 +368,88 @@ impl Drop for StagedDir {
             drop(temp);
             list.remove(&path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn outputs_replace_planted_links_and_leave_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let target = dir.path().join("out.txt");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        write(&target, b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&target).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(names(dir.path()), ["out.txt", "victim"]);
+    }
+
+    #[test]
+    fn several_outputs_commit_together_and_uncommitted_ones_vanish() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = create(&dir.path().join("a"), 0o600).unwrap();
+        let mut b = create(&dir.path().join("b"), 0o644).unwrap();
+        a.write_all(b"A").unwrap();
+        b.write_all(b"B").unwrap();
+        assert_eq!(names(dir.path()).len(), 2);
+        assert!(names(dir.path()).iter().all(|n| n.ends_with(".tmp")));
+        commit_all(vec![a, b]).unwrap();
+        assert_eq!(names(dir.path()), ["a", "b"]);
+        {
+            let mut dropped = create(&dir.path().join("c"), 0o644).unwrap();
+            dropped.write_all(b"never").unwrap();
+        }
+        assert_eq!(names(dir.path()), ["a", "b"]);
+        let left = pending().keys().any(|p| p.starts_with(dir.path()));
+        assert!(!left, "nothing pending stays registered");
+    }
+
+    #[test]
+    fn new_outputs_never_replace_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("key");
+        std::fs::write(&target, "old").unwrap();
+        let err = write_new(&target, b"new", 0o600).unwrap_err();
+        assert_eq!(err.source.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
+        assert_eq!(names(dir.path()), ["key"]);
+    }
+
+    #[test]
+    fn a_bare_name_goes_into_the_working_directory() {
+        assert_eq!(
+            split(Path::new("image.manifest")).unwrap(),
+            (Path::new("."), std::ffi::OsStr::new("image.manifest"))
+        );
+        assert!(split(Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn staged_directories_appear_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("rendered");
+        let staged = stage_dir(&target).unwrap();
+        std::fs::write(staged.path().join("f"), "x").unwrap();
+        assert!(!target.exists());
+        staged.commit(0o755).unwrap();
+        assert_eq!(names(&target), ["f"]);
+        let dropped = stage_dir(&dir.path().join("other")).unwrap();
+        std::fs::write(dropped.path().join("f"), "x").unwrap();
+        drop(dropped);
+        assert_eq!(names(dir.path()), ["rendered"]);
     }
 }
