@@ -244,6 +244,9 @@ checks! {
     "root-not-readonly", Immutability, High, "",
         "the root file system is not mounted read-only",
         "Mount / read-only in /etc/fstab (`ro` option) and keep state on the declared volumes.";
+    "system-dir-owner", Access, High, "",
+        "a system directory is owned by, or writable through the group of, an account that is not a system account (uid or gid 1000 and above)",
+        "chown the directory to root:root (or the owner its package declares) and remove group write; give the account a home below /home.";
     "world-writable", Immutability, Medium, "",
         "a file or directory outside the temporary paths is world-writable",
         "Remove the write permission for others (chmod o-w PATH).";
@@ -731,7 +734,33 @@ struct Host<'a> {
     sshd: Option<SshdConfig>,
     docker_installed: bool,
     daemon: Option<docker::DaemonSettings>,
+    /// The files each sshd `Include` path names, read once.
+    sshd_includes: BTreeMap<String, Vec<(String, String)>>,
+    /// The directories the installed packages own (`/etc/ssh`).
+    package_dirs: BTreeSet<String>,
 }
+
+/// The first id of an account that is not a system account (busybox's and shadow's
+/// `UID_MIN`).
+pub const FIRST_USER_ID: u32 = 1000;
+
+/// Directories that are the system's whatever the packages say: these, and every directory
+/// below the ones marked `true`.
+const SYSTEM_DIRS: &[(&str, bool)] = &[
+    ("/", false),
+    ("/bin", true),
+    ("/boot", true),
+    ("/etc", true),
+    ("/home", false),
+    ("/lib", true),
+    ("/opt", false),
+    ("/root", true),
+    ("/sbin", true),
+    ("/srv", false),
+    ("/usr", true),
+    ("/var", false),
+    ("/var/lib", false),
+];
 
 impl<'a> Host<'a> {
     fn new(fs: &'a RootFs, policy: &'a AuditPolicy) -> Self {
@@ -749,6 +778,8 @@ impl<'a> Host<'a> {
             sshd: None,
             docker_installed: false,
             daemon: None,
+            sshd_includes: BTreeMap::new(),
+            package_dirs: BTreeSet::new(),
         };
         host.load();
         host
@@ -877,6 +908,13 @@ impl<'a> Host<'a> {
         match self.fs.read(db_path) {
             Ok(Some(bytes)) => match crate::apk::installed::Database::parse(&bytes) {
                 Ok(db) => {
+                    self.package_dirs = db
+                        .packages
+                        .iter()
+                        .flat_map(|p| &p.dirs)
+                        .filter(|d| !d.path.is_empty())
+                        .map(|d| format!("/{}", d.path))
+                        .collect();
                     self.installed = db
                         .packages
                         .into_iter()
@@ -917,6 +955,35 @@ impl<'a> Host<'a> {
             || installed("docker-engine", self)
             || self.exists("/usr/bin/dockerd")
             || self.exists("/etc/init.d/docker");
+    }
+
+    /// Whether `path` is a directory of the system: one an installed package owns, or one
+    /// of [`SYSTEM_DIRS`].
+    fn is_system_dir(&self, path: &str) -> bool {
+        self.package_dirs.contains(path)
+            || SYSTEM_DIRS.iter().any(|(dir, below)| {
+                path == *dir
+                    || (*below
+                        && path.len() > dir.len()
+                        && path.starts_with(dir)
+                        && path.as_bytes()[dir.len()] == b'/')
+            })
+    }
+
+    /// The name of a uid in the root's `/etc/passwd`, or the number.
+    fn user_name(&self, uid: u32) -> String {
+        self.passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .map_or_else(|| uid.to_string(), |p| p.name.clone())
+    }
+
+    /// The name of a gid in the root's `/etc/group`, or the number.
+    fn group_name(&self, gid: u32) -> String {
+        self.groups
+            .iter()
+            .find(|g| g.gid == gid)
+            .map_or_else(|| gid.to_string(), |g| g.name.clone())
     }
 
     fn is_enabled(&self, service: &str) -> bool {
@@ -1167,12 +1234,24 @@ impl<'a> Host<'a> {
 
     // ------------------------------------------------------------ access
 
+    /// The files an sshd `Include` argument names, with their text; each argument is read
+    /// from the root once however often it is included.
     fn sshd_include(&mut self, arg: &str) -> Vec<(String, String)> {
         let path = if arg.starts_with('/') {
             arg.to_owned()
         } else {
             format!("/etc/ssh/{arg}")
         };
+        if let Some(files) = self.sshd_includes.get(&path) {
+            return files.clone();
+        }
+        let files = self.sshd_include_read(&path);
+        self.sshd_includes.insert(path, files.clone());
+        files
+    }
+
+    fn sshd_include_read(&mut self, path: &str) -> Vec<(String, String)> {
+        let path = path.to_owned();
         let (dir, pattern) = match path.rfind('/') {
             Some(i) => (path[..i].to_owned(), path[i + 1..].to_owned()),
             None => return Vec::new(),
@@ -1222,6 +1301,16 @@ impl<'a> Host<'a> {
             let mut include = |arg: &str| self.sshd_include(arg);
             config::parse_sshd(&text, file, &mut include)
         };
+        if let Some(why) = &config.truncated {
+            self.emit(
+                "unreadable-file",
+                file,
+                None,
+                "the sshd configuration is not read to its end: its Includes expand too far"
+                    .to_owned(),
+                why.clone(),
+            );
+        }
         // (keyword, aliases, weak when, check, default is weak)
         let value = |keyword: &str, alias: Option<&str>| -> (Option<String>, String, Option<u32>) {
             let d = config
@@ -2398,6 +2487,40 @@ impl<'a> Host<'a> {
                     "world-writable",
                     format!("`{}` is world-writable", entry.path),
                     format!("{:?} mode {:04o}{sticky}", m.kind, m.mode).to_lowercase(),
+                    entry.path.clone(),
+                ));
+            }
+            if m.kind == Kind::Dir
+                && self.is_system_dir(&entry.path)
+                && (m.uid >= FIRST_USER_ID || (m.gid >= FIRST_USER_ID && m.mode & 0o020 != 0))
+            {
+                let user = self.user_name(m.uid);
+                let group = self.group_name(m.gid);
+                let message = if m.uid >= FIRST_USER_ID {
+                    format!(
+                        "system directory `{}` is owned by `{user}`, which is not a system account",
+                        entry.path
+                    )
+                } else {
+                    format!(
+                        "system directory `{}` is writable by group `{group}`, which is not a system group",
+                        entry.path
+                    )
+                };
+                found.push((
+                    "system-dir-owner",
+                    message,
+                    format!(
+                        "dir mode {:04o} owner {}:{} ({user}:{group}){}",
+                        m.mode,
+                        m.uid,
+                        m.gid,
+                        if self.package_dirs.contains(&entry.path) {
+                            "; a directory of an installed package"
+                        } else {
+                            ""
+                        }
+                    ),
                     entry.path.clone(),
                 ));
             }
