@@ -302,7 +302,70 @@ pub struct Container {
     pub cap_add: Vec<String>,
 }
 
+/// Whether two member names are the same to Go's `encoding/json` (Docker's reader): equal
+/// under Unicode simple case folding, where the Kelvin sign is `k` and the long s is `s`.
+fn same_name(a: &str, b: &str) -> bool {
+    fn fold(c: char) -> char {
+        match c {
+            '\u{212a}' => 'k',
+            '\u{17f}' => 's',
+            c => {
+                let mut lower = c.to_lowercase();
+                match (lower.next(), lower.next()) {
+                    (Some(l), None) => l,
+                    _ => c,
+                }
+            }
+        }
+    }
+    a.chars().count() == b.chars().count()
+        && a.chars().zip(b.chars()).all(|(x, y)| fold(x) == fold(y))
+}
+
+/// Every member of the object `v` that Docker would read as `name`: the exact name and any
+/// name equal to it case-insensitively (`PRIVILEGED`). Which one Docker keeps depends on
+/// their order in the file, so the audit looks at all of them.
+fn members<'a>(v: &'a Value, name: &str) -> Vec<&'a Value> {
+    let Value::Object(map) = v else {
+        return Vec::new();
+    };
+    let mut out: Vec<&Value> = map.get(name).into_iter().collect();
+    out.extend(
+        map.iter()
+            .filter(|(k, _)| k.as_str() != name && same_name(k, name))
+            .map(|(_, v)| v),
+    );
+    out
+}
+
+/// The first string member `name` (the exact name first).
+fn string(v: &Value, name: &str) -> String {
+    members(v, name)
+        .into_iter()
+        .find_map(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A namespace mode: `host` when any member `name` says so.
+fn mode(v: &Value, name: &str) -> String {
+    let values = members(v, name);
+    if values.iter().any(|m| m.as_str() == Some("host")) {
+        "host".to_owned()
+    } else {
+        string(v, name)
+    }
+}
+
+/// Whether any member `name` is `true`.
+fn any_true(v: &Value, name: &str) -> bool {
+    members(v, name).iter().any(|m| m.as_bool() == Some(true))
+}
+
 /// Reads a container's `config.v2.json` and `hostconfig.json` (either may be absent).
+///
+/// Members are matched as Docker reads them: case-insensitively; where several members name
+/// one setting, the riskier value counts (privileged, host namespaces, writable mounts).
 ///
 /// # Errors
 /// The JSON parser's message when a present file is not JSON.
@@ -321,12 +384,15 @@ pub fn parse_container(
     let mut host = parse(hostconfig, "hostconfig.json")?;
     // Older state files embed the host configuration in config.v2.json.
     if host.is_null() {
-        host = config.get("HostConfig").cloned().unwrap_or(Value::Null);
+        host = members(&config, "HostConfig")
+            .into_iter()
+            .next()
+            .cloned()
+            .unwrap_or(Value::Null);
     }
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let mut binds = Vec::new();
     let mut volumes = Vec::new();
-    for bind in host.get("Binds").map(json_strings).unwrap_or_default() {
+    for bind in members(&host, "Binds").into_iter().flat_map(json_strings) {
         // source:destination[:options]
         let mut parts = bind.splitn(3, ':');
         let source = parts.next().unwrap_or("").to_owned();
@@ -342,64 +408,79 @@ pub fn parse_container(
             volumes.push(destination);
         }
     }
-    if let Some(Value::Array(mounts)) = host.get("Mounts") {
+    for mounts in members(&host, "Mounts") {
+        let Value::Array(mounts) = mounts else {
+            continue;
+        };
         for m in mounts {
-            let kind = s(m, "Type");
-            let readonly = m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
+            let kind = string(m, "Type");
+            let readonly = {
+                let values = members(m, "ReadOnly");
+                !values.is_empty() && values.iter().all(|v| v.as_bool() == Some(true))
+            };
             if kind == "bind" {
                 binds.push(ContainerMount {
-                    source: s(m, "Source"),
-                    destination: s(m, "Target"),
+                    source: string(m, "Source"),
+                    destination: string(m, "Target"),
                     rw: !readonly,
                 });
             } else if kind == "volume" {
-                volumes.push(s(m, "Target"));
+                volumes.push(string(m, "Target"));
             }
         }
     }
-    if let Some(Value::Object(points)) = config.get("MountPoints") {
+    for points in members(&config, "MountPoints") {
+        let Value::Object(points) = points else {
+            continue;
+        };
         for m in points.values() {
-            let kind = s(m, "Type");
-            let rw = m.get("RW").and_then(Value::as_bool).unwrap_or(true);
-            if kind == "bind" || (kind.is_empty() && s(m, "Name").is_empty()) {
-                let source = s(m, "Source");
+            let kind = string(m, "Type");
+            let rw = {
+                let values = members(m, "RW");
+                values.is_empty() || values.iter().any(|v| v.as_bool() != Some(false))
+            };
+            if kind == "bind" || (kind.is_empty() && string(m, "Name").is_empty()) {
+                let source = string(m, "Source");
                 if !source.is_empty() {
                     binds.push(ContainerMount {
                         source,
-                        destination: s(m, "Destination"),
+                        destination: string(m, "Destination"),
                         rw,
                     });
                 }
             } else if kind == "volume" {
-                volumes.push(s(m, "Destination"));
+                volumes.push(string(m, "Destination"));
             }
         }
     }
     binds.sort();
+    // Of two records of one mount, the writable one stays (`rw` sorts true last).
+    binds.reverse();
     binds.dedup_by(|a, b| a.source == b.source && a.destination == b.destination);
+    binds.reverse();
     volumes.sort();
     volumes.dedup();
-    let name = s(&config, "Name");
-    let image = config
-        .get("Config")
-        .map(|c| s(c, "Image"))
-        .filter(|i| !i.is_empty())
-        .unwrap_or_else(|| s(&config, "Image"));
+    let name = string(&config, "Name");
+    let image = members(&config, "Config")
+        .into_iter()
+        .map(|c| string(c, "Image"))
+        .find(|i| !i.is_empty())
+        .unwrap_or_else(|| string(&config, "Image"));
     Ok(Container {
         id: id.to_owned(),
         name: name.trim_start_matches('/').to_owned(),
         image,
-        privileged: host
-            .get("Privileged")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        network_mode: s(&host, "NetworkMode"),
-        pid_mode: s(&host, "PidMode"),
-        ipc_mode: s(&host, "IpcMode"),
-        userns_mode: s(&host, "UsernsMode"),
+        privileged: any_true(&host, "Privileged"),
+        network_mode: mode(&host, "NetworkMode"),
+        pid_mode: mode(&host, "PidMode"),
+        ipc_mode: mode(&host, "IpcMode"),
+        userns_mode: mode(&host, "UsernsMode"),
         binds,
         volumes,
-        cap_add: host.get("CapAdd").map(json_strings).unwrap_or_default(),
+        cap_add: members(&host, "CapAdd")
+            .into_iter()
+            .flat_map(json_strings)
+            .collect(),
     })
 }
 
@@ -430,6 +511,44 @@ mod tests {
         assert_eq!(s.origin_of("experimental"), "dockerd default");
         assert!(DaemonSettings::from_daemon_json(b"[1]", "f").is_err());
         assert!(DaemonSettings::from_daemon_json(b"{", "f").is_err());
+    }
+
+    #[test]
+    fn container_settings_are_read_as_docker_reads_them_whatever_the_case() {
+        let parse = |host: &str| parse_container("x", None, Some(host.as_bytes())).unwrap();
+        assert!(parse(r#"{"privileged": true}"#).privileged);
+        assert!(parse(r#"{"PRIVILEGED": true}"#).privileged);
+        // Whichever of two spellings Docker keeps, the riskier one is reported.
+        assert!(parse(r#"{"Privileged": false, "pRiViLeGeD": true}"#).privileged);
+        assert!(!parse(r#"{"Privileged": false, "Privileges": true}"#).privileged);
+        assert_eq!(parse(r#"{"networkmode": "host"}"#).network_mode, "host");
+        // Go folds the Kelvin sign to `k` and the long s to `s`.
+        assert_eq!(
+            parse("{\"Networ\u{212a}Mode\": \"host\"}").network_mode,
+            "host"
+        );
+        assert_eq!(
+            parse("{\"PidMode\": \"\", \"pidmode\": \"host\"}").pid_mode,
+            "host"
+        );
+        let c = parse(
+            r#"{"binds": ["/etc:/host-etc:ro"], "mounts": [{"type": "bind", "source": "/var/run/docker.sock", "target": "/s", "readonly": false}]}"#,
+        );
+        assert_eq!(
+            c.binds,
+            [
+                ContainerMount {
+                    source: "/etc".into(),
+                    destination: "/host-etc".into(),
+                    rw: false
+                },
+                ContainerMount {
+                    source: "/var/run/docker.sock".into(),
+                    destination: "/s".into(),
+                    rw: true
+                },
+            ]
+        );
     }
 
     #[test]
