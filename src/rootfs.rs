@@ -214,6 +214,33 @@ impl RootFs {
         })
     }
 
+    /// A root held in memory: regular files and directories at absolute paths, with their
+    /// metadata and (for files) content; directories not listed are implicit (0755 root).
+    /// `name` stands for it in reports. Used to audit configuration before it is written.
+    #[must_use]
+    pub fn from_files(name: &Path, files: Vec<(String, Metadata, Option<Vec<u8>>)>) -> Self {
+        let nodes = files
+            .into_iter()
+            .map(|(path, metadata, data)| {
+                (
+                    normalize(&path),
+                    Node {
+                        metadata,
+                        link: None,
+                        hardlink: None,
+                        data,
+                    },
+                )
+            })
+            .collect();
+        RootFs {
+            source: Source::Image(Image {
+                file: name.to_path_buf(),
+                nodes,
+            }),
+        }
+    }
+
     /// Opens `path` as an image when it is a regular file, as a root directory otherwise.
     ///
     /// # Errors

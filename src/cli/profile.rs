@@ -74,6 +74,10 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
+    // A profile is valid when what it renders is too (templates, and the audit of the
+    // configuration: no weakening it does not accept).
+    render::render_profile(&p)
+        .with_context(|| format!("failed to render profile `{}`", profile.display()))?;
     let mut out = io::stdout().lock();
     match format {
         Format::Json => {
@@ -207,6 +211,17 @@ fn summary(out: &mut impl Write, p: &Profile) -> io::Result<()> {
         )?;
     }
     writeln!(out, "verify       at boot: {:?}", p.verify.at_boot)?;
+    if !p.accept.is_empty() {
+        writeln!(
+            out,
+            "accepted     {}",
+            list(
+                p.accept
+                    .iter()
+                    .map(|(check, why)| format!("{check} ({why})"))
+            )
+        )?;
+    }
     writeln!(out, "digest       {}", p.digest())?;
     Ok(())
 }
