@@ -1002,3 +1002,421 @@ fn a_non_utf8_signature_is_a_bad_signature_and_revocation_comments_are_comments(
         )
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// 2. A user's home is a new directory of its own; the audit finds system directories owned
+//    by users.
+
+fn profile_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let path = dir.join(name);
+    write(&path, &edit(minimal_profile()));
+    path
+}
+
+#[test]
+fn a_home_is_never_a_system_or_package_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for home in ["/etc", "/usr/bin", "/root", "/etc/ssh", "/home"] {
+        let profile = profile_with(dir.path(), "etc.toml", |p| {
+            p.replace("uid = 1000\n", &format!("uid = 1000\nhome = \"{home}\"\n"))
+        });
+        let run = basalt(&["profile", "check", s(&profile)]);
+        assert_eq!(run.code, 2, "{home}: {run:?}");
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: {}:28:8: home `{home}` of user `admin` is not below `/home` or a state path\n   |\n28 | home = \"{home}\"\n   |        {}\n\nhint: a home is a new directory the user owns: use the default `/home/admin`, or a directory below a [[filesystem.state]] path\n",
+                profile.display(),
+                "^".repeat(home.len() + 2)
+            )
+        );
+    }
+    // Below a state path, but a directory a package ships: refused when the image is built.
+    let Some(repo) = shared_repo("a_home_is_never_a_system_or_package_directory") else {
+        return;
+    };
+    let profile = profile_with(dir.path(), "chrony.toml", |p| {
+        p.replace(
+            "[filesystem]",
+            "[[users]]\nname = \"svc\"\nuid = 1001\nhome = \"/var/lib/chrony\"\n\n[filesystem]",
+        )
+    });
+    let out = dir.path().join("out");
+    let run = basalt(&[
+        "build",
+        s(&profile),
+        "--repository",
+        s(&repo),
+        "--offline",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.ends_with(
+            "error: failed to assemble `minimal`: home `/var/lib/chrony` of user `svc` already exists in the image (package `chrony` ships it): a home must be a new directory\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists(), "nothing is written");
+}
+
+/// An image archive of directories and files, with owners and modes.
+fn image_of(path: &Path, entries: &[(&str, Option<&str>, u32, u32, u32)]) {
+    let file = std::fs::File::create(path).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    for (name, content, mode, uid, gid) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(*mode);
+        header.set_uid(u64::from(*uid));
+        header.set_gid(u64::from(*gid));
+        match content {
+            Some(text) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(text.len() as u64);
+                builder
+                    .append_data(&mut header, name, text.as_bytes())
+                    .unwrap();
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                builder.append_data(&mut header, name, &[][..]).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap().finish().unwrap();
+}
+
+fn audit_findings(target: &Path) -> (i32, Vec<Value>) {
+    let run = basalt(&["audit", s(target), "--format", "json"]);
+    let json: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+    (run.code, json["findings"].as_array().unwrap().clone())
+}
+
+#[test]
+fn the_audit_finds_system_directories_owned_by_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("image.tar.gz");
+    image_of(
+        &image,
+        &[
+            ("etc", None, 0o750, 1000, 1000),
+            (
+                "etc/passwd",
+                Some("root:x:0:0::/root:/bin/sh\nops:x:1000:1000::/etc:/bin/sh\n"),
+                0o644,
+                0,
+                0,
+            ),
+            ("etc/group", Some("root:x:0:\nops:x:1000:\n"), 0o644, 0, 0),
+            ("usr/local/bin", None, 0o775, 0, 1000),
+            ("home/ops", None, 0o700, 1000, 1000),
+        ],
+    );
+    let (code, findings) = audit_findings(&image);
+    assert_eq!(code, 1);
+    let owned: Vec<(&str, &str, &str)> = findings
+        .iter()
+        .filter(|f| f["check"] == "system-dir-owner")
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap(),
+                f["message"].as_str().unwrap(),
+                f["evidence"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owned,
+        [
+            (
+                "/etc",
+                "system directory `/etc` is owned by `ops`, which is not a system account",
+                "dir mode 0750 owner 1000:1000 (ops:ops)"
+            ),
+            (
+                "/usr/local/bin",
+                "system directory `/usr/local/bin` is writable by group `ops`, which is not a system group",
+                "dir mode 0775 owner 0:1000 (root:ops)"
+            ),
+        ]
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 3. sshd Includes that fan out.
+
+fn sshd_root(dir: &Path, files: usize) -> PathBuf {
+    let root = dir.join(format!("root{files}"));
+    write(
+        &root.join("etc/ssh/sshd_config"),
+        "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers ops\n",
+    );
+    for i in 0..files {
+        write(
+            &root.join(format!("etc/ssh/sshd_config.d/{i:02}.conf")),
+            "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding no\n",
+        );
+    }
+    root
+}
+
+#[test]
+fn sshd_includes_that_include_each_other_end_quickly_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three files that each include their whole directory: every chain is read once.
+    let (_, findings) = audit_findings(&sshd_root(dir.path(), 3));
+    let ssh: Vec<&Value> = findings
+        .iter()
+        .filter(|f| {
+            f["check"].as_str().unwrap().starts_with("ssh-")
+                || f["path"].as_str().unwrap().starts_with("/etc/ssh")
+        })
+        .collect();
+    assert_eq!(ssh, Vec::<&Value>::new());
+    // Twelve (12! chains): the expansion stops at its bound, and says so.
+    let (_, findings) = audit_findings(&sshd_root(dir.path(), 12));
+    let stopped: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f["check"] == "unreadable-file")
+        .map(|f| (f["path"].as_str().unwrap(), f["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stopped,
+        [(
+            "/etc/ssh/sshd_config",
+            "the sshd configuration is not read to its end: its Includes expand too far"
+        )]
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 5. Profile ids never take the image's accounts' ids.
+
+#[test]
+fn profile_ids_never_collide_with_the_images_accounts() {
+    let Some(repo) = shared_repo("profile_ids_never_collide_with_the_images_accounts") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (edit, message) in [
+        (
+            "uid = 22\n",
+            "uid 22 of user `admin` is already used by `sshd` in the image's /etc/passwd",
+        ),
+        (
+            "uid = 100\n",
+            "uid 100 of user `admin` is already used by `chrony` in the image's /etc/passwd",
+        ),
+        (
+            "uid = 1000\ngid = 101\n",
+            "gid 101 of group `admin` is already used by `chrony` in the image's /etc/group",
+        ),
+    ] {
+        let profile = profile_with(dir.path(), "ids.toml", |p| p.replace("uid = 1000\n", edit));
+        let out = dir.path().join("out");
+        let run = basalt(&[
+            "build",
+            s(&profile),
+            "--repository",
+            s(&repo),
+            "--offline",
+            "--out",
+            s(&out),
+        ]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr
+                .ends_with(&format!("error: failed to assemble `minimal`: {message}\n")),
+            "{edit}: {}",
+            run.stderr
+        );
+        assert!(!out.exists());
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// 12. A trusted package's data member swapped for a bomb stops at its installed size.
+
+#[test]
+fn a_swapped_data_member_stops_at_the_installed_size() {
+    use support::apk::{ApkBuilder, TestKey};
+    let key = TestKey::primary();
+    let trusted = ApkBuilder::new("tiny", "1-r0")
+        .dir("usr", 0o755)
+        .file("usr/tiny", b"x", 0o644)
+        .build_signed(key);
+    // The same signed control member (installed size 1), followed by a data member that
+    // inflates to 64 MiB.
+    let bomb = ApkBuilder::new("tiny", "1-r0")
+        .dir("usr", 0o755)
+        .zero_file("usr/tiny", 64 << 20)
+        .build_signed(key);
+    let data = trusted.members.len() - 1;
+    let mut bytes = trusted.bytes[..trusted.members[data].start].to_vec();
+    bytes.extend_from_slice(&bomb.bytes[bomb.members[data].clone()]);
+    let err = basalt::pipeline::read_apk(
+        &bytes,
+        "tiny-1-r0.apk",
+        &key.keyring(),
+        None,
+        basalt::unpack::Limits::default(),
+    )
+    .unwrap_err();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect();
+    let limit = 2 + (16 << 20);
+    assert!(
+        chain
+            .iter()
+            .any(|m| m.contains(&format!("inflates beyond the limit of {limit} bytes"))),
+        "{chain:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 14. The hardened defaults cannot be undone silently; Docker's case-insensitive JSON.
+
+#[test]
+fn weakening_daemon_or_sshd_settings_needs_an_explicit_acceptance() {
+    let dir = tempfile::tempdir().unwrap();
+    let docker_host = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/docker-host.toml"),
+    )
+    .unwrap();
+    let weak = docker_host.replace(
+        "\"max-concurrent-downloads\" = 3\n",
+        "\"max-concurrent-downloads\" = 3\nhosts = [\"unix:///run/docker.sock\", \"tcp://0.0.0.0:2375\"]\nicc = true\n\"no-new-privileges\" = false\n",
+    );
+    let profile = dir.path().join("weak.toml");
+    write(&profile, &weak);
+    let run = basalt(&["profile", "check", s(&profile)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: failed to render profile `{}`: the profile's configuration fails audit checks it does not accept:\n  \
+             - `docker-tcp-without-tls` (critical) /etc/docker/daemon.json: Docker daemon setting `hosts` is `tcp://0.0.0.0:2375 (tlsverify false)`\n  \
+             - `docker-icc` (medium) /etc/docker/daemon.json: Docker daemon setting `icc` is `true`\n  \
+             - `docker-no-new-privileges` (medium) /etc/docker/daemon.json: Docker daemon setting `no-new-privileges` is `false`\n\n\
+             hint: change the profile, or accept each check on purpose, with the reason, in an `[accept]` table (`\"docker-tcp-without-tls\" = \"why\"`); the audit of the host still reports it\n",
+            profile.display()
+        )
+    );
+    // A template of the profile's own that turns password and root logins back on.
+    let templates = dir.path().join("templates/etc/ssh");
+    write(
+        &templates.join("sshd_config"),
+        "PasswordAuthentication yes\nPermitRootLogin yes\nKbdInteractiveAuthentication no\nAllowUsers ops\n",
+    );
+    let profile = dir.path().join("sshd.toml");
+    write(
+        &profile,
+        &format!("{docker_host}\n[files]\ntemplates = \"templates\"\n"),
+    );
+    let run = basalt(&["profile", "check", s(&profile)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "  - `ssh-password-auth` (high) /etc/ssh/sshd_config:1: sshd effective setting `passwordauthentication yes`\n  - `ssh-root-login` (high) /etc/ssh/sshd_config:2: sshd effective setting `permitrootlogin yes`\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Accepted on purpose, with a reason: the profile is valid and says so.
+    write(
+        &profile,
+        &format!(
+            "{docker_host}\n[files]\ntemplates = \"templates\"\n\n[accept]\n\"ssh-password-auth\" = \"jump host of the migration\"\n\"ssh-root-login\" = \"break-glass access\"\n"
+        ),
+    );
+    let run = basalt(&["profile", "check", s(&profile)]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "accepted     ssh-password-auth (jump host of the migration), ssh-root-login (break-glass access)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    // An acceptance names a real check, and gives a reason.
+    write(
+        &profile,
+        &format!(
+            "{docker_host}\n[accept]\n\"docker-icc\" = \"  \"\n\"ssh-pasword-auth\" = \"x\"\n"
+        ),
+    );
+    let run = basalt(&["profile", "check", s(&profile)]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("accepting `docker-icc` needs a reason"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`ssh-pasword-auth` is not an audit check")
+            && run.stderr.contains("did you mean `ssh-password-auth`?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_privileged_container_is_found_whatever_the_case_of_its_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("image.tar.gz");
+    let id = "0123456789abcdef";
+    let config = format!("var/lib/docker/containers/{id}/config.v2.json");
+    let host = format!("var/lib/docker/containers/{id}/hostconfig.json");
+    image_of(
+        &image,
+        &[
+            ("usr/bin/dockerd", Some("elf"), 0o755, 0, 0),
+            (&config, Some(r#"{"Name":"/web"}"#), 0o600, 0, 0),
+            (
+                &host,
+                Some(r#"{"Privileged":false,"pRiViLeGeD":true,"networkmode":"host"}"#),
+                0o600,
+                0,
+                0,
+            ),
+        ],
+    );
+    let (code, findings) = audit_findings(&image);
+    assert_eq!(code, 1);
+    let containers: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f["check"].as_str())
+        .filter(|c| c.starts_with("container-"))
+        .collect();
+    assert_eq!(
+        containers,
+        ["container-privileged", "container-host-network"]
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 15. A diagnostic names the actual problem.
+
+#[test]
+fn an_invalid_uid_is_not_reported_as_a_missing_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = profile_with(dir.path(), "uid.toml", |p| {
+        p.replace("uid = 1000\n", "uid = 70000\n")
+    });
+    let run = basalt(&["profile", "check", s(&profile)]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: {}:27:7: uid 70000 is out of range (expected 1 to 65533)\n   |\n27 | uid = 70000\n   |       ^^^^^\n",
+            profile.display()
+        )
+    );
+}
