@@ -357,8 +357,8 @@ fn an_interrupted_output_leaves_no_temporary_file() {
             pending[0].starts_with(".image.tar.gz.") && pending[0].ends_with(".tmp"),
             "{pending:?}"
         );
-        let killed = Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
+        let killed = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {}", child.id())])
             .status()
             .unwrap();
         assert!(killed.success());
