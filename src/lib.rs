@@ -28,7 +28,9 @@
 //! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
 //!   JSON and mtree exports.
 //! - [`sign`]: Ed25519 keys and signatures in minisign's formats; trusted and revoked keys.
-//! - [`host`]: a read-only, parallel, streaming walk of a root or an image archive.
+//! - [`host`]: a root or an image archive read into manifest entries.
+//! - [`walk`]: the walk of a live root in the manifest's order, with a fixed number of reads in
+//!   flight: read-only, never following a symlink nor opening a special file.
 //! - [`compare`]: the merge-join of two sorted entry lists.
 //! - [`verify`]: signature first, then drift under the runtime policy, as findings.
 //! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
@@ -76,6 +78,7 @@ pub mod manifest;
 pub mod rootfs;
 pub mod sign;
 pub mod verify;
+pub mod walk;
 
 // The redeploy loop and the checklist.
 pub mod audit;
