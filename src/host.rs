@@ -75,6 +75,9 @@ pub enum Error {
         /// The evidence.
         detail: String,
     },
+    /// The description could not be handed on (written).
+    #[error("cannot write the description")]
+    Output(#[source] io::Error),
     /// More entries than [`MAX_ARCHIVE_ENTRIES`].
     #[error("the archive `{path}` holds more than {MAX_ARCHIVE_ENTRIES} entries")]
     TooManyEntries {
@@ -178,7 +181,8 @@ pub struct Item {
     pub entry: Option<Entry>,
     /// What could not be described exactly.
     pub problem: Option<Problem>,
-    /// For a regular file: its link count (`st_nlink`); 0 when not known.
+    /// For a regular file: its link count (`st_nlink`); 1 for anything else, 0 when nothing
+    /// could be described.
     pub nlink: u64,
     /// Another filesystem (or a bind mount) is mounted here: recorded, not entered.
     pub mount: bool,
@@ -214,8 +218,15 @@ impl Scan {
     }
 
     /// The scan as the items of a walk, in path order: each entry with its problem, link count
-    /// and whether it is a mount point, and each problem without an entry.
+    /// and whether it is a mount point, and each problem without an entry. Without link counts
+    /// (an archive), a regular file's count is the size of its hard-link group.
     pub fn items(&self) -> impl Iterator<Item = Item> + '_ {
+        let mut groups: BTreeMap<&[u8], u64> = BTreeMap::new();
+        for e in &self.entries {
+            if let Some(leader) = &e.hardlink {
+                *groups.entry(leader.as_slice()).or_insert(1) += 1;
+            }
+        }
         let mut entries = self.entries.iter().peekable();
         let mut problems = self.problems.iter().peekable();
         std::iter::from_fn(move || {
@@ -235,10 +246,12 @@ impl Scan {
             }
             let entry = entries.next()?;
             let problem = problems.next_if(|p| p.path == entry.path).cloned();
+            let leader = entry.hardlink.as_deref().unwrap_or(&entry.path);
+            let group = groups.get(leader).copied().unwrap_or(1);
             let nlink = self
                 .link_counts
                 .binary_search_by(|(p, _)| p.as_slice().cmp(&entry.path))
-                .map_or(1, |i| self.link_counts[i].1);
+                .map_or(group, |i| self.link_counts[i].1);
             let mount = self.mount_points.binary_search(&entry.path).is_ok();
             Some(Item {
                 entry: Some(entry.clone()),
@@ -589,6 +602,63 @@ pub fn manifest_from_scan(
     let mut manifest = manifest::Manifest { header, entries };
     manifest.canonicalise();
     Ok(manifest)
+}
+
+/// Walks `root` and describes it for a manifest one entry at a time, as
+/// [`manifest_from_scan`] describes a whole scan: `sink` takes each entry, in order and with
+/// its owning package, as the walk reaches it. Returns `header` with the installed packages of
+/// the tree's apk database (when it has one), and the number of entries.
+///
+/// # Errors
+/// As [`scan_root`]; [`Error::Incomplete`] naming the first entry that could not be described
+/// (the walk stops there), or the apk database when it changed during the walk;
+/// [`Error::Output`] when `sink` fails.
+pub fn describe_root(
+    root: &Path,
+    mut header: manifest::Header,
+    mut sink: impl FnMut(&Entry) -> io::Result<()>,
+) -> Result<(manifest::Header, usize), Error> {
+    let options = ScanOptions::default();
+    let db = crate::walk::root_apk_db(root, &options);
+    let mut owners = Owners::new();
+    if let Some(db) = &db {
+        let (packages, by_path) = packages_from_db(db).map_err(|e| Error::Incomplete {
+            path: manifest::escape(APK_DB),
+            detail: e.to_string(),
+        })?;
+        header.packages = packages;
+        owners = by_path;
+    }
+    let mut count = 0usize;
+    let mut failed = None;
+    let summary = crate::walk::walk_root(root, &options, |item| {
+        if let Some(p) = item.problem {
+            failed = Some(Error::Incomplete {
+                path: manifest::escape(&p.path),
+                detail: p.detail,
+            });
+            return std::ops::ControlFlow::Break(());
+        }
+        if let Some(mut entry) = item.entry {
+            entry.package = owners.get(&entry.path).cloned();
+            if let Err(e) = sink(&entry) {
+                failed = Some(Error::Output(e));
+                return std::ops::ControlFlow::Break(());
+            }
+            count += 1;
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if summary.apk_db != db {
+        return Err(Error::Incomplete {
+            path: manifest::escape(APK_DB),
+            detail: "changed during the walk".into(),
+        });
+    }
+    Ok((header, count))
 }
 
 /// Where an apk database lives in a tree.

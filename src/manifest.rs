@@ -416,6 +416,39 @@ pub fn is_normal_path(path: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
+/// The canonical text of a header announcing `entries` entries: what precedes the entries'
+/// lines (each [`Entry::render_into`] and a newline), so that a manifest can be written entry
+/// by entry.
+pub fn render_header_into(h: &Header, entries: usize, out: &mut String) {
+    let _ = writeln!(out, "{MAGIC} {FORMAT_VERSION}");
+    let _ = writeln!(out, "image {}", escape_opt(Some(&h.image)));
+    let _ = writeln!(out, "version {}", escape_opt(Some(&h.version)));
+    let _ = writeln!(out, "profile {}", escape_opt(h.profile_digest.as_deref()));
+    let _ = writeln!(out, "lock {}", escape_opt(h.lock_digest.as_deref()));
+    let _ = writeln!(out, "built {}", h.build_time);
+    for p in &h.packages {
+        let _ = writeln!(
+            out,
+            "package {} {} {} {} {}",
+            escape_opt(Some(&p.name)),
+            escape_opt(Some(&p.version)),
+            escape_opt(p.origin.as_deref()),
+            escape_opt(p.identity.as_deref()),
+            sha_opt(p.record.as_ref())
+        );
+    }
+    for (word, list) in [
+        ("ephemeral", &h.policy.ephemeral),
+        ("state", &h.policy.state),
+        ("mutable", &h.policy.mutable),
+    ] {
+        for path in list {
+            let _ = writeln!(out, "{word} {}", escape_text(path));
+        }
+    }
+    let _ = writeln!(out, "entries {entries}");
+}
+
 impl Manifest {
     /// Sorts entries by path and packages by name, and normalises the policy: what
     /// [`Manifest::render`] expects.
@@ -431,33 +464,7 @@ impl Manifest {
     pub fn render(&self) -> Vec<u8> {
         let h = &self.header;
         let mut out = String::with_capacity(128 * (self.entries.len() + h.packages.len() + 8));
-        let _ = writeln!(out, "{MAGIC} {FORMAT_VERSION}");
-        let _ = writeln!(out, "image {}", escape_opt(Some(&h.image)));
-        let _ = writeln!(out, "version {}", escape_opt(Some(&h.version)));
-        let _ = writeln!(out, "profile {}", escape_opt(h.profile_digest.as_deref()));
-        let _ = writeln!(out, "lock {}", escape_opt(h.lock_digest.as_deref()));
-        let _ = writeln!(out, "built {}", h.build_time);
-        for p in &h.packages {
-            let _ = writeln!(
-                out,
-                "package {} {} {} {} {}",
-                escape_opt(Some(&p.name)),
-                escape_opt(Some(&p.version)),
-                escape_opt(p.origin.as_deref()),
-                escape_opt(p.identity.as_deref()),
-                sha_opt(p.record.as_ref())
-            );
-        }
-        for (word, list) in [
-            ("ephemeral", &h.policy.ephemeral),
-            ("state", &h.policy.state),
-            ("mutable", &h.policy.mutable),
-        ] {
-            for path in list {
-                let _ = writeln!(out, "{word} {}", escape_text(path));
-            }
-        }
-        let _ = writeln!(out, "entries {}", self.entries.len());
+        render_header_into(h, self.entries.len(), &mut out);
         for entry in &self.entries {
             entry.render_into(&mut out);
             out.push('\n');
@@ -567,7 +574,8 @@ impl Manifest {
 }
 
 impl Entry {
-    fn render_into(&self, out: &mut String) {
+    /// Appends the entry's canonical line (without the newline) to `out`.
+    pub fn render_into(&self, out: &mut String) {
         let _ = write!(
             out,
             "{} {} {:04o} {} {}",

@@ -21,16 +21,18 @@
 //! Invariants: findings are values (a verification that finds drift has succeeded), sorted by
 //! path then kind; this module neither prints nor chooses exit codes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::compare::{Change, merge_join};
-use crate::host::{self, APK_DB, ProblemKind, Scan, ScanOptions};
-use crate::manifest::{self, Entry, Kind, Manifest, Rule, escape, strictly_below};
-use crate::sign::{self, Keyring, Signature};
+use crate::host::{self, APK_DB, Item, ProblemKind, Scan, ScanOptions};
+use crate::manifest::{self, Entry, Header, Kind, Manifest, Rule, escape, strictly_below};
+use crate::sign::{self, Keyring, Signature, Signed};
+use crate::walk;
 
 /// Errors that stop a verification (as opposed to findings).
 #[derive(Debug, thiserror::Error)]
@@ -169,11 +171,31 @@ pub fn check_signature(
     signature: &Signature,
     keyring: &Keyring,
 ) -> Result<sign::KeyId, Error> {
+    check_signed(
+        Signed::Data(manifest_bytes),
+        &sha2_digest(manifest_bytes),
+        signature,
+        keyring,
+    )
+}
+
+/// As [`check_signature`], over the manifest's bytes or, for a prehashed signature, their
+/// BLAKE2b-512 digest; `sha256` is the SHA-256 of the same bytes, which the trusted comment
+/// must name when it names one.
+///
+/// # Errors
+/// [`Error::Signature`] or [`Error::SignedDigest`].
+pub fn check_signed(
+    signed: Signed<'_>,
+    sha256: &[u8; 32],
+    signature: &Signature,
+    keyring: &Keyring,
+) -> Result<sign::KeyId, Error> {
     let key = keyring
-        .verify(manifest_bytes, signature)
+        .verify_signed(signed, signature)
         .map_err(Error::Signature)?;
     if let Some(signed) = signature.trusted_field("manifest") {
-        let actual = format!("sha256:{}", hex::encode(sha2_digest(manifest_bytes)));
+        let actual = format!("sha256:{}", hex::encode(sha256));
         if signed != actual {
             return Err(Error::SignedDigest {
                 signed: signed.to_owned(),
@@ -200,14 +222,57 @@ pub fn trusted_comment(manifest: &Manifest) -> String {
     )
 }
 
-/// Scans `root` (a directory) under the manifest's policy and compares.
+/// Walks `root` (a directory) under the manifest's policy and compares, entry by entry.
 ///
 /// # Errors
 /// [`Error::Host`] when the root cannot be walked at all.
 pub fn verify_root(manifest: &Manifest, root: &Path) -> Result<Vec<Finding>, Error> {
-    let options = ScanOptions::for_policy(&manifest.header.policy);
-    let scan = host::scan_root(root, &options).map_err(Error::Host)?;
-    Ok(compare(manifest, &scan))
+    let entries = manifest.entries.iter().cloned().map(Ok::<_, Infallible>);
+    match verify_root_with(&manifest.header, entries, root) {
+        Ok(findings) => Ok(findings),
+        Err(Streamed::Stop(e)) => Err(Error::Host(e)),
+        Err(Streamed::Entries(never)) => match never {},
+    }
+}
+
+/// Why a verification from a stream of manifest entries stopped.
+#[derive(Debug)]
+pub enum Streamed<E> {
+    /// The tree could not be walked at all.
+    Stop(host::Error),
+    /// The manifest's entries could not be read.
+    Entries(E),
+}
+
+/// Walks `root` under the policy of `header` and compares it with `entries`, the manifest's
+/// entries in order, read as the walk goes: neither the manifest nor the tree is ever held
+/// whole.
+///
+/// # Errors
+/// [`Streamed::Stop`] when the root cannot be walked at all, [`Streamed::Entries`] when an
+/// entry cannot be read.
+pub fn verify_root_with<E>(
+    header: &Header,
+    entries: impl Iterator<Item = Result<Entry, E>>,
+    root: &Path,
+) -> Result<Vec<Finding>, Streamed<E>> {
+    let options = ScanOptions::for_policy(&header.policy);
+    let mut comparison = Comparison::new(header, entries);
+    let mut failed = None;
+    let summary = walk::walk_root(root, &options, |item| match comparison.item(item) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            failed = Some(e);
+            ControlFlow::Break(())
+        }
+    })
+    .map_err(Streamed::Stop)?;
+    if let Some(e) = failed {
+        return Err(Streamed::Entries(e));
+    }
+    comparison
+        .finish(summary.apk_db.as_deref())
+        .map_err(Streamed::Entries)
 }
 
 /// Reads an image archive under the manifest's policy and compares.
@@ -270,22 +335,6 @@ enum Depth {
     Type,
 }
 
-/// The size of each hard-link group, by its leader (a path alone is a group of one).
-fn group_sizes(entries: &[Entry]) -> BTreeMap<&[u8], u64> {
-    let mut sizes: BTreeMap<&[u8], u64> = BTreeMap::new();
-    for e in entries {
-        if let Some(leader) = &e.hardlink {
-            *sizes.entry(leader.as_slice()).or_insert(1) += 1;
-        }
-    }
-    sizes
-}
-
-fn group_size(sizes: &BTreeMap<&[u8], u64>, e: &Entry) -> u64 {
-    let leader = e.hardlink.as_deref().unwrap_or(&e.path);
-    sizes.get(leader).copied().unwrap_or(1)
-}
-
 fn links(n: u64) -> String {
     if n == 1 {
         "1 link".to_owned()
@@ -297,131 +346,313 @@ fn links(n: u64) -> String {
 /// Compares a manifest with a scan under the manifest's runtime policy.
 #[must_use]
 pub fn compare(manifest: &Manifest, scan: &Scan) -> Vec<Finding> {
-    let policy = &manifest.header.policy;
-    let mut out = Out {
-        findings: Vec::new(),
-    };
-    let problems: BTreeMap<&[u8], &host::Problem> = scan
-        .problems
-        .iter()
-        .map(|p| (p.path.as_slice(), p))
-        .collect();
-    let mounts: BTreeSet<&[u8]> = scan.mount_points.iter().map(Vec::as_slice).collect();
-    let mut hidden: BTreeSet<&[u8]> = BTreeSet::new();
-    // Everything strictly below an ephemeral or state path is free; those paths themselves
-    // are where their filesystems are mounted, and must be the manifest's directories.
-    let free = |path: &[u8]| policy.is_inside_free_area(path);
-    let is_area_root = |path: &[u8]| {
-        policy
-            .ephemeral
-            .iter()
-            .chain(&policy.state)
-            .any(|p| p.as_bytes() == path)
-    };
-    let is_mutable_root = |path: &[u8]| policy.mutable.iter().any(|p| p.as_bytes() == path);
-    let mount_expected =
-        |path: &[u8]| is_area_root(path) || KERNEL_MOUNTS.iter().any(|k| k.as_bytes() == path);
-    let expected_groups = group_sizes(&manifest.entries);
-    let actual_groups = group_sizes(&scan.entries);
-    let link_count = |a: &Entry| {
-        scan.link_counts
-            .binary_search_by(|(p, _)| p.as_slice().cmp(&a.path))
-            .map_or_else(|_| group_size(&actual_groups, a), |i| scan.link_counts[i].1)
-    };
+    let entries = manifest.entries.iter().cloned().map(Ok::<_, Infallible>);
+    let mut comparison = Comparison::new(&manifest.header, entries);
+    for item in scan.items() {
+        if let Err(never) = comparison.item(item) {
+            match never {}
+        }
+    }
+    match comparison.finish(scan.apk_db.as_deref()) {
+        Ok(findings) => findings,
+        Err(never) => match never {},
+    }
+}
 
-    for change in merge_join(&manifest.entries, &scan.entries) {
-        let path = change.path();
-        if free(path) {
-            continue;
+/// A mount point seen by the walk, and what the manifest says is there.
+struct Mount {
+    path: Vec<u8>,
+    listed: Option<&'static str>,
+    /// Entries of the manifest below it are missing: the mount hides them.
+    hidden: bool,
+}
+
+/// A regular file with more links than its group may have: decided once the whole tree has
+/// been seen.
+struct LinkCheck {
+    path: Vec<u8>,
+    nlink: u64,
+    actual_leader: Vec<u8>,
+    expected_leader: Vec<u8>,
+}
+
+/// A comparison of a manifest with a tree in one pass: the tree's items in path order
+/// ([`Comparison::item`]), merged with the manifest's entries read in the same order, under
+/// the manifest's runtime policy. What it keeps grows with the findings, the mount points and
+/// the hard-linked files, never with the number of entries.
+pub struct Comparison<'h, I> {
+    header: &'h Header,
+    entries: I,
+    /// The next entry of the manifest, read and not yet compared.
+    next: Option<Entry>,
+    /// The manifest's entries are all read.
+    done: bool,
+    out: Out,
+    mounts: Vec<Mount>,
+    /// Hard-link groups of more than one path, by leader: their sizes in the manifest and in
+    /// the tree.
+    expected_groups: HashMap<Vec<u8>, u64>,
+    actual_groups: HashMap<Vec<u8>, u64>,
+    link_checks: Vec<LinkCheck>,
+    manifest_lists_apk_db: bool,
+}
+
+impl<'h, I, E> Comparison<'h, I>
+where
+    I: Iterator<Item = Result<Entry, E>>,
+{
+    /// A comparison with the manifest of `header`, whose entries `entries` gives in order.
+    pub fn new(header: &'h Header, entries: I) -> Self {
+        Comparison {
+            header,
+            entries,
+            next: None,
+            done: false,
+            out: Out {
+                findings: Vec::new(),
+            },
+            mounts: Vec::new(),
+            expected_groups: HashMap::new(),
+            actual_groups: HashMap::new(),
+            link_checks: Vec::new(),
+            manifest_lists_apk_db: false,
+        }
+    }
+
+    /// Reads the manifest's next entry into `next`, unless it holds one.
+    fn fill(&mut self) -> Result<(), E> {
+        if self.next.is_some() || self.done {
+            return Ok(());
+        }
+        match self.entries.next().transpose()? {
+            Some(entry) => {
+                if let Some(leader) = &entry.hardlink {
+                    *self.expected_groups.entry(leader.clone()).or_insert(1) += 1;
+                }
+                if entry.path == APK_DB {
+                    self.manifest_lists_apk_db = true;
+                }
+                self.next = Some(entry);
+            }
+            None => self.done = true,
+        }
+        Ok(())
+    }
+
+    /// Compares the tree's next item (items come in path order).
+    ///
+    /// # Errors
+    /// When the manifest's entries cannot be read.
+    pub fn item(&mut self, item: Item) -> Result<(), E> {
+        loop {
+            self.fill()?;
+            match self.next.take() {
+                Some(e) if e.path.as_slice() < item.path() => self.expected_only(e),
+                next => {
+                    self.next = next;
+                    break;
+                }
+            }
+        }
+        let expected = self.next.take_if(|e| e.path.as_slice() == item.path());
+        if let Some(leader) = item.entry.as_ref().and_then(|a| a.hardlink.as_ref()) {
+            *self.actual_groups.entry(leader.clone()).or_insert(1) += 1;
+        }
+        self.change(expected, item);
+        Ok(())
+    }
+
+    /// What is left once the tree's last item was compared: the manifest's remaining entries,
+    /// hard links from outside, mount points, the apk database (`apk_db`, the tree's, when it
+    /// was read) against the manifest's packages.
+    ///
+    /// # Errors
+    /// When the manifest's entries cannot be read.
+    pub fn finish(mut self, apk_db: Option<&[u8]>) -> Result<Vec<Finding>, E> {
+        loop {
+            self.fill()?;
+            match self.next.take() {
+                Some(e) => self.expected_only(e),
+                None => break,
+            }
+        }
+        let policy = &self.header.policy;
+        for check in std::mem::take(&mut self.link_checks) {
+            let seen = self
+                .actual_groups
+                .get(&check.actual_leader)
+                .copied()
+                .unwrap_or(1);
+            if check.nlink > seen {
+                let expected = self
+                    .expected_groups
+                    .get(&check.expected_leader)
+                    .copied()
+                    .unwrap_or(1);
+                self.out.push(
+                    &check.path,
+                    FindingKind::Target,
+                    Some(links(expected)),
+                    Some(format!(
+                        "{}, {} of them outside the verified tree (a hard link in an ephemeral or state path, or outside the root)",
+                        links(check.nlink),
+                        check.nlink - seen
+                    )),
+                );
+            }
+        }
+        let is_area_root = |path: &[u8]| {
+            policy
+                .ephemeral
+                .iter()
+                .chain(&policy.state)
+                .any(|p| p.as_bytes() == path)
+        };
+        for mount in &self.mounts {
+            let path = mount.path.as_slice();
+            let expected_here =
+                is_area_root(path) || KERNEL_MOUNTS.iter().any(|k| k.as_bytes() == path);
+            if expected_here || policy.is_inside_free_area(path) {
+                continue;
+            }
+            let actual = match (mount.listed, mount.hidden) {
+                (_, true) => "dir with another filesystem mounted over its content".to_owned(),
+                (Some("dir") | None, false) => {
+                    "dir with another filesystem mounted over it".to_owned()
+                }
+                (Some(kind), false) => format!("{kind} with another file mounted over it"),
+            };
+            self.out.push(
+                path,
+                FindingKind::Type,
+                Some(mount.listed.unwrap_or("nothing").to_owned()),
+                Some(actual),
+            );
+        }
+        if policy.rule(APK_DB) == Rule::Exact {
+            cross_check_packages(
+                &mut self.out,
+                &self.header.packages,
+                self.manifest_lists_apk_db,
+                apk_db,
+            );
+        }
+        let mut findings = self.out.findings;
+        findings.sort();
+        findings.dedup();
+        Ok(findings)
+    }
+
+    /// An entry of the manifest that the tree does not have.
+    fn expected_only(&mut self, e: Entry) {
+        if self.header.policy.is_inside_free_area(&e.path) {
+            return;
+        }
+        self.missing(&e, false);
+    }
+
+    fn missing(&mut self, e: &Entry, problem: bool) {
+        let path = e.path.as_slice();
+        if let Some(mount) = self
+            .mounts
+            .iter_mut()
+            .rev()
+            .find(|m| strictly_below(&m.path, path))
+        {
+            mount.hidden = true;
+        } else if !problem {
+            self.out
+                .push(path, FindingKind::Missing, Some(describe(e)), None);
+        }
+    }
+
+    fn change(&mut self, expected: Option<Entry>, item: Item) {
+        let policy = &self.header.policy;
+        let Item {
+            entry: actual,
+            problem,
+            nlink,
+            mount,
+        } = item;
+        let path: Vec<u8> = match (&actual, &problem) {
+            (Some(a), _) => a.path.clone(),
+            (None, Some(p)) => p.path.clone(),
+            (None, None) => return,
+        };
+        let path = path.as_slice();
+        if mount {
+            self.mounts.push(Mount {
+                path: path.to_vec(),
+                listed: expected.as_ref().map(|e| e.kind.name()),
+                hidden: false,
+            });
+        }
+        // Everything strictly below an ephemeral or state path is free; those paths themselves
+        // are where their filesystems are mounted, and must be the manifest's directories.
+        if policy.is_inside_free_area(path) {
+            return;
         }
         let rule = policy.rule(path);
-        if let Some(problem) = problems.get(path) {
+        if let Some(problem) = &problem {
             let kind = match problem.kind {
                 ProblemKind::Unreadable => FindingKind::Unreadable,
                 ProblemKind::Changing => FindingKind::Changing,
             };
-            out.push(path, kind, None, Some(problem.detail.clone()));
+            self.out
+                .push(path, kind, None, Some(problem.detail.clone()));
         }
-        match change {
-            Change::Missing(e) => {
-                if let Some(mount) = mounts.iter().find(|m| strictly_below(m, path)) {
-                    hidden.insert(mount);
-                } else if !problems.contains_key(path) {
-                    out.push(path, FindingKind::Missing, Some(describe(e)), None);
-                }
-            }
-            Change::Added(a) => {
-                if is_area_root(path) {
+        let is_area_root = policy
+            .ephemeral
+            .iter()
+            .chain(&policy.state)
+            .any(|p| p.as_bytes() == path);
+        let is_mutable_root = policy.mutable.iter().any(|p| p.as_bytes() == path);
+        match (expected, actual) {
+            (Some(e), None) => self.missing(&e, problem.is_some()),
+            (None, Some(a)) => {
+                if is_area_root {
                     // Not in the image, but a filesystem is mounted here: a directory, never
                     // a symlink the mount would follow.
                     if !matches!(a.kind, Kind::Dir) {
-                        out.push(
+                        self.out.push(
                             path,
                             FindingKind::Type,
                             Some("dir".into()),
                             Some(a.kind.name().into()),
                         );
                     }
-                } else if is_mutable_root(path) {
-                    unlisted_mutable(&mut out, a, link_count(a));
+                } else if is_mutable_root {
+                    unlisted_mutable(&mut self.out, &a, nlink.max(1));
                 } else {
-                    out.push(path, FindingKind::Persisted, None, Some(describe(a)));
+                    self.out
+                        .push(path, FindingKind::Persisted, None, Some(describe(&a)));
                 }
             }
-            Change::Both(e, a) => {
-                let depth =
-                    if mounts.contains(path) || rule == Rule::Ephemeral || rule == Rule::State {
-                        Depth::Type
-                    } else if rule == Rule::Mutable {
-                        Depth::NotContent
-                    } else {
-                        Depth::All
-                    };
-                compare_entry(&mut out, e, a, depth, problems.contains_key(path));
-                if depth != Depth::Type && matches!(e.kind, Kind::File { .. }) {
-                    let seen = group_size(&actual_groups, a);
-                    let count = link_count(a);
-                    if count > seen {
-                        out.push(
-                            path,
-                            FindingKind::Target,
-                            Some(links(group_size(&expected_groups, e))),
-                            Some(format!(
-                                "{}, {} of them outside the verified tree (a hard link in an ephemeral or state path, or outside the root)",
-                                links(count),
-                                count - seen
-                            )),
-                        );
-                    }
+            (Some(e), Some(a)) => {
+                let depth = if mount || rule == Rule::Ephemeral || rule == Rule::State {
+                    Depth::Type
+                } else if rule == Rule::Mutable {
+                    Depth::NotContent
+                } else {
+                    Depth::All
+                };
+                compare_entry(&mut self.out, &e, &a, depth, problem.is_some());
+                if depth != Depth::Type
+                    && matches!(e.kind, Kind::File { .. })
+                    && matches!(a.kind, Kind::File { .. })
+                    && nlink > 1
+                {
+                    self.link_checks.push(LinkCheck {
+                        path: path.to_vec(),
+                        nlink,
+                        actual_leader: a.hardlink.unwrap_or(a.path),
+                        expected_leader: e.hardlink.unwrap_or(e.path),
+                    });
                 }
             }
+            (None, None) => {}
         }
     }
-    for mount in &scan.mount_points {
-        let mount = mount.as_slice();
-        if mount_expected(mount) || free(mount) {
-            continue;
-        }
-        let listed = manifest.entry(mount).map(|e| e.kind.name());
-        let actual = match (listed, hidden.contains(mount)) {
-            (_, true) => "dir with another filesystem mounted over its content".to_owned(),
-            (Some("dir") | None, false) => "dir with another filesystem mounted over it".to_owned(),
-            (Some(kind), false) => format!("{kind} with another file mounted over it"),
-        };
-        out.push(
-            mount,
-            FindingKind::Type,
-            Some(listed.unwrap_or("nothing").to_owned()),
-            Some(actual),
-        );
-    }
-    if policy.rule(APK_DB) == Rule::Exact {
-        cross_check_packages(&mut out, manifest, scan);
-    }
-    let mut findings = out.findings;
-    findings.sort();
-    findings.dedup();
-    findings
 }
 
 /// A mutable path the image does not ship (`/etc/resolv.conf`, written at run time) may
@@ -605,12 +836,16 @@ fn show_package(p: &manifest::Package) -> String {
 /// Compares the tree's apk database with the manifest's package list, record by record.
 /// When a record differs, the findings name the packages and replace the plain `content`
 /// finding on the database file.
-fn cross_check_packages(out: &mut Out, manifest: &Manifest, scan: &Scan) {
-    let expected = &manifest.header.packages;
-    let Some(db) = &scan.apk_db else {
+fn cross_check_packages(
+    out: &mut Out,
+    expected: &[manifest::Package],
+    manifest_lists_db: bool,
+    db: Option<&[u8]>,
+) {
+    let Some(db) = db else {
         return;
     };
-    if expected.is_empty() && manifest.entry(APK_DB).is_none() {
+    if expected.is_empty() && !manifest_lists_db {
         return;
     }
     let actual = match host::packages_from_db(db) {

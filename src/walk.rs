@@ -1254,7 +1254,7 @@ fn drive(
             package: None,
         }),
         problem: top.problem.clone(),
-        nlink: stat.nlink,
+        nlink: 1,
         mount: false,
     };
     if sink(root_item).is_break() {
@@ -1396,7 +1396,11 @@ fn drive(
                         package: None,
                     }),
                     problem,
-                    nlink: stat.nlink,
+                    nlink: if stat.kind == FileKind::File {
+                        stat.nlink
+                    } else {
+                        1
+                    },
                     mount: found.mount,
                 };
                 if sink(item).is_break() {
@@ -1413,6 +1417,28 @@ fn frame_entered(frames: &mut [Frame], i: u32, listing: Arc<Listing>) {
     if let Some(frame) = frames.last_mut() {
         frame.entered.insert(i, listing);
     }
+}
+
+/// The bytes of `lib/apk/db/installed` below `root`, as a walk of it with `options` reads
+/// them before it starts (and checks that it hashes the same bytes): `None` when the tree has
+/// none as a regular file of at most [`MAX_APK_DB`] bytes on the root's filesystem, or when
+/// `options` leave its content unread.
+#[must_use]
+pub fn root_apk_db(root: &Path, options: &ScanOptions) -> Option<Vec<u8>> {
+    let fd = rustix::fs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let stat = stat_at(fd.as_fd(), c"").ok()?;
+    let walk = Walk {
+        root,
+        root_dev: stat.dev,
+        root_mnt: stat.mnt_id,
+        options,
+    };
+    read_apk_db(&walk, &File::from(fd)).map(|(bytes, _)| bytes)
 }
 
 /// Reads `lib/apk/db/installed` before the walk, through the walk's own safe opens (each

@@ -1,13 +1,13 @@
 //! `basalt manifest`: describe a root directory or an image archive.
 
-use std::io::Write as _;
+use std::io::{BufWriter, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::ValueEnum;
 
 use crate::host::{self, ScanOptions};
-use crate::manifest::{Header, RuntimePolicy};
+use crate::manifest::{Header, RuntimePolicy, render_header_into};
 
 use super::ExitStatus;
 
@@ -104,6 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         packages: Vec::new(),
         policy: policy.normalised(),
     };
+    if format == ManifestFormat::Text && fs_err::metadata(&tree)?.is_dir() {
+        write_described(&tree, header, out.as_deref())?;
+        return Ok(ExitStatus::Clean);
+    }
     let scan = scan_tree(&tree, &ScanOptions::default())?;
     let manifest = host::manifest_from_scan(scan, header)
         .with_context(|| format!("failed to describe `{}`", tree.display()))?;
@@ -125,6 +129,58 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Clean)
+}
+
+/// Entries' text held in memory before it goes to a temporary file.
+const SPOOL_IN_MEMORY: usize = 8 << 20;
+
+/// Walks the directory `tree` and writes its manifest's canonical text to `out` (atomically)
+/// or stdout, without holding its entries: their lines go to a spool (in memory while small,
+/// then an unnamed temporary file beside the output) until their number, which the header
+/// announces, is known.
+fn write_described(tree: &Path, header: Header, out: Option<&Path>) -> anyhow::Result<()> {
+    let spool_dir = match out.and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        Some(_) => PathBuf::from("."),
+        None => std::env::temp_dir(),
+    };
+    let mut spool = tempfile::spooled_tempfile_in(SPOOL_IN_MEMORY, &spool_dir);
+    let mut line = String::with_capacity(256);
+    let (header, count) = {
+        let mut writer = BufWriter::with_capacity(256 * 1024, &mut spool);
+        let described = host::describe_root(tree, header, |entry| {
+            line.clear();
+            entry.render_into(&mut line);
+            line.push('\n');
+            writer.write_all(line.as_bytes())
+        })
+        .with_context(|| format!("failed to describe `{}`", tree.display()))?;
+        writer
+            .flush()
+            .with_context(|| format!("failed to describe `{}`", tree.display()))?;
+        described
+    };
+    let mut head = String::new();
+    render_header_into(&header, count, &mut head);
+    spool.seek(SeekFrom::Start(0))?;
+    match out {
+        Some(path) => {
+            let mut output = crate::output::create(path, 0o644)?;
+            let written = output
+                .file()
+                .write_all(head.as_bytes())
+                .and_then(|()| std::io::copy(&mut spool, output.file()).map(drop));
+            written.with_context(|| format!("failed to write `{}`", path.display()))?;
+            output.commit()?;
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(head.as_bytes())?;
+            std::io::copy(&mut spool, &mut stdout)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// Scans a directory, or reads an archive when `tree` is a file.

@@ -1,14 +1,14 @@
 //! `basalt verify`: check a host or an image against a signed manifest.
 
-use std::io::Write as _;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
 use crate::host::ScanOptions;
 use crate::input;
-use crate::manifest::Manifest;
-use crate::sign::{Keyring, PublicKey, Signature};
+use crate::manifest::Reader as ManifestReader;
+use crate::sign::{Algorithm, Keyring, PublicKey, Signature, Signed};
 use crate::verify::{self, Finding, Report, SignatureCheck};
 
 use super::{ExitStatus, Format};
@@ -54,7 +54,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         format,
         tree,
     } = args;
-    let bytes = input::read(&manifest, input::MAX_MANIFEST, "a manifest")?;
+    let file = input::open(&manifest)?;
+    let read_err = |source: std::io::Error| input::Error::Io {
+        path: manifest.clone(),
+        source,
+    };
+    // With a prehashed signature (what basalt writes), the manifest is read twice and never
+    // held: once for its digests, which the signature is checked against before anything
+    // else; then entry by entry as the tree is walked, hashed again, and the report is only
+    // given when those bytes are the ones checked. A legacy signature covers the bytes
+    // themselves, which are then held.
+    let mut checked: Option<[u8; 32]> = None;
+    let mut held: Option<Vec<u8>> = None;
     let signature_check = if no_signature {
         SignatureCheck::Unchecked
     } else {
@@ -88,28 +99,202 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 ));
             }
         };
-        let outcome = Signature::parse(&sig_text)
-            .map_err(verify::Error::Signature)
-            .and_then(|sig| verify::check_signature(&bytes, &sig, &keyring));
+        let sig = match Signature::parse(&sig_text) {
+            Ok(sig) => sig,
+            Err(e) => {
+                let e = verify::Error::Signature(e);
+                return refuse(&format!("{:#}", anyhow::Error::new(e)));
+            }
+        };
+        let outcome = if sig.algorithm == Algorithm::Legacy {
+            let bytes = read_bounded(&file, &manifest)?;
+            let outcome = verify::check_signature(&bytes, &sig, &keyring);
+            held = Some(bytes);
+            outcome
+        } else {
+            let digests = digests(&file, &manifest)?;
+            checked = Some(digests.sha256);
+            verify::check_signed(
+                Signed::Blake2b512(&digests.blake2b512),
+                &digests.sha256,
+                &sig,
+                &keyring,
+            )
+        };
         match outcome {
             Ok(_) => SignatureCheck::Verified,
             Err(e) => return refuse(&format!("{:#}", anyhow::Error::new(e))),
         }
     };
-    let what = || format!("failed to read the manifest `{}`", manifest.display());
-    // The header holds the runtime policy the walk needs; the entries are read meanwhile.
-    let header = Manifest::parse_header(&bytes).with_context(what)?;
-    let options = ScanOptions::for_policy(&header.policy);
-    let (parsed, scan) = rayon::join(
-        || Manifest::parse(&bytes),
-        || super::manifest::scan_tree(&tree, &options),
-    );
-    let manifest = parsed.with_context(what)?;
-    let scan = scan.with_context(|| format!("failed to read `{}`", tree.display()))?;
-    let findings = verify::compare(&manifest, &scan);
+    let (findings, declared) = match held {
+        Some(bytes) => compare_tree(bytes.as_slice(), &manifest, &tree)?.0,
+        None => {
+            (&file).seek(SeekFrom::Start(0)).map_err(read_err)?;
+            let reader = Hashing::new((&file).take(input::MAX_MANIFEST + 1));
+            let (result, reader) = compare_tree(
+                BufReader::with_capacity(READ_BUFFER, reader),
+                &manifest,
+                &tree,
+            )?;
+            let reader = reader.into_inner();
+            if reader.bytes > input::MAX_MANIFEST {
+                return Err(input::Error::TooLarge {
+                    path: manifest.clone(),
+                    limit: input::MAX_MANIFEST,
+                    role: "a manifest",
+                }
+                .into());
+            }
+            if let Some(checked) = checked
+                && reader.digest() != checked
+            {
+                anyhow::bail!(
+                    "the manifest `{}` changed while the tree was verified against it: its signature was checked over other bytes than those compared",
+                    manifest.display()
+                );
+            }
+            result
+        }
+    };
     let report = Report::new(findings, signature_check);
-    print_report(&report, format, manifest.entries.len())?;
+    print_report(&report, format, declared)?;
     Ok(ExitStatus::problem_if(!report.clean))
+}
+
+/// Read size for the manifest.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// The digests of a manifest, read once without being held.
+struct Digests {
+    sha256: [u8; 32],
+    blake2b512: [u8; 64],
+}
+
+/// Reads the manifest (at most [`input::MAX_MANIFEST`] bytes) for the digests its signature
+/// and trusted comment are checked against.
+fn digests(file: &std::fs::File, path: &Path) -> anyhow::Result<Digests> {
+    use blake2::Digest as _;
+    let mut sha = sha2::Sha256::new();
+    let mut blake = blake2::Blake2b512::new();
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut total: u64 = 0;
+    let mut reader = file.take(input::MAX_MANIFEST + 1);
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(input::Error::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+                .into());
+            }
+        };
+        sha.update(&buf[..n]);
+        blake.update(&buf[..n]);
+        total += n as u64;
+    }
+    if total > input::MAX_MANIFEST {
+        return Err(input::Error::TooLarge {
+            path: path.to_owned(),
+            limit: input::MAX_MANIFEST,
+            role: "a manifest",
+        }
+        .into());
+    }
+    Ok(Digests {
+        sha256: sha.finalize().into(),
+        blake2b512: blake.finalize().into(),
+    })
+}
+
+/// Reads the whole manifest (at most [`input::MAX_MANIFEST`] bytes).
+fn read_bounded(file: &std::fs::File, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.take(input::MAX_MANIFEST + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| input::Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > input::MAX_MANIFEST {
+        return Err(input::Error::TooLarge {
+            path: path.to_owned(),
+            limit: input::MAX_MANIFEST,
+            role: "a manifest",
+        }
+        .into());
+    }
+    Ok(bytes)
+}
+
+/// A reader that hashes (SHA-256) and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    sha: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<R> Hashing<R> {
+    fn new(inner: R) -> Self {
+        use sha2::Digest as _;
+        Hashing {
+            inner,
+            sha: sha2::Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn digest(self) -> [u8; 32] {
+        use sha2::Digest as _;
+        self.sha.finalize().into()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Compares the tree (a directory, walked; or an image archive, read) with the manifest read
+/// from `reader` entry by entry; returns the findings and the number of entries, and the
+/// reader, read to its end.
+fn compare_tree<R: BufRead>(
+    reader: R,
+    manifest: &Path,
+    tree: &Path,
+) -> anyhow::Result<((Vec<Finding>, usize), R)> {
+    let what = || format!("failed to read the manifest `{}`", manifest.display());
+    let tree_err = || format!("failed to read `{}`", tree.display());
+    let (header, mut entries) = ManifestReader::new(reader).with_context(what)?;
+    let declared = entries.declared();
+    let findings = if fs_err::metadata(tree).with_context(tree_err)?.is_dir() {
+        match verify::verify_root_with(&header, &mut entries, tree) {
+            Ok(findings) => findings,
+            Err(verify::Streamed::Stop(e)) => return Err(anyhow::Error::new(e).context(tree_err())),
+            Err(verify::Streamed::Entries(e)) => {
+                return Err(anyhow::Error::new(e).context(what()));
+            }
+        }
+    } else {
+        let options = ScanOptions::for_policy(&header.policy);
+        let scan = super::manifest::scan_tree(tree, &options).with_context(tree_err)?;
+        let mut comparison = verify::Comparison::new(&header, &mut entries);
+        for item in scan.items() {
+            comparison.item(item).with_context(what)?;
+        }
+        comparison
+            .finish(scan.apk_db.as_deref())
+            .with_context(what)?
+    };
+    Ok(((findings, declared), entries.into_inner()))
 }
 
 fn refuse(message: &str) -> anyhow::Result<ExitStatus> {
