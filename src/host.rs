@@ -741,6 +741,40 @@ mod tests {
     }
 
     #[test]
+    fn a_root_described_entry_by_entry_is_the_manifest_of_its_scan() {
+        let dir = tree();
+        std::fs::create_dir_all(dir.path().join("lib/apk/db")).unwrap();
+        std::fs::write(
+            dir.path().join("lib/apk/db/installed"),
+            b"C:Q1aa=\nP:base\nV:1.0\nF:etc\nR:a\nR:empty\n\n",
+        )
+        .unwrap();
+        let header = manifest::Header {
+            image: "t".into(),
+            version: "1".into(),
+            ..manifest::Header::default()
+        };
+        let mut lines = String::new();
+        let (described, count) = describe_root(dir.path(), header.clone(), |e| {
+            e.render_into(&mut lines);
+            lines.push('\n');
+            Ok(())
+        })
+        .unwrap();
+        let mut text = String::new();
+        manifest::render_header_into(&described, count, &mut text);
+        text.push_str(&lines);
+        let scan = scan_root(dir.path(), &ScanOptions::default()).unwrap();
+        let expected = manifest_from_scan(scan, header).unwrap();
+        assert_eq!(text, String::from_utf8(expected.render()).unwrap());
+        assert_eq!(described.packages.len(), 1);
+        assert_eq!(
+            expected.entry(b"/etc/a").unwrap().package.as_deref(),
+            Some("base")
+        );
+    }
+
+    #[test]
     fn pruned_paths_are_recorded_but_not_entered_in_archives_and_trees() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("var/lib/docker")).unwrap();

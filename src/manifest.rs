@@ -1197,6 +1197,18 @@ mod tests {
         assert_eq!(m.digest(), <[u8; 32]>::from(Sha256::digest(&text)));
     }
 
+    #[test]
+    fn a_reader_reads_entries_one_at_a_time_across_any_buffering() {
+        let m = sample();
+        let text = m.render();
+        let buffered = std::io::BufReader::with_capacity(7, text.as_slice());
+        let (header, reader) = Reader::new(buffered).unwrap();
+        assert_eq!(header, m.header);
+        assert_eq!(reader.declared(), m.entries.len());
+        let entries: Result<Vec<Entry>, Error> = reader.collect();
+        assert_eq!(entries.unwrap(), m.entries);
+    }
+
     #[track_caller]
     fn rejects(text: &str, needle: &str) {
         let err = Manifest::parse(text.as_bytes()).unwrap_err().to_string();

@@ -947,6 +947,7 @@ enum Job {
 
 struct Shared<'a> {
     walk: Walk<'a>,
+    tuning: Tuning,
     state: Mutex<State>,
     /// Readers wait here for work.
     work: Condvar,
@@ -961,10 +962,10 @@ impl Shared<'_> {
 
     /// The next job for a reader: the nearest file or directory, a directory only while the
     /// window ahead of the consumer has room.
-    fn pick(state: &mut State) -> Option<Job> {
+    fn pick(&self, state: &mut State) -> Option<Job> {
         loop {
-            let room =
-                state.listed_entries < MAX_LISTED_ENTRIES && state.listed_dirs < MAX_LISTED_DIRS;
+            let room = state.listed_entries < self.tuning.max_listed_entries
+                && state.listed_dirs < self.tuning.max_listed_dirs;
             let dir_first = match (state.dirs.peek(), state.files.peek()) {
                 (Some(d), Some(f)) => room && d.0.path < f.0.path,
                 (Some(_), None) => room,
@@ -998,7 +999,7 @@ impl Shared<'_> {
             if state.stop {
                 return;
             }
-            let Some(job) = Self::pick(&mut state) else {
+            let Some(job) = self.pick(&mut state) else {
                 state.idle += 1;
                 state = self
                     .work
@@ -1145,17 +1146,38 @@ pub fn walk_root(
     options: &ScanOptions,
     sink: impl FnMut(Item) -> ControlFlow<()>,
 ) -> Result<Summary, Error> {
-    walk_root_with(root, options, readers(), sink)
+    walk_root_with(root, options, Tuning::default(), sink)
 }
 
-/// [`walk_root`] with `readers` reader threads (zero: the consumer does everything itself).
+/// How a walk runs: how many readers, and how far ahead of the consumer they may list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Reader threads (zero: the consumer does everything itself).
+    pub readers: usize,
+    /// Most entries listed and not yet consumed.
+    pub max_listed_entries: usize,
+    /// Most directories listed and not yet consumed.
+    pub max_listed_dirs: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            readers: readers(),
+            max_listed_entries: MAX_LISTED_ENTRIES,
+            max_listed_dirs: MAX_LISTED_DIRS,
+        }
+    }
+}
+
+/// [`walk_root`], run as `tuning` says.
 ///
 /// # Errors
 /// As [`walk_root`].
 pub fn walk_root_with(
     root: &Path,
     options: &ScanOptions,
-    readers: usize,
+    tuning: Tuning,
     mut sink: impl FnMut(Item) -> ControlFlow<()>,
 ) -> Result<Summary, Error> {
     let root_err = |source: io::Error| Error::Root {
@@ -1201,6 +1223,7 @@ pub fn walk_root_with(
             root_mnt: stat.mnt_id,
             options,
         },
+        tuning,
         state: Mutex::new(State::default()),
         work: Condvar::new(),
         ready: Condvar::new(),
@@ -1208,7 +1231,7 @@ pub fn walk_root_with(
     let db = read_apk_db(&shared.walk, &root_file);
     std::thread::scope(|scope| {
         let _stop = StopOnDrop(&shared);
-        for _ in 0..readers {
+        for _ in 0..tuning.readers {
             // Fewer readers than asked (a thread limit) only means fewer reads in flight.
             let spawned = std::thread::Builder::new()
                 .name("basalt-reader".into())
@@ -1623,6 +1646,126 @@ mod tests {
     fn device_numbers_decode() {
         assert_eq!(device(0x0103), (1, 3));
         assert_eq!(device((259 << 8) | 5), (259, 5));
+    }
+
+    /// A tree whose names sort one way by name and another by full path, with a deep chain,
+    /// a wide directory, hard links across directories, a FIFO, a symlink and odd bytes.
+    fn tricky_tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        for d in ["a", "a-b", "a.c", "a0", "a b", "b/c", "wide"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::write(r.join("a/x"), b"x").unwrap();
+        std::fs::write(r.join("a-b/q"), b"q").unwrap();
+        std::fs::write(r.join("a.c/q"), b"").unwrap();
+        std::fs::write(r.join("a b/c"), b"c").unwrap();
+        std::fs::write(r.join(OsStr::from_bytes(b"a0/\xff\x01")), b"odd").unwrap();
+        std::fs::hard_link(r.join("a/x"), r.join("b/c/x")).unwrap();
+        std::fs::hard_link(r.join("a/x"), r.join("a-b/x")).unwrap();
+        std::os::unix::fs::symlink("../a", r.join("b/link")).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(r.join("b/fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut deep = r.join("deep");
+        for _ in 0..40 {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("leaf"), b"leaf").unwrap();
+        for i in 0..300 {
+            std::fs::write(r.join(format!("wide/f{i}")), format!("{i}")).unwrap();
+            if i % 50 == 0 {
+                std::fs::create_dir_all(r.join(format!("wide/f{i}.d/sub"))).unwrap();
+            }
+        }
+        dir
+    }
+
+    fn collect(root: &Path, tuning: Tuning) -> Vec<Item> {
+        let mut items = Vec::new();
+        walk_root_with(root, &ScanOptions::default(), tuning, |item| {
+            items.push(item);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        items
+    }
+
+    #[test]
+    fn every_tuning_walks_the_same_items_in_the_manifests_order() {
+        let dir = tricky_tree();
+        let unbounded = Tuning {
+            readers: 0,
+            max_listed_entries: usize::MAX,
+            max_listed_dirs: usize::MAX,
+        };
+        let reference = collect(dir.path(), unbounded);
+        assert!(reference.len() > 350, "{}", reference.len());
+        for pair in reference.windows(2) {
+            assert!(
+                pair[0].path() < pair[1].path(),
+                "{:?} before {:?}",
+                String::from_utf8_lossy(pair[0].path()),
+                String::from_utf8_lossy(pair[1].path())
+            );
+        }
+        assert!(
+            reference
+                .iter()
+                .all(|i| i.problem.is_none() && i.entry.is_some())
+        );
+        let entry = |path: &[u8]| {
+            reference
+                .iter()
+                .find(|i| i.path() == path)
+                .and_then(|i| i.entry.clone())
+                .unwrap()
+        };
+        // The first path of a hard-link group in order leads it (`-` sorts before `/`).
+        assert_eq!(entry(b"/a-b/x").hardlink, None);
+        assert_eq!(entry(b"/a/x").hardlink, Some(b"/a-b/x".to_vec()));
+        assert_eq!(entry(b"/b/c/x").hardlink, Some(b"/a-b/x".to_vec()));
+        assert_eq!(entry(b"/b/fifo").kind, Kind::Fifo);
+        // Tight windows, many readers: the same items, without a deadlock.
+        for tuning in [
+            Tuning {
+                readers: 1,
+                max_listed_entries: 1,
+                max_listed_dirs: 1,
+            },
+            Tuning {
+                readers: 16,
+                max_listed_entries: 1,
+                max_listed_dirs: 1,
+            },
+            Tuning {
+                readers: 16,
+                max_listed_entries: 20,
+                max_listed_dirs: 3,
+            },
+            Tuning::default(),
+        ] {
+            assert_eq!(collect(dir.path(), tuning), reference, "{tuning:?}");
+        }
+    }
+
+    #[test]
+    fn a_walk_stops_when_its_consumer_does() {
+        let dir = tricky_tree();
+        let mut seen = 0;
+        walk_root(dir.path(), &ScanOptions::default(), |_| {
+            seen += 1;
+            if seen == 5 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, 5);
     }
 
     #[test]
