@@ -80,7 +80,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if at_boot && sign_key.is_none() {
         progress.clear();
         writeln!(
-            std::io::stderr(),
+            super::terminal::stderr(),
             "error: profile `{}` verifies the host at boot (`[verify] at_boot`), so its manifest must be signed, but no --sign-key was given\n\nhint: create a key pair with `basalt keygen --out KEY` and pass `--sign-key KEY.key`",
             profile_path.display()
         )?;
@@ -116,7 +116,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             {
                 progress.clear();
                 writeln!(
-                    std::io::stderr(),
+                    super::terminal::stderr(),
                     "error: `--locked` but `{}` does not exist\n\nhint: create it with `basalt lock {}`",
                     path.display(),
                     profile_path.display()
@@ -129,7 +129,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         let changes = existing.differences(&computed.lock);
         if !changes.is_empty() {
             progress.clear();
-            let mut stderr = std::io::stderr().lock();
+            let mut stderr = super::terminal::stderr();
             writeln!(stderr, "error: lock `{}` is stale:", path.display())?;
             for c in changes {
                 writeln!(stderr, "  {c}")?;
@@ -200,9 +200,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     write_outputs(out, &files)?;
     progress.clear();
 
-    let mut stdout = std::io::stdout().lock();
     match format {
         Format::Human => {
+            // Names and versions come from the repositories' indexes.
+            let mut stdout = super::terminal::stdout();
             write!(stdout, "{}", built.report.to_text())?;
             writeln!(
                 stdout,
@@ -211,7 +212,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 out.display()
             )?;
         }
-        Format::Json => stdout.write_all(&json)?,
+        Format::Json => std::io::stdout().lock().write_all(&json)?,
     }
     Ok(ExitStatus::Clean)
 }
@@ -519,7 +520,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {warning}")),
             None => {
-                let _ = writeln!(std::io::stderr(), "warning: {warning}");
+                let _ = writeln!(super::terminal::stderr(), "warning: {warning}");
             }
         }
     }

@@ -36,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     // umask), and neither file replaces one that appeared meanwhile.
     crate::output::write_new(&secret_path, key.render().as_bytes(), 0o600)?;
     crate::output::write_new(&public_path, key.public().render().as_bytes(), 0o644)?;
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = super::terminal::stdout();
     writeln!(
         stdout,
         "key {}\nsecret key: {}\npublic key: {}",

@@ -319,7 +319,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let path = output.clone().unwrap_or_else(|| default_path(profile));
     let Locked { mut lock, warnings } =
         compute(&core, repo).with_context(|| format!("failed to lock `{}`", profile.display()))?;
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     for w in &warnings {
         writeln!(stderr, "warning: {w}")?;
     }
@@ -332,7 +332,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             writeln!(stderr, "note: {note}")?;
         }
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = super::terminal::stdout();
     if *check {
         let display = path.display();
         let existing = match crate::input::read_text(&path, crate::input::MAX_DOCUMENT, "a lock") {

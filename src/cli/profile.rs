@@ -55,7 +55,7 @@ fn load(path: &Path) -> anyhow::Result<Result<Profile, ExitStatus>> {
     match profile::load(path) {
         Ok(p) => Ok(Ok(p)),
         Err(err @ profile::Error::Invalid { .. }) => {
-            let mut stderr = io::stderr().lock();
+            let mut stderr = super::terminal::stderr();
             for (i, d) in err.diagnostics().iter().enumerate() {
                 if i > 0 {
                     writeln!(stderr)?;
@@ -78,9 +78,9 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     // configuration: no weakening it does not accept).
     render::render_profile(&p)
         .with_context(|| format!("failed to render profile `{}`", profile.display()))?;
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             let doc = serde_json::json!({
                 "profile": p,
                 "digest": p.digest(),
@@ -90,7 +90,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
-        Format::Human => summary(&mut out, &p)?,
+        Format::Human => summary(&mut super::terminal::stdout(), &p)?,
     }
     Ok(ExitStatus::Clean)
 }
@@ -248,7 +248,7 @@ fn render_to(args: RenderArgs) -> anyhow::Result<ExitStatus> {
     let staging = crate::output::stage_dir(&out)?;
     write_tree(staging.path(), &files)?;
     staging.commit(0o755)?;
-    let mut stdout = io::stdout().lock();
+    let mut stdout = super::terminal::stdout();
     for f in &files {
         let kind = if f.content == Content::Directory {
             "d"

@@ -63,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     out.push(".minisig");
     let out = PathBuf::from(out);
     super::write_atomic(&out, signature.render().as_bytes(), 0o644)?;
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     writeln!(
         stderr,
         "signed `{}` with key {}: `{}`",
