@@ -14,8 +14,10 @@
 #   and rhash).
 #   READERS="2 8 16 32 64": the numbers of readers of the limit rows (cold; warm: the cores).
 #   MANIFEST=FILE: verify against this manifest (signed here) instead of one made of TREE.
-#   LOAD_MAX=1.5: before each row, wait until the one-minute load average is below this (0:
-#   never wait); the load each row started at is printed with its runs.
+#   BUSY_MAX=10: before each run, wait until the machine's CPUs were busy less than this many
+#   percent over 5 seconds (other jobs; 100: never wait). The load average is no measure of
+#   that: threads waiting for the disk in a cold run count in it. The busy share and the load
+#   average before each run are printed with it.
 # Needs: rhash, sha256sum, openssl, /usr/bin/time; for the other rows aide, tripwire, mtree
 # (NetBSD), hashdeep: a tool that is not installed is reported as such. Every timed command
 # must succeed (a verification must find the tree clean): a row whose command fails says so
@@ -25,7 +27,7 @@ cd "$(dirname "$0")/.."
 tree="${1:-/var/tmp/basalt-bench/usr}"
 runs="${2:-5}"
 cache="${CACHE:-warm}"
-load_max="${LOAD_MAX:-1.5}"
+busy_max="${BUSY_MAX:-10}"
 case "$cache" in
 warm) only="${ONLY:-.}" ;;
 cold)
@@ -63,16 +65,33 @@ echo "tree: $tree, $entries entries, $files regular files, $bytes bytes; $cores 
 
 load() { cut -d' ' -f1 /proc/loadavg; }
 
-# Waits until the one-minute load average is below LOAD_MAX (other jobs on the machine).
+# The share (percent) of CPU time the machine spent busy over 5 seconds.
+busy() {
+    local a b total=0 idle i
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 5
+    read -r -a b < <(head -1 /proc/stat)
+    # cpu user nice system idle iowait irq softirq steal
+    for i in 1 2 3 4 5 6 7 8; do
+        total=$((total + b[i] - a[i]))
+    done
+    idle=$((b[4] - a[4] + b[5] - a[5]))
+    echo $((100 * (total - idle) / (total > 0 ? total : 1)))
+}
+
+# Waits until the CPUs are busy less than BUSY_MAX percent (other jobs on the machine); leaves
+# the last measure in $busy_now.
+busy_now=""
 quiet() {
-    [ "$load_max" = 0 ] && return
+    busy_now=$(busy)
     local waited=0
-    while awk -v l="$(load)" -v m="$load_max" 'BEGIN { exit !(l >= m) }'; do
+    while [ "$busy_now" -ge "$busy_max" ]; do
         if [ "$waited" -eq 0 ]; then
-            echo "waiting for the load average ($(load)) to fall below $load_max" >&2
+            echo "waiting for the CPUs ($busy_now% busy) to be busy less than $busy_max%" >&2
         fi
         waited=1
-        sleep 20
+        sleep 10
+        busy_now=$(busy)
     done
 }
 
@@ -96,10 +115,7 @@ measure() {
         echo "| $name | not installed | | | | | |"
         return
     fi
-    quiet
-    local start_load
-    start_load=$(load)
-    echo "measuring: $name (load $start_load)" >&2
+    echo "measuring: $name" >&2
     local status=0
     if [ "$cache" = warm ]; then
         "$@" >"$work/out" 2>&1 || status=$?
@@ -109,8 +125,10 @@ measure() {
             return
         fi
     fi
-    local rows=() i
+    local rows=() i runs_shown=""
     for ((i = 0; i < runs; i++)); do
+        quiet
+        runs_shown+="[CPUs $busy_now% busy, load $(load)] "
         [ "$cache" = cold ] && drop_caches
         status=0
         /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
@@ -120,8 +138,9 @@ measure() {
             return
         fi
         rows+=("$(tail -1 "$work/time")")
+        runs_shown+="$(tail -1 "$work/time" | cut -d' ' -f1) s, "
     done
-    raw+=("$name (load $start_load at start): $(printf '%s\n' "${rows[@]}" | awk '{printf "%s ", $1}')")
+    raw+=("$name: ${runs_shown%, }")
     local line
     line=$(printf '%s\n' "${rows[@]}" | sort -g | awk -v name="$name" '
         { t[NR] = $1; u[NR] = $2; s[NR] = $3; if ($4 > m) m = $4 }

@@ -272,8 +272,20 @@ pub use crate::walk::MAX_DEPTH;
 /// [`Error::Root`] or [`Error::NotADirectory`] when the root cannot be walked at all; every
 /// other failure is a [`Problem`] in the result.
 pub fn scan_root(root: &Path, options: &ScanOptions) -> Result<Scan, Error> {
+    scan_root_with(root, options, crate::walk::Tuning::default())
+}
+
+/// [`scan_root`], walking as `tuning` says.
+///
+/// # Errors
+/// As [`scan_root`].
+pub fn scan_root_with(
+    root: &Path,
+    options: &ScanOptions,
+    tuning: crate::walk::Tuning,
+) -> Result<Scan, Error> {
     let mut scan = Scan::default();
-    let summary = crate::walk::walk_root(root, options, |item| {
+    let summary = crate::walk::walk_root_with(root, options, tuning, |item| {
         scan.push(item);
         std::ops::ControlFlow::Continue(())
     })?;
@@ -604,7 +616,7 @@ pub fn manifest_from_scan(
     Ok(manifest)
 }
 
-/// Walks `root` and describes it for a manifest one entry at a time, as
+/// Walks `root` (as `tuning` says) and describes it for a manifest one entry at a time, as
 /// [`manifest_from_scan`] describes a whole scan: `sink` takes each entry, in order and with
 /// its owning package, as the walk reaches it. Returns `header` with the installed packages of
 /// the tree's apk database (when it has one), and the number of entries.
@@ -616,6 +628,7 @@ pub fn manifest_from_scan(
 pub fn describe_root(
     root: &Path,
     mut header: manifest::Header,
+    tuning: crate::walk::Tuning,
     mut sink: impl FnMut(&Entry) -> io::Result<()>,
 ) -> Result<(manifest::Header, usize), Error> {
     let options = ScanOptions::default();
@@ -631,7 +644,7 @@ pub fn describe_root(
     }
     let mut count = 0usize;
     let mut failed = None;
-    let summary = crate::walk::walk_root(root, &options, |item| {
+    let summary = crate::walk::walk_root_with(root, &options, tuning, |item| {
         if let Some(p) = item.problem {
             failed = Some(Error::Incomplete {
                 path: manifest::escape(&p.path),
@@ -755,11 +768,16 @@ mod tests {
             ..manifest::Header::default()
         };
         let mut lines = String::new();
-        let (described, count) = describe_root(dir.path(), header.clone(), |e| {
-            e.render_into(&mut lines);
-            lines.push('\n');
-            Ok(())
-        })
+        let (described, count) = describe_root(
+            dir.path(),
+            header.clone(),
+            crate::walk::Tuning::default(),
+            |e| {
+                e.render_into(&mut lines);
+                lines.push('\n');
+                Ok(())
+            },
+        )
         .unwrap();
         let mut text = String::new();
         manifest::render_header_into(&described, count, &mut text);

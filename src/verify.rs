@@ -228,7 +228,7 @@ pub fn trusted_comment(manifest: &Manifest) -> String {
 /// [`Error::Host`] when the root cannot be walked at all.
 pub fn verify_root(manifest: &Manifest, root: &Path) -> Result<Vec<Finding>, Error> {
     let entries = manifest.entries.iter().cloned().map(Ok::<_, Infallible>);
-    match verify_root_with(&manifest.header, entries, root) {
+    match verify_root_with(&manifest.header, entries, root, walk::Tuning::default()) {
         Ok(findings) => Ok(findings),
         Err(Streamed::Stop(e)) => Err(Error::Host(e)),
         Err(Streamed::Entries(never)) => match never {},
@@ -244,9 +244,9 @@ pub enum Streamed<E> {
     Entries(E),
 }
 
-/// Walks `root` under the policy of `header` and compares it with `entries`, the manifest's
-/// entries in order, read as the walk goes: neither the manifest nor the tree is ever held
-/// whole.
+/// Walks `root` under the policy of `header` (as `tuning` says) and compares it with
+/// `entries`, the manifest's entries in order, read as the walk goes: neither the manifest nor
+/// the tree is ever held whole.
 ///
 /// # Errors
 /// [`Streamed::Stop`] when the root cannot be walked at all, [`Streamed::Entries`] when an
@@ -255,18 +255,20 @@ pub fn verify_root_with<E>(
     header: &Header,
     entries: impl Iterator<Item = Result<Entry, E>>,
     root: &Path,
+    tuning: walk::Tuning,
 ) -> Result<Vec<Finding>, Streamed<E>> {
     let options = ScanOptions::for_policy(&header.policy);
     let mut comparison = Comparison::new(header, entries);
     let mut failed = None;
-    let summary = walk::walk_root(root, &options, |item| match comparison.item(item) {
-        Ok(()) => ControlFlow::Continue(()),
-        Err(e) => {
-            failed = Some(e);
-            ControlFlow::Break(())
-        }
-    })
-    .map_err(Streamed::Stop)?;
+    let summary =
+        walk::walk_root_with(root, &options, tuning, |item| match comparison.item(item) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        })
+        .map_err(Streamed::Stop)?;
     if let Some(e) = failed {
         return Err(Streamed::Entries(e));
     }

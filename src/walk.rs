@@ -634,6 +634,11 @@ fn step_order(a: &[u8], a_sub: bool, b: &[u8], b_sub: bool) -> std::cmp::Orderin
     })
 }
 
+/// What names a slot for the reader that fills it and the consumer that waits for it.
+fn slot_id<T>(slot: &Mutex<Slot<T>>) -> usize {
+    std::ptr::from_ref(slot) as usize
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -887,6 +892,16 @@ impl Walk<'_> {
     }
 }
 
+impl Listing {
+    /// The listed size of file `k`.
+    fn size_of(&self, k: usize) -> u64 {
+        match &self.children[self.files[k] as usize].found {
+            Ok(found) => found.stat.size,
+            Err(_) => 0,
+        }
+    }
+}
+
 impl Found {
     fn xattrs_from_dir(&self) -> bool {
         matches!(self.xattrs, Xattrs::FromDir)
@@ -935,14 +950,32 @@ struct State {
     listed_dirs: usize,
     /// Readers waiting for work.
     idle: usize,
-    /// The consumer waits for a result.
-    waiting: bool,
+    /// What the consumer waits for.
+    waiting: Option<Waiting>,
+    /// Tasks done.
+    completed: u64,
     stop: bool,
 }
 
 enum Job {
     Dir(Arc<DirTask>),
-    File(Arc<Listing>, usize),
+    /// Files `start..start + 32` of a listing, those whose bit is set in the mask.
+    Files(Arc<Listing>, usize, u32),
+}
+
+/// Most small files a reader takes at once (at most 32: a mask holds them), and the bytes at
+/// which it stops adding files: fewer trips through the scheduler's lock.
+const BATCH_FILES: usize = 16;
+const BATCH_BYTES: u64 = 256 * 1024;
+
+/// What the consumer waits for: a slot, and (so that it wakes once for a run of results
+/// rather than for each) a number of tasks done.
+struct Waiting {
+    slot: usize,
+    /// The slot is done.
+    ready: bool,
+    /// Wake when this many tasks are done (or no reader has anything left to do).
+    until: u64,
 }
 
 struct Shared<'a> {
@@ -980,13 +1013,26 @@ impl Shared<'_> {
                 }
             } else {
                 let listing = Arc::clone(&state.files.peek()?.0);
-                let k = listing.next_file.load(Ordering::Relaxed);
-                listing.next_file.store(k + 1, Ordering::Relaxed);
-                if k + 1 >= listing.files.len() {
+                let start = listing.next_file.load(Ordering::Relaxed);
+                let mut end = start;
+                let mut bytes = 0;
+                while end < listing.files.len() && end - start < BATCH_FILES && bytes < BATCH_BYTES
+                {
+                    bytes += listing.size_of(end);
+                    end += 1;
+                }
+                listing.next_file.store(end, Ordering::Relaxed);
+                if end >= listing.files.len() {
                     state.files.pop();
                 }
-                if k < listing.files.len() && lock(&listing.results[k]).claim() {
-                    return Some(Job::File(listing, k));
+                let mut mask = 0u32;
+                for k in start..end {
+                    if lock(&listing.results[k]).claim() {
+                        mask |= 1 << (k - start);
+                    }
+                }
+                if mask != 0 {
+                    return Some(Job::Files(listing, start, mask));
                 }
             }
         }
@@ -1000,6 +1046,10 @@ impl Shared<'_> {
                 return;
             }
             let Some(job) = self.pick(&mut state) else {
+                // Nothing left to do: the consumer must not wait for more results.
+                if state.waiting.as_ref().is_some_and(|w| w.ready) {
+                    self.ready.notify_one();
+                }
                 state.idle += 1;
                 state = self
                     .work
@@ -1009,19 +1059,29 @@ impl Shared<'_> {
                 continue;
             };
             drop(state);
+            let mut done = Vec::with_capacity(BATCH_FILES);
             match job {
                 Job::Dir(task) => {
                     let result = self.run_dir(&task);
                     *lock(&task.result) = Slot::Done(result);
+                    done.push(slot_id(&task.result));
                 }
-                Job::File(listing, k) => {
-                    let result = self.walk.read_file(&listing, k);
-                    *lock(&listing.results[k]) = Slot::Done(result);
+                Job::Files(listing, start, mask) => {
+                    for k in (start..start + 32).filter(|k| mask & (1 << (k - start)) != 0) {
+                        let result = self.walk.read_file(&listing, k);
+                        *lock(&listing.results[k]) = Slot::Done(result);
+                        done.push(slot_id(&listing.results[k]));
+                    }
                 }
             }
             state = self.state();
-            if state.waiting {
-                self.ready.notify_one();
+            state.completed += done.len() as u64;
+            let completed = state.completed;
+            if let Some(waiting) = &mut state.waiting {
+                waiting.ready |= done.contains(&waiting.slot);
+                if waiting.ready && completed >= waiting.until {
+                    self.ready.notify_one();
+                }
             }
         }
     }
@@ -1098,10 +1158,18 @@ impl Shared<'_> {
         loop {
             // A reader stores a result before it takes the state's lock to see `waiting`.
             if let Some(t) = lock(slot).take() {
-                state.waiting = false;
+                state.waiting = None;
                 return t;
             }
-            state.waiting = true;
+            if state.waiting.is_none() {
+                // Woken once the slot is done and a run of other results with it, as readers
+                // are usually ahead.
+                state.waiting = Some(Waiting {
+                    slot: slot_id(slot),
+                    ready: false,
+                    until: state.completed + self.tuning.readers.max(1) as u64,
+                });
+            }
             state = self
                 .ready
                 .wait(state)

@@ -60,8 +60,12 @@ fn load(path: &Path) -> anyhow::Result<Side> {
         .with_context(|| format!("failed to open diff side `{}`", path.display()))?;
     match &detected {
         Target::Root(_) | Target::Image(_) => {
-            let scan = super::manifest::scan_tree(path, &ScanOptions::default())
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            let scan = super::manifest::scan_tree(
+                path,
+                &ScanOptions::default(),
+                crate::walk::Tuning::default(),
+            )
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
             let manifest = host::manifest_from_scan(scan, Header::default())
                 .with_context(|| format!("failed to describe `{}`", path.display()))?;
             Ok(Side::of_manifest(&manifest))

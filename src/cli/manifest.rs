@@ -8,6 +8,7 @@ use clap::ValueEnum;
 
 use crate::host::{self, ScanOptions};
 use crate::manifest::{Header, RuntimePolicy, render_header_into};
+use crate::walk::Tuning;
 
 use super::ExitStatus;
 
@@ -53,6 +54,19 @@ pub struct Args {
     /// Write to FILE (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Reads in flight: the threads that list the tree's directories and read its files
+    /// (default: 16, or one per core when there are more)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub readers: Option<u16>,
+}
+
+/// How a walk runs with `--readers`.
+pub(crate) fn tuning(readers: Option<u16>) -> Tuning {
+    let mut tuning = Tuning::default();
+    if let Some(n) = readers {
+        tuning.readers = usize::from(n);
+    }
+    tuning
 }
 
 /// Runs `basalt manifest`.
@@ -70,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         mutable,
         format,
         out,
+        readers,
     } = args;
     let from_profile = profile.as_deref().map(profile_policy).transpose()?;
     let (mut policy, profile_name, profile_version, profile_digest) = match from_profile {
@@ -105,10 +120,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         policy: policy.normalised(),
     };
     if format == ManifestFormat::Text && fs_err::metadata(&tree)?.is_dir() {
-        write_described(&tree, header, out.as_deref())?;
+        write_described(&tree, header, out.as_deref(), tuning(readers))?;
         return Ok(ExitStatus::Clean);
     }
-    let scan = scan_tree(&tree, &ScanOptions::default())?;
+    let scan = scan_tree(&tree, &ScanOptions::default(), tuning(readers))?;
     let manifest = host::manifest_from_scan(scan, header)
         .with_context(|| format!("failed to describe `{}`", tree.display()))?;
     let bytes = match format {
@@ -138,7 +153,12 @@ const SPOOL_IN_MEMORY: usize = 8 << 20;
 /// or stdout, without holding its entries: their lines go to a spool (in memory while small,
 /// then an unnamed temporary file beside the output) until their number, which the header
 /// announces, is known.
-fn write_described(tree: &Path, header: Header, out: Option<&Path>) -> anyhow::Result<()> {
+fn write_described(
+    tree: &Path,
+    header: Header,
+    out: Option<&Path>,
+    tuning: Tuning,
+) -> anyhow::Result<()> {
     let spool_dir = match out.and_then(Path::parent) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         Some(_) => PathBuf::from("."),
@@ -148,7 +168,7 @@ fn write_described(tree: &Path, header: Header, out: Option<&Path>) -> anyhow::R
     let mut line = String::with_capacity(256);
     let (header, count) = {
         let mut writer = BufWriter::with_capacity(256 * 1024, &mut spool);
-        let described = host::describe_root(tree, header, |entry| {
+        let described = host::describe_root(tree, header, tuning, |entry| {
             line.clear();
             entry.render_into(&mut line);
             line.push('\n');
@@ -184,10 +204,14 @@ fn write_described(tree: &Path, header: Header, out: Option<&Path>) -> anyhow::R
 }
 
 /// Scans a directory, or reads an archive when `tree` is a file.
-pub(crate) fn scan_tree(tree: &Path, options: &ScanOptions) -> anyhow::Result<host::Scan> {
+pub(crate) fn scan_tree(
+    tree: &Path,
+    options: &ScanOptions,
+    tuning: Tuning,
+) -> anyhow::Result<host::Scan> {
     let meta = fs_err::metadata(tree)?;
     if meta.is_dir() {
-        Ok(host::scan_root(tree, options)?)
+        Ok(host::scan_root_with(tree, options, tuning)?)
     } else {
         let file = crate::input::open(tree)?;
         Ok(host::scan_archive(file, tree, options)?)

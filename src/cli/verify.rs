@@ -10,6 +10,7 @@ use crate::input;
 use crate::manifest::Reader as ManifestReader;
 use crate::sign::{Algorithm, Keyring, PublicKey, Signature, Signed};
 use crate::verify::{self, Finding, Report, SignatureCheck};
+use crate::walk::Tuning;
 
 use super::{ExitStatus, Format};
 
@@ -34,6 +35,10 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Reads in flight: the threads that list the tree's directories and read its files
+    /// (default: 16, or one per core when there are more)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub readers: Option<u16>,
     /// The root directory or image archive to verify
     #[arg(default_value = "/")]
     pub tree: PathBuf,
@@ -52,8 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         revoked,
         no_signature,
         format,
+        readers,
         tree,
     } = args;
+    let tuning = super::manifest::tuning(readers);
     let file = input::open(&manifest)?;
     let read_err = |source: std::io::Error| input::Error::Io {
         path: manifest.clone(),
@@ -127,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     };
     let (findings, declared) = match held {
-        Some(bytes) => compare_tree(bytes.as_slice(), &manifest, &tree)?.0,
+        Some(bytes) => compare_tree(bytes.as_slice(), &manifest, &tree, tuning)?.0,
         None => {
             (&file).seek(SeekFrom::Start(0)).map_err(read_err)?;
             let reader = Hashing::new((&file).take(input::MAX_MANIFEST + 1));
@@ -135,6 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 BufReader::with_capacity(READ_BUFFER, reader),
                 &manifest,
                 &tree,
+                tuning,
             )?;
             let reader = reader.into_inner();
             if reader.bytes > input::MAX_MANIFEST {
@@ -270,13 +278,14 @@ fn compare_tree<R: BufRead>(
     reader: R,
     manifest: &Path,
     tree: &Path,
+    tuning: Tuning,
 ) -> anyhow::Result<((Vec<Finding>, usize), R)> {
     let what = || format!("failed to read the manifest `{}`", manifest.display());
     let tree_err = || format!("failed to read `{}`", tree.display());
     let (header, mut entries) = ManifestReader::new(reader).with_context(what)?;
     let declared = entries.declared();
     let findings = if fs_err::metadata(tree).with_context(tree_err)?.is_dir() {
-        match verify::verify_root_with(&header, &mut entries, tree) {
+        match verify::verify_root_with(&header, &mut entries, tree, tuning) {
             Ok(findings) => findings,
             Err(verify::Streamed::Stop(e)) => return Err(anyhow::Error::new(e).context(tree_err())),
             Err(verify::Streamed::Entries(e)) => {
@@ -285,7 +294,7 @@ fn compare_tree<R: BufRead>(
         }
     } else {
         let options = ScanOptions::for_policy(&header.policy);
-        let scan = super::manifest::scan_tree(tree, &options).with_context(tree_err)?;
+        let scan = super::manifest::scan_tree(tree, &options, tuning).with_context(tree_err)?;
         let mut comparison = verify::Comparison::new(&header, &mut entries);
         for item in scan.items() {
             comparison.item(item).with_context(what)?;
