@@ -131,14 +131,19 @@ measure() {
         runs_shown+="[CPUs $busy_now% busy, load $(load)] "
         [ "$cache" = cold ] && drop_caches
         status=0
-        /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
+        local t0 t1 wall
+        t0=$(date +%s%N)
+        /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
+        t1=$(date +%s%N)
         if [ "$status" -ne 0 ]; then
             echo "| $name | failed (exit $status) | | | | | |"
             tail -5 "$work/out" >&2
             return
         fi
-        rows+=("$(tail -1 "$work/time")")
-        runs_shown+="$(tail -1 "$work/time" | cut -d' ' -f1) s, "
+        # Wall time to the millisecond (time's own is to the hundredth).
+        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+        rows+=("$wall $(tail -1 "$work/time")")
+        runs_shown+="$wall s, "
     done
     raw+=("$name: ${runs_shown%, }")
     local line
@@ -146,7 +151,7 @@ measure() {
         { t[NR] = $1; u[NR] = $2; s[NR] = $3; if ($4 > m) m = $4 }
         END {
             k = int((NR + 1) / 2)
-            printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %d |\n", name, t[k], t[1], t[NR], u[k], s[k], m / 1024
+            printf "| %s | %.3f | %.3f | %.3f | %.2f | %.2f | %d |\n", name, t[k], t[1], t[NR], u[k], s[k], m / 1024
         }')
     echo "$line"
     median_of["$name"]=$(echo "$line" | awk -F'|' '{gsub(/ /, "", $3); print $3}')
