@@ -1,30 +1,58 @@
 #!/usr/bin/env bash
 # Benchmark of `basalt manifest` and `basalt verify` on a host-sized tree, side by side with the
-# integrity tools in use today and with the machine's limits. Results go to stdout as a
-# Markdown table: median and minimum wall time of RUNS runs after one warm-up run (warm page
-# cache), user and system CPU time of the median run, and the peak resident memory.
+# integrity tools in use today and with the machine's limits, with a warm or a cold page cache.
+# Results go to stdout as a Markdown table: median, minimum and maximum wall time of RUNS runs,
+# user and system CPU time of the median run, and the peak resident memory; then every run.
 #
 # Usage: bench/verify.sh [TREE] [RUNS]
-#   TREE defaults to /tmp/bench-usr, created as a copy of /usr when absent.
-#   ONLY=regex limits the rows to those whose name matches.
-# Needs: aide, tripwire, mtree (NetBSD), hashdeep, rhash, sha256sum, openssl, /usr/bin/time;
-# a tool that is not installed is reported as such. Every timed command must succeed (a
-# verification must find the tree clean): a row whose command fails says so instead of a time.
+#   TREE defaults to /var/tmp/basalt-bench/usr, created as a copy of /usr when absent (keep it
+#   outside the repository).
+#   CACHE=warm (default): one warm-up run, then RUNS runs with the tree in the page cache.
+#   CACHE=cold: every run starts with an empty page cache (`sync; echo 3 >
+#   /proc/sys/vm/drop_caches`, which needs root), as at boot; there is no warm-up run.
+#   ONLY=regex limits the rows to those whose name matches (cold default: the limits, basalt
+#   and rhash).
+#   READERS="2 8 16 32 64": the numbers of readers of the limit rows (cold; warm: the cores).
+#   MANIFEST=FILE: verify against this manifest (signed here) instead of one made of TREE.
+#   BUSY_MAX=10: before each run, wait until the machine's CPUs were busy less than this many
+#   percent over 5 seconds (other jobs; 100: never wait). The load average is no measure of
+#   that: threads waiting for the disk in a cold run count in it. The busy share and the load
+#   average before each run are printed with it.
+# Needs: rhash, sha256sum, openssl, /usr/bin/time; for the other rows aide, tripwire, mtree
+# (NetBSD), hashdeep: a tool that is not installed is reported as such. Every timed command
+# must succeed (a verification must find the tree clean): a row whose command fails says so
+# instead of a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tree="${1:-/tmp/bench-usr}"
+tree="${1:-/var/tmp/basalt-bench/usr}"
 runs="${2:-5}"
-only="${ONLY:-.}"
+cache="${CACHE:-warm}"
+busy_max="${BUSY_MAX:-10}"
+case "$cache" in
+warm) only="${ONLY:-.}" ;;
+cold)
+    only="${ONLY:-^(read|basalt|rhash)}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "CACHE=cold drops the page cache, which needs root" >&2
+        exit 2
+    fi
+    ;;
+*)
+    echo "CACHE must be warm or cold" >&2
+    exit 2
+    ;;
+esac
 work="$(mktemp -d /tmp/basalt-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
 if [ ! -d "$tree" ]; then
     echo "copying /usr to $tree" >&2
+    mkdir -p "$(dirname "$tree")"
     cp -a /usr "$tree"
 fi
 # The statically linked release build, as embedded in images (one build serves both).
 basalt="$PWD/$(bash ci/build-static)"
-# The limit reader: read (and hash) every listed file on every core, nothing else.
+# The limit reader: read (and hash) every listed file with N threads, nothing else.
 cargo build --release --quiet --example read_limit
 read_limit="$PWD/target/release/examples/read_limit"
 
@@ -33,10 +61,50 @@ files=$(tr -cd '\0' <"$work/files" | wc -c)
 entries=$(find "$tree" -xdev | wc -l)
 bytes=$(find "$tree" -xdev -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
 cores=$(nproc)
-echo "tree: $tree, $entries entries, $files regular files, $bytes bytes; $cores cores" >&2
+echo "tree: $tree, $entries entries, $files regular files, $bytes bytes; $cores cores; $cache page cache" >&2
 
-# measure NAME CMD...: a warm-up run, then RUNS runs; prints
-# "| NAME | median s | min s | user s | system s | peak MiB |".
+load() { cut -d' ' -f1 /proc/loadavg; }
+
+# The share (percent) of CPU time the machine spent busy over 5 seconds.
+busy() {
+    local a b total=0 idle i
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 5
+    read -r -a b < <(head -1 /proc/stat)
+    # cpu user nice system idle iowait irq softirq steal
+    for i in 1 2 3 4 5 6 7 8; do
+        total=$((total + b[i] - a[i]))
+    done
+    idle=$((b[4] - a[4] + b[5] - a[5]))
+    echo $((100 * (total - idle) / (total > 0 ? total : 1)))
+}
+
+# Waits until the CPUs are busy less than BUSY_MAX percent (other jobs on the machine); leaves
+# the last measure in $busy_now.
+busy_now=""
+quiet() {
+    busy_now=$(busy)
+    local waited=0
+    while [ "$busy_now" -ge "$busy_max" ]; do
+        if [ "$waited" -eq 0 ]; then
+            echo "waiting for the CPUs ($busy_now% busy) to be busy less than $busy_max%" >&2
+        fi
+        waited=1
+        sleep 10
+        busy_now=$(busy)
+    done
+}
+
+drop_caches() {
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+}
+
+declare -A median_of
+raw=()
+
+# measure NAME CMD...: RUNS runs (after a warm-up run, or each after dropping the page cache);
+# prints "| NAME | median s | min s | max s | user s | system s | peak MiB |" and keeps the runs.
 measure() {
     local name="$1"
     shift
@@ -44,47 +112,69 @@ measure() {
         return
     fi
     if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-        echo "| $name | not installed | | | | |"
+        echo "| $name | not installed | | | | | |"
         return
     fi
     echo "measuring: $name" >&2
     local status=0
-    "$@" >"$work/out" 2>&1 || status=$?
-    if [ "$status" -ne 0 ]; then
-        echo "| $name | failed (exit $status) | | | | |"
-        tail -5 "$work/out" >&2
-        return
-    fi
-    local rows=() i
-    for ((i = 0; i < runs; i++)); do
-        status=0
-        /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >/dev/null 2>&1 || status=$?
+    if [ "$cache" = warm ]; then
+        "$@" >"$work/out" 2>&1 || status=$?
         if [ "$status" -ne 0 ]; then
-            echo "| $name | failed (exit $status) | | | | |"
+            echo "| $name | failed (exit $status) | | | | | |"
+            tail -5 "$work/out" >&2
             return
         fi
-        rows+=("$(tail -1 "$work/time")")
+    fi
+    local rows=() i runs_shown=""
+    for ((i = 0; i < runs; i++)); do
+        quiet
+        runs_shown+="[CPUs $busy_now% busy, load $(load)] "
+        [ "$cache" = cold ] && drop_caches
+        status=0
+        local t0 t1 wall
+        t0=$(date +%s%N)
+        /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
+        t1=$(date +%s%N)
+        if [ "$status" -ne 0 ]; then
+            echo "| $name | failed (exit $status) | | | | | |"
+            tail -5 "$work/out" >&2
+            return
+        fi
+        # Wall time to the millisecond (time's own is to the hundredth).
+        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+        rows+=("$wall $(tail -1 "$work/time")")
+        runs_shown+="$wall s, "
     done
-    printf '%s\n' "${rows[@]}" | sort -g | awk -v name="$name" '
+    raw+=("$name: ${runs_shown%, }")
+    local line
+    line=$(printf '%s\n' "${rows[@]}" | sort -g | awk -v name="$name" '
         { t[NR] = $1; u[NR] = $2; s[NR] = $3; if ($4 > m) m = $4 }
         END {
             k = int((NR + 1) / 2)
-            printf "| %s | %.2f | %.2f | %.2f | %.2f | %d |\n", name, t[k], t[1], u[k], s[k], m / 1024
-        }'
+            printf "| %s | %.3f | %.3f | %.3f | %.2f | %.2f | %d |\n", name, t[k], t[1], t[NR], u[k], s[k], m / 1024
+        }')
+    echo "$line"
+    median_of["$name"]=$(echo "$line" | awk -F'|' '{gsub(/ /, "", $3); print $3}')
 }
 
 # --- baselines (created once, outside the timings) -------------------------------------------
 "$basalt" keygen --out "$work/key" >/dev/null
-"$basalt" manifest "$tree" --out "$work/manifest"
+if [ -n "${MANIFEST:-}" ]; then
+    cp "$MANIFEST" "$work/manifest"
+else
+    "$basalt" manifest "$tree" --out "$work/manifest"
+fi
 "$basalt" sign --key "$work/key.key" "$work/manifest" 2>/dev/null
-if command -v mtree >/dev/null; then
+if [[ "mtree" =~ $only ]] && command -v mtree >/dev/null; then
     mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree" >"$work/mtree.spec"
 fi
-if command -v hashdeep >/dev/null; then
+if [[ "hashdeep" =~ $only ]] && command -v hashdeep >/dev/null; then
     hashdeep -c sha256 -r -l -o f "$tree" >"$work/hashdeep.known"
 fi
-xargs -0 sha256sum <"$work/files" >"$work/sha256sums"
-split -n l/2 -d "$work/sha256sums" "$work/sha256sums."
+if [[ "sha256sum" =~ $only ]]; then
+    xargs -0 sha256sum <"$work/files" >"$work/sha256sums"
+    split -n l/2 -d "$work/sha256sums" "$work/sha256sums."
+fi
 # rhash -r follows symlinks: give it the same regular files as the others, one per line. rhash
 # reads a backslash in a file name as a path separator, so such names (a few systemd units)
 # cannot be given to it at all and are left out of its list.
@@ -99,12 +189,12 @@ report_url=stdout
 R = p+u+g+sha256
 $tree R
 CONF
-if command -v aide >/dev/null; then
+if [[ "aide" =~ $only ]] && command -v aide >/dev/null; then
     aide --init -c "$work/aide.conf" >/dev/null
     mv "$work/aide.db.new" "$work/aide.db"
 fi
 tw="$work/tw"
-if command -v tripwire >/dev/null; then
+if [[ "tripwire" =~ $only ]] && command -v tripwire >/dev/null; then
     mkdir -p "$tw"
     twadmin --generate-keys --site-keyfile "$tw/site.key" --site-passphrase bench >/dev/null
     twadmin --generate-keys --local-keyfile "$tw/local.key" --local-passphrase bench >/dev/null
@@ -135,15 +225,26 @@ CONF
 fi
 
 # --- timings ------------------------------------------------------------------------------------
-echo "| tool | median s | min s | user s | system s | peak RSS MiB |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-echo "| **the machine's limit** | | | | | |"
-measure "read every file ($cores threads)" "$read_limit" --input "$work/files"
-rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $NF); print $NF * 1000}')
-awk -v b="$bytes" -v r="$rate" -v c="$cores" \
-    'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | | | |\n", c, r / 1e9, b / (r * c) }'
-measure "read and SHA-256 every file ($cores threads)" "$read_limit" --sha256 --input "$work/files"
-echo "| **verify** | | | | | |"
+echo "| tool | median s | min s | max s | user s | system s | peak RSS MiB |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| **the machine's limits** | | | | | | |"
+if [ "$cache" = warm ]; then
+    readers="${READERS:-$cores}"
+else
+    readers="${READERS:-2 8 16 32 64}"
+fi
+for n in $readers; do
+    measure "read every file ($n readers)" "$read_limit" --threads "$n" --input "$work/files"
+done
+if [ "$cache" = warm ] && [[ "SHA-256 of every byte" =~ $only ]]; then
+    rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $NF); print $NF * 1000}')
+    awk -v b="$bytes" -v r="$rate" -v c="$cores" \
+        'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | | | | |\n", c, r / 1e9, b / (r * c) }'
+fi
+hash_readers=$cores
+[ "$cache" = cold ] && hash_readers=32
+measure "read and SHA-256 every file ($hash_readers readers)" "$read_limit" --sha256 --threads "$hash_readers" --input "$work/files"
+echo "| **verify** | | | | | | |"
 measure "basalt verify (signature + tree)" "$basalt" verify --manifest "$work/manifest" --key "$work/key.pub" "$tree"
 measure "rhash --sha256 -c" rhash --sha256 -c "$work/rhash.sums"
 measure "sha256sum -c (two processes)" bash -c "sha256sum --quiet -c '$work/sha256sums.00' & a=\$!; sha256sum --quiet -c '$work/sha256sums.01'; b=\$?; wait \$a && exit \$b"
@@ -151,7 +252,7 @@ measure "hashdeep -a (audit)" hashdeep -c sha256 -r -l -o f -a -k "$work/hashdee
 measure "mtree -f" mtree -f "$work/mtree.spec" -p "$tree"
 measure "aide --check" aide --check -c "$work/aide.conf"
 measure "tripwire --check" tripwire --check --cfgfile "$tw/tw.cfg"
-echo "| **create a baseline** | | | | | |"
+echo "| **create a baseline** | | | | | | |"
 measure "basalt manifest" "$basalt" manifest "$tree" --out "$work/m2"
 measure "rhash --sha256 (create)" rhash --sha256 --file-list="$work/files.txt" -o "$work/rhash.new"
 measure "sha256sum (two processes)" bash -c "xargs -0 -P 2 -n 4096 sha256sum <'$work/files' >'$work/sums.new'"
@@ -159,3 +260,40 @@ measure "hashdeep -c sha256" hashdeep -c sha256 -r -l -o f "$tree"
 measure "mtree -c (sha256digest)" mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree"
 measure "aide --init" aide --init -c "$work/aide.conf"
 measure "tripwire --init" tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench
+
+# --- ratios -------------------------------------------------------------------------------------
+echo
+limit=""
+limit_name=""
+if [ "$cache" = cold ]; then
+    # The parallel cold-read limit: the fastest of the read rows (many reads in flight).
+    for key in "${!median_of[@]}"; do
+        if [[ "$key" =~ ^read\ every\ file ]] &&
+            { [ -z "$limit" ] || awk -v a="${median_of[$key]}" -v b="$limit" 'BEGIN { exit !(a < b) }'; }; then
+            limit="${median_of[$key]}"
+            limit_name="$key"
+        fi
+    done
+else
+    limit_name="read and SHA-256 every file ($hash_readers readers)"
+    limit="${median_of[$limit_name]:-}"
+fi
+ratio() {
+    local a="${median_of[$1]:-}" b="${median_of[$2]:-}"
+    if [ -n "$a" ] && [ -n "$b" ]; then
+        awk -v a="$a" -v b="$b" -v n1="$1" -v n2="$2" 'BEGIN { printf "- %s / %s: %.2f\n", n1, n2, a / b }'
+    fi
+}
+if [ -n "$limit" ]; then
+    median_of["the limit: $limit_name"]="$limit"
+    ratio "basalt verify (signature + tree)" "the limit: $limit_name"
+    ratio "basalt manifest" "the limit: $limit_name"
+fi
+ratio "rhash --sha256 -c" "basalt verify (signature + tree)"
+ratio "rhash --sha256 (create)" "basalt manifest"
+echo
+echo "Every run (wall s):"
+echo
+echo '```'
+printf '%s\n' "${raw[@]}"
+echo '```'

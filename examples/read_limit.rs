@@ -1,6 +1,8 @@
 //! The machine's limit for checking a tree's content: read every listed file (and, with
-//! `--sha256`, hash every byte), in parallel on every core, with nothing else done: no walk,
-//! no metadata, no comparison. `bench/verify.sh` times it beside the integrity tools.
+//! `--sha256`, hash every byte), with `--threads` readers (default: one per core), with nothing
+//! else done: no walk, no metadata, no comparison. With many readers on a cold page cache, that
+//! many reads are in flight: the parallel cold-read limit. `bench/verify.sh` times it beside
+//! the integrity tools.
 //!
 //! Usage: `read_limit [--sha256] [--buffer KIB] [--threads N] --input LIST`, where LIST holds
 //! NUL-separated file paths (`find TREE -type f -print0`). Exits 1 when a file cannot be read,
@@ -44,10 +46,16 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let results: Vec<std::io::Result<u64>> = paths
         .par_iter()
         .with_max_len(64)
-        .map_init(
-            || vec![0u8; buffer_kib * 1024],
-            |buf, path| read_one(path, buf, hash),
-        )
+        .map(|path| {
+            // One buffer per thread, allocated once.
+            BUFFER.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                if buf.len() != buffer_kib * 1024 {
+                    buf.resize(buffer_kib * 1024, 0);
+                }
+                read_one(path, &mut buf, hash)
+            })
+        })
         .collect();
     let mut bytes = 0u64;
     let mut failed = 0usize;
@@ -66,6 +74,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn read_one(path: &Path, buf: &mut [u8], hash: bool) -> std::io::Result<u64> {

@@ -5,10 +5,14 @@
 # ../shared/data when present, the profiles, and a manifest basalt writes of a small tree.
 #
 # Usage: fuzz/run.sh [SECONDS] [TARGET...]     (default 60 seconds, every target)
-# Exits 1 when a target crashes; its input is kept as fuzz/artifacts/TARGET/crash-*.
+# Exits 1 when a target crashes, runs out of memory or time on an input: that input is saved
+# in fuzz/regressions/TARGET/, where `cargo test` (tests/fuzz_regressions.rs) replays it
+# through the same body (fuzz/bodies.rs) until it is fixed; commit it with the fix.
+# BASALT_BIN names a built basalt for seeding (else `cargo run --release` builds one).
 # With nightly and cargo-fuzz, `cargo fuzz run TARGET` runs the same targets with ASan.
 set -euo pipefail
 cd "$(dirname "$0")"
+started=$SECONDS
 seconds="${1:-60}"
 shift || true
 targets=("$@")
@@ -20,7 +24,7 @@ triple="$(rustc -vV | awk '/^host:/ {print $2}')"
 RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks" \
-    cargo build --release --target "$triple" --target-dir target
+    cargo build --locked --release --target "$triple" --target-dir target
 bin="target/$triple/release"
 
 shared="${BASALT_SHARED_DATA:-../../shared/data}"
@@ -62,7 +66,11 @@ seed() {
         mkdir -p "$tree/etc/sub"
         printf 'x\n' >"$tree/etc/a"
         ln -s ../a "$tree/etc/sub/link"
-        (cd .. && cargo run --quiet --release -- manifest "$tree" --out "$PWD/fuzz/$dir/small")
+        if [ -n "${BASALT_BIN:-}" ]; then
+            "$BASALT_BIN" manifest "$tree" --out "$dir/small"
+        else
+            (cd .. && cargo run --quiet --release -- manifest "$tree" --out "$PWD/fuzz/$dir/small")
+        fi
         rm -rf "$tree"
         ;;
     audit_image)
@@ -88,17 +96,30 @@ seed() {
 failed=()
 for target in "${targets[@]}"; do
     seed "$target"
+    # Inputs that once failed seed the search too.
+    if [ -d "regressions/$target" ]; then
+        cp regressions/"$target"/* "corpus/$target/" 2>/dev/null || true
+    fi
+    rm -rf "artifacts/$target"
     mkdir -p "artifacts/$target"
     echo "fuzzing $target for ${seconds}s" >&2
     if ! "$bin/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="artifacts/$target/" "corpus/$target" 2>"artifacts/$target/log"; then
         failed+=("$target")
         tail -30 "artifacts/$target/log" >&2
+        mkdir -p "regressions/$target"
+        for input in artifacts/"$target"/crash-* artifacts/"$target"/oom-* \
+            artifacts/"$target"/timeout-* artifacts/"$target"/leak-*; do
+            if [ -f "$input" ]; then
+                cp "$input" "regressions/$target/"
+                echo "saved fuzz/regressions/$target/$(basename "$input"): cargo test replays it" >&2
+            fi
+        done
     fi
     grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units' "artifacts/$target/log" >&2 || true
 done
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "crashed: ${failed[*]}" >&2
+    echo "failed: ${failed[*]} (after $((SECONDS - started))s)" >&2
     exit 1
 fi
-echo "no crash in ${#targets[@]} targets (${seconds}s each)" >&2
+echo "no failure in ${#targets[@]} targets (${seconds}s each, $((SECONDS - started))s in all)" >&2

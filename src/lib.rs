@@ -10,16 +10,19 @@
 //! | layer | modules | what it is |
 //! | --- | --- | --- |
 //! | vocabulary | [`epoch`], [`finding`], [`policy`], [`tree`] | the words every layer speaks: the reproducible clock, check results, the runtime policy, the in-memory image and its paths |
+//! | files | [`input`], [`output`] | every file basalt is given (regular files only, bounded reads) and every file it writes (unpredictable temporary names, `O_EXCL`, rename into place, cleanup on errors and signals) |
 //! | formats | [`accounts`], [`apk/`](apk) | the account databases (`/etc/passwd`, `/etc/group`, `/etc/shadow`); Alpine's formats, pure: versions, dependencies, indexes, packages, signatures, the installed database |
 //! | inputs | [`profile/`](profile), [`repo/`](repo) | what the user asked for (validated, with the [hardening defaults](profile::hardening)); where package bytes come from |
-//! | integrity | [`integrity/`](integrity) | one archive reader, the host walk, the read-only root, the manifest, signatures, comparison, verification |
+//! | integrity | [`integrity/`](integrity) | one archive reader, the host walk (in the manifest's order, a fixed number of reads in flight), the read-only root, the manifest, signatures, comparison, verification |
 //! | build | [`build/`](build) | resolve, lock, fetch, unpack, script effects, render, image, SBOM, the pipeline |
 //! | posture | [`posture/`](posture) | audit (one module per check family), vulnerability scan, outdated packages, redeploy diff, and what they read |
 //! | shell | [`cli/`](cli) | argument parsing, output and exit codes; nothing uses it |
 //!
 //! Two rules narrow the table: `build` uses `integrity` only to describe and sign what it
 //! built (`archive`, `host`, `manifest`, `sign`), never to check it; `posture` uses `build`
-//! only to read lock files (`lock`). Only `cli` knows `clap` and `anyhow`.
+//! only to read lock files (`lock`). Only `cli` knows `clap` and `anyhow`. One exception
+//! points up: the audit ([`posture::audit`]) checks the configuration a profile renders, in
+//! profile validation (`[accept]` names its checks) and in the build's rendering.
 //! `docs/architecture.md` tells the data flow and why the layers are in this order.
 //!
 //! # Invariants
@@ -37,6 +40,10 @@ pub mod epoch;
 pub mod finding;
 pub mod policy;
 pub mod tree;
+
+// files
+pub mod input;
+pub mod output;
 
 // formats
 pub mod accounts;

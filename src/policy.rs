@@ -14,22 +14,25 @@ use serde::{Deserialize, Serialize};
 /// beneath it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct RuntimePolicy {
-    /// Not verified at all (`/tmp`, `/run`): neither walked nor compared.
+    /// Mounted at run time (`/tmp`, `/run`): nothing beneath them is walked or compared; the
+    /// path itself must be the manifest's directory.
     pub ephemeral: Vec<String>,
-    /// May hold anything (`/var/lib/docker`): nothing beneath them is a finding.
+    /// May hold anything (`/var/lib/docker`): nothing beneath them is a finding; the path
+    /// itself must be the manifest's directory.
     pub state: Vec<String>,
-    /// Must exist with the right type; content, mode and owner may change (`/etc/resolv.conf`).
+    /// Only the content may change (`/etc/resolv.conf`); type, mode, owner, extended
+    /// attributes and links must match.
     pub mutable: Vec<String>,
 }
 
 /// Which part of the runtime policy a path falls under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// Neither walked nor compared.
+    /// Neither walked nor compared below the path.
     Ephemeral,
-    /// Anything goes.
+    /// Anything goes below the path.
     State,
-    /// Must exist with the right type.
+    /// Only the content may change.
     Mutable,
     /// Must match the manifest exactly.
     Exact,

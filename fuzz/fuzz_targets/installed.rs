@@ -1,27 +1,8 @@
-//! The installed database parsers on arbitrary bytes: no panic, and whatever parses writes back
-//! to bytes that parse to the same value.
+//! Fuzz target `installed`: its body is `bodies::installed` (see `fuzz/bodies.rs`), which the normal
+//! test suite also runs on every input saved in `fuzz/regressions/installed/`.
 #![no_main]
 
-use basalt::apk::installed::{Database, Scripts, Triggers, World};
-use libfuzzer_sys::fuzz_target;
+#[path = "../bodies.rs"]
+mod bodies;
 
-fuzz_target!(|bytes: &[u8]| {
-    if let Ok(db) = Database::parse(bytes) {
-        let written = db.to_bytes().expect("a parsed database can be written");
-        assert_eq!(Database::parse(&written).unwrap(), db);
-        let _ = db.owners();
-    }
-    if let Ok(scripts) = Scripts::parse(bytes)
-        && let Ok(written) = scripts.to_bytes()
-    {
-        assert_eq!(Scripts::parse(&written).unwrap(), scripts);
-    }
-    if let Ok(triggers) = Triggers::parse(bytes)
-        && let Ok(written) = triggers.to_bytes()
-    {
-        assert_eq!(Triggers::parse(&written).unwrap(), triggers);
-    }
-    if let Ok(world) = World::parse(bytes) {
-        assert_eq!(World::parse(&world.to_bytes().unwrap()).unwrap(), world);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::installed(data));

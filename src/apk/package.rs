@@ -363,7 +363,7 @@ where
                 sha256: true,
                 ..gzip::Algorithms::default()
             },
-            limits.data_member,
+            data_limit(&pkginfo, limits.data_member),
         )
         .map_err(|e| gz(data_number, e))?
         .ok_or_else(|| Error::Structure {
@@ -406,6 +406,18 @@ where
         datahash_checked,
         file_size: at,
         data_size: raw_data.inflated_len,
+    })
+}
+
+/// How far the data member may inflate: within `limit`, and, when `.PKGINFO` (signed with
+/// the control member) gives the installed size, within twice that plus 16 MiB (the tar
+/// headers and padding of a package of small files, and a filesystem's rounding, fit
+/// easily). A data member swapped for a bomb stops there instead of being read whole before
+/// its `datahash` fails.
+#[must_use]
+pub fn data_limit(pkginfo: &PkgInfo, limit: u64) -> u64 {
+    pkginfo.size().map_or(limit, |size| {
+        limit.min(size.saturating_mul(2).saturating_add(16 << 20))
     })
 }
 

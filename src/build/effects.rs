@@ -51,6 +51,37 @@ pub enum Error {
         /// The account.
         name: String,
     },
+    /// A profile account would share an id with an account of the image.
+    #[error(
+        "{id_kind} {id} of {account_kind} `{name}` is already used by `{owner}` in the image's /etc/{file}"
+    )]
+    IdTaken {
+        /// `uid` or `gid`.
+        id_kind: &'static str,
+        /// The id.
+        id: u32,
+        /// `user` or `group`.
+        account_kind: &'static str,
+        /// The profile's account.
+        name: String,
+        /// The image's account with that id.
+        owner: String,
+        /// `passwd` or `group`.
+        file: &'static str,
+    },
+    /// A profile user's home is a directory the image already has.
+    #[error(
+        "home `{home}` of user `{user}` already exists in the image{}: a home must be a new directory",
+        owner.as_ref().map(|p| format!(" (package `{p}` ships it)")).unwrap_or_default()
+    )]
+    HomeExists {
+        /// The user.
+        user: String,
+        /// The home directory.
+        home: String,
+        /// The package that ships it, when one does.
+        owner: Option<String>,
+    },
     /// The tree refused a change.
     #[error("cannot write `{path}`")]
     Tree {
@@ -817,6 +848,81 @@ mod tests {
         );
         assert!(!lock_root_password(&mut tree).unwrap());
     }
+}
+
+/// Checks the profile's accounts against the image before they are applied: no uid or gid
+/// of a profile account may already belong to another account of the image (a profile user
+/// with sshd's uid would be sshd), and every home must be a new directory (a home that is a
+/// directory the image has, a package's above all, would be handed to the user). `owner`
+/// names the package that ships a path, when one does.
+///
+/// # Errors
+/// [`Error::IdTaken`] or [`Error::HomeExists`] for the first conflict.
+pub fn check_profile_accounts(
+    tree: &ImageTree,
+    groups: &[Group],
+    users: &[User],
+    owner: impl Fn(&ImagePath) -> Option<String>,
+) -> Result<(), Error> {
+    let accounts = Accounts::of(tree);
+    let taken = |id_kind, id, account_kind, name: &str, owner: Option<&str>, file| match owner {
+        Some(owner) if owner != name => Err(Error::IdTaken {
+            id_kind,
+            id,
+            account_kind,
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            file,
+        }),
+        _ => Ok(()),
+    };
+    for user in users {
+        taken(
+            "uid",
+            user.uid,
+            "user",
+            &user.name,
+            accounts.user_name(user.uid),
+            "passwd",
+        )?;
+    }
+    for group in groups {
+        if let Some(gid) = group.gid {
+            taken(
+                "gid",
+                gid,
+                "group",
+                &group.name,
+                accounts.group_name(gid),
+                "group",
+            )?;
+        }
+    }
+    for user in users {
+        taken(
+            "gid",
+            user.gid,
+            "user",
+            &user.name,
+            accounts.group_name(user.gid),
+            "group",
+        )
+        .or_else(|e| match accounts.group_name(user.gid) {
+            // The user's primary group may be a group of the image, by its name.
+            Some(g) if g == user.group => Ok(()),
+            _ => Err(e),
+        })?;
+        if let Ok(home) = ImagePath::from_absolute(&user.home)
+            && tree.get(&home).is_some()
+        {
+            return Err(Error::HomeExists {
+                user: user.name.clone(),
+                home: user.home.clone(),
+                owner: owner(&home),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Applies the profile's accounts: groups first (created, or their gid and member list set

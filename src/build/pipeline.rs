@@ -342,6 +342,14 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
+    effects::check_profile_accounts(&tree, &options.groups, &options.users, |path| {
+        unpacked
+            .packages
+            .iter()
+            .rev()
+            .find(|p| p.dirs.iter().any(|d| d.path.as_ref() == Some(path)))
+            .map(|p| p.info.name.clone())
+    })?;
     applied.extend(effects::apply_profile_accounts(
         &mut tree,
         &options.groups,

@@ -83,6 +83,16 @@ pub enum Error {
         /// Path inside the image.
         path: String,
     },
+    /// The rendered configuration fails audit checks the profile does not accept.
+    #[error(
+        "the profile's configuration fails audit checks it does not accept:\n{}\n\nhint: change the profile, or accept each check on purpose, with the reason, in an `[accept]` table (`\"{}\" = \"why\"`); the audit of the host still reports it",
+        findings.iter().map(|(_, f)| format!("  - {f}")).collect::<Vec<_>>().join("\n"),
+        findings.first().map_or("", |(check, _)| check.as_str())
+    )]
+    Weakened {
+        /// Each finding: its check, and the check, severity, file and message as one line.
+        findings: Vec<(String, String)>,
+    },
     /// Two sources produce the same path in the image.
     #[error("`{path}` is produced twice: by {first} and by {second}")]
     Conflict {
@@ -313,9 +323,9 @@ fn inside(base: &Path, path: &Path) -> Result<PathBuf, Error> {
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read as _;
-    let file = fs_err::File::open(path).map_err(|source| Error::Read {
+    let file = crate::input::open(path).map_err(|e| Error::Read {
         path: path.to_owned(),
-        source,
+        source: e.into(),
     })?;
     let mut bytes = Vec::new();
     file.take(MAX_SOURCE_BYTES + 1)
@@ -354,7 +364,98 @@ fn is_executable(_: &Path) -> Result<bool, Error> {
 /// # Errors
 /// Any [`Error`].
 pub fn render_profile(profile: &Profile) -> Result<Vec<Rendered>, Error> {
-    render(profile, &Sources::load(profile)?)
+    let files = render(profile, &Sources::load(profile)?)?;
+    let weakened = weakenings(profile, &files);
+    if weakened.is_empty() {
+        Ok(files)
+    } else {
+        Err(Error::Weakened {
+            findings: weakened
+                .iter()
+                .map(|f| {
+                    let place = match f.line {
+                        Some(line) => format!("{}:{line}", f.path),
+                        None => f.path.clone(),
+                    };
+                    (
+                        f.check.as_str().to_owned(),
+                        format!("`{}` ({}) {place}: {}", f.check, f.severity, f.message),
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+/// What `basalt audit` finds in the configuration files a profile renders (with the
+/// profile's packages as installed), at medium severity or above, except the checks the
+/// profile accepts (`[accept]`):
+/// settings of `[docker] daemon` or of the profile's own templates that undo the hardened
+/// defaults (`icc`, a TCP socket without TLS, password or root logins over SSH...). The
+/// same checks run on the built host.
+#[must_use]
+pub fn weakenings(profile: &Profile, files: &[Rendered]) -> Vec<crate::posture::audit::Finding> {
+    use crate::integrity::rootfs::{Kind, Metadata, RootFs};
+    let mut entries: Vec<(String, Metadata, Option<Vec<u8>>)> = files
+        .iter()
+        .map(|f| {
+            let (kind, data) = match &f.content {
+                Content::File(bytes) => (Kind::File, Some(bytes.clone())),
+                Content::Directory => (Kind::Dir, None),
+            };
+            let metadata = Metadata {
+                kind,
+                mode: f.mode,
+                uid: f.uid,
+                gid: f.gid,
+                size: data.as_ref().map_or(0, |d| d.len() as u64),
+            };
+            (f.path.clone(), metadata, data)
+        })
+        .collect();
+    // What the audit needs to know of the rest of the image: the services the profile
+    // enables, and the packages it installs.
+    for (level, service) in profile.services.enabled() {
+        entries.push((
+            format!("/etc/runlevels/{}/{service}", level.as_str()),
+            Metadata {
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: 0,
+            },
+            Some(Vec::new()),
+        ));
+    }
+    let mut world: Vec<&str> = profile.packages.names().collect();
+    world.sort_unstable();
+    let world = format!("{}\n", world.join("\n"));
+    entries.push((
+        "/etc/apk/world".to_owned(),
+        Metadata {
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: world.len() as u64,
+        },
+        Some(world.into_bytes()),
+    ));
+    let fs = RootFs::from_files(Path::new("the rendered configuration"), entries);
+    let policy = crate::posture::audit::AuditPolicy::from_profile(profile);
+    let rendered: std::collections::BTreeSet<&str> =
+        files.iter().map(|f| f.path.as_str()).collect();
+    crate::posture::audit::audit(&fs, &policy, 0)
+        .findings
+        .into_iter()
+        .filter(|f| {
+            rendered.contains(f.path.as_str())
+                && f.check != crate::posture::audit::CheckId::UnreadableFile
+                && f.severity >= crate::finding::Severity::Medium
+                && !profile.accept.contains_key(f.check.as_str())
+        })
+        .collect()
 }
 
 /// Renders the configuration files of `profile`: the applicable templates (the profile's own

@@ -1,6 +1,6 @@
 //! `basalt apk`: tools for people debugging Alpine repositories and packages.
 
-use std::io::{self, Read as _, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -8,6 +8,7 @@ use clap::Subcommand;
 use serde::Serialize;
 use sha1::{Digest as _, Sha1};
 
+use super::terminal::{self, shown};
 use super::{ExitStatus, Format, apk_version};
 use crate::apk::keys::{Keyring, MAX_KEY_FILE};
 use crate::apk::package::{self, DataEntry, ReadOptions, Script};
@@ -103,10 +104,7 @@ fn add_key_file(ring: &mut Keyring, path: &Path) -> anyhow::Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .with_context(|| format!("key file `{}` has no UTF-8 file name", path.display()))?;
-    let mut text = String::new();
-    fs_err::File::open(path)?
-        .take(MAX_KEY_FILE as u64 + 1)
-        .read_to_string(&mut text)
+    let text = crate::input::read_text(path, MAX_KEY_FILE as u64, "a key file")
         .with_context(|| format!("failed to read key file `{}`", path.display()))?;
     ring.add_pem(name, &text)
         .with_context(|| format!("failed to load key file `{}`", path.display()))?;
@@ -125,7 +123,7 @@ fn run_index(args: IndexArgs) -> anyhow::Result<ExitStatus> {
     let IndexArgs { path, keys, format } = args;
     let ring = load_keyring(&keys)?;
     let label = path.display().to_string();
-    let file = fs_err::File::open(&path)?;
+    let file = crate::input::open(&path)?;
     // Every package is parsed and validated; none needs to be kept.
     let index = index::read_index_with(file, &label, &ring, &Limits::default(), |_| {})?;
     let report = IndexReport {
@@ -134,19 +132,20 @@ fn run_index(args: IndexArgs) -> anyhow::Result<ExitStatus> {
         description: index.description.as_deref(),
         packages: index.packages,
     };
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
         Format::Human => {
+            let mut out = terminal::stdout();
             writeln!(out, "index:       {}", report.file)?;
             writeln!(out, "signature:   {}", report.signature)?;
             writeln!(
                 out,
                 "description: {}",
-                report.description.unwrap_or("(none)")
+                shown(report.description.unwrap_or("(none)"))
             )?;
             writeln!(out, "packages:    {}", report.packages)?;
         }
@@ -187,7 +186,7 @@ fn run_inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     let InspectArgs { path, keys, format } = args;
     let ring = load_keyring(&keys)?;
     let label = path.display().to_string();
-    let file = fs_err::File::open(&path)?;
+    let file = crate::input::open(&path)?;
     let mut entries = Vec::new();
     let result = package::read_package(
         io::BufReader::new(file),
@@ -201,7 +200,7 @@ fn run_inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     let pkg = match result {
         Ok(pkg) => pkg,
         Err(err) if err.is_check_failure() => {
-            let _ = writeln!(io::stderr().lock(), "error: check failed: {err}");
+            let _ = writeln!(terminal::stderr(), "error: check failed: {err}");
             return Ok(ExitStatus::Problem);
         }
         Err(err) => return Err(err.into()),
@@ -224,13 +223,13 @@ fn run_inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
             })
             .collect(),
     };
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        Format::Human => write_inspect_human(&mut out, &report)?,
+        Format::Human => write_inspect_human(&mut terminal::stdout(), &report)?,
     }
     Ok(ExitStatus::problem_if(!pkg.signature.is_verified()))
 }
@@ -245,8 +244,9 @@ fn script_report(script: &Script) -> ScriptReport<'_> {
 }
 
 fn write_inspect_human(out: &mut impl Write, r: &InspectReport<'_>) -> io::Result<()> {
-    writeln!(out, "package:   {} {}", r.name, r.version)?;
-    writeln!(out, "file:      {}", r.file)?;
+    // Everything from the package is untrusted: each value is escaped onto its line.
+    writeln!(out, "package:   {} {}", shown(r.name), shown(r.version))?;
+    writeln!(out, "file:      {}", shown(&r.file))?;
     writeln!(out, "signature: {}", r.signature)?;
     writeln!(out, "identity:  {}", r.identity)?;
     let check = if r.datahash_checked {
@@ -254,10 +254,10 @@ fn write_inspect_human(out: &mut impl Write, r: &InspectReport<'_>) -> io::Resul
     } else {
         "no datahash in .PKGINFO"
     };
-    writeln!(out, "datahash:  {} ({check})", r.datahash)?;
+    writeln!(out, "datahash:  {} ({check})", shown(r.datahash))?;
     writeln!(out, "metadata:")?;
     for field in r.metadata {
-        writeln!(out, "  {} = {}", field.key, field.value)?;
+        writeln!(out, "  {} = {}", shown(&field.key), shown(&field.value))?;
     }
     writeln!(out, "scripts:")?;
     if r.scripts.is_empty() {
@@ -267,7 +267,10 @@ fn write_inspect_human(out: &mut impl Write, r: &InspectReport<'_>) -> io::Resul
         writeln!(
             out,
             "  {} {} {} bytes sha1:{}",
-            s.mode, s.name, s.size, s.sha1
+            s.mode,
+            shown(s.name),
+            s.size,
+            s.sha1
         )?;
     }
     writeln!(out, "files:")?;
@@ -275,7 +278,11 @@ fn write_inspect_human(out: &mut impl Write, r: &InspectReport<'_>) -> io::Resul
         let e = f.entry;
         let mut line = format!(
             "  {} {}:{} {:>10} {}",
-            f.mode_text, e.uname, e.gname, e.size, e.path
+            f.mode_text,
+            shown(&e.uname),
+            shown(&e.gname),
+            e.size,
+            shown(&e.path)
         );
         if let Some(target) = &e.link_target {
             let arrow = if e.kind == EntryKind::HardLink {
@@ -283,7 +290,7 @@ fn write_inspect_human(out: &mut impl Write, r: &InspectReport<'_>) -> io::Resul
             } else {
                 "->"
             };
-            line.push_str(&format!(" {arrow} {target}"));
+            line.push_str(&format!(" {arrow} {}", shown(target)));
         }
         if let Some(sha1) = e.sha1 {
             line.push_str(&format!("  sha1:{}", hex::encode(sha1)));

@@ -15,6 +15,7 @@ use crate::posture::target;
 
 use super::ExitStatus;
 use super::repo_args::RepoArgs;
+use super::terminal::shown;
 
 /// Output formats of `basalt audit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -100,9 +101,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             s
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes())?;
-    stdout.flush()?;
+    if format == AuditFormat::Human {
+        let mut stdout = super::terminal::stdout();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+    }
     Ok(ExitStatus::problem_if(report.fails(fail_on)))
 }
 
@@ -126,7 +133,7 @@ fn repository_packages(
         }
     };
     let access = repo.access(&[], &[]);
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     let available = target::available(&access, &arch, &mut |warning| {
         let _ = writeln!(stderr, "warning: {warning}");
     })?;
@@ -149,8 +156,8 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
     );
     for f in &report.findings {
         let place = match f.line {
-            Some(line) => format!("{}:{line}", f.path),
-            None => f.path.clone(),
+            Some(line) => format!("{}:{line}", shown(&f.path)),
+            None => shown(&f.path).into_owned(),
         };
         let cis = match f.cis {
             None => String::new(),
@@ -162,8 +169,9 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
             f.severity.as_str(),
             f.check
         );
-        let _ = writeln!(out, "  {}", f.message);
-        let _ = writeln!(out, "  evidence: {}", f.evidence);
+        // Messages and evidence quote the host's files: each stays on its line.
+        let _ = writeln!(out, "  {}", shown(&f.message));
+        let _ = writeln!(out, "  evidence: {}", shown(&f.evidence));
         let _ = writeln!(out, "  fix: {}", f.check.remediation());
     }
     if !report.skipped.is_empty() {
@@ -173,9 +181,9 @@ pub fn human(report: &Report, fail_on: Severity) -> String {
             let path = s
                 .path
                 .as_ref()
-                .map(|p| format!("  {p}"))
+                .map(|p| format!("  {}", shown(p)))
                 .unwrap_or_default();
-            let _ = writeln!(out, "  {}{cis}{path}: {}", s.check, s.reason);
+            let _ = writeln!(out, "  {}{cis}{path}: {}", s.check, shown(&s.reason));
         }
     }
     let counts = report.counts();

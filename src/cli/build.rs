@@ -20,7 +20,9 @@ use crate::build::fetch;
 use crate::build::lock::{self, LockProfile, Lockfile};
 use crate::build::pipeline::{self, BuildOptions};
 use crate::build::verifier::{self, Linking};
+use crate::input;
 use crate::integrity::sign;
+use crate::output;
 use crate::profile;
 use crate::tree::Node;
 
@@ -72,7 +74,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     if at_boot && sign_key.is_none() {
         progress.clear();
         writeln!(
-            std::io::stderr(),
+            super::terminal::stderr(),
             "error: profile `{}` makes the host verify itself (`[verify]`), so its manifest must be signed, but no --sign-key was given\n\nhint: create a key pair with `basalt keygen --out KEY` and pass `--sign-key KEY.key`",
             profile_path.display()
         )?;
@@ -83,7 +85,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let secret = sign_key
         .as_ref()
         .map(|path| -> anyhow::Result<sign::SecretKey> {
-            let text = fs_err::read_to_string(path)?;
+            let text = input::read_text(path, input::MAX_KEY, "a secret key")?;
             sign::SecretKey::parse(&text)
                 .with_context(|| format!("failed to read secret key `{}`", path.display()))
         })
@@ -102,12 +104,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     }
     let lock = if *locked {
         let path = lock::default_path(profile_path);
-        let text = match fs_err::read_to_string(&path) {
+        let text = match input::read_text(&path, input::MAX_DOCUMENT, "a lock") {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(input::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 progress.clear();
                 writeln!(
-                    std::io::stderr(),
+                    super::terminal::stderr(),
                     "error: `--locked` but `{}` does not exist\n\nhint: create it with `basalt lock {}`",
                     path.display(),
                     profile_path.display()
@@ -120,7 +124,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         let changes = existing.differences(&computed.lock);
         if !changes.is_empty() {
             progress.clear();
-            let mut stderr = std::io::stderr().lock();
+            let mut stderr = super::terminal::stderr();
             writeln!(stderr, "error: lock `{}` is stale:", path.display())?;
             for c in changes {
                 writeln!(stderr, "  {c}")?;
@@ -178,9 +182,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     write_outputs(out, &files)?;
     progress.clear();
 
-    let mut stdout = std::io::stdout().lock();
     match format {
         Format::Human => {
+            // Names and versions come from the repositories' indexes.
+            let mut stdout = super::terminal::stdout();
             write!(stdout, "{}", built.report.to_text())?;
             writeln!(
                 stdout,
@@ -189,7 +194,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 out.display()
             )?;
         }
-        Format::Json => stdout.write_all(&json)?,
+        Format::Json => std::io::stdout().lock().write_all(&json)?,
     }
     Ok(ExitStatus::Clean)
 }
@@ -207,7 +212,7 @@ fn verifier_files(
         None => std::env::current_exe()
             .context("cannot find the running basalt to embed as the verifier")?,
     };
-    let bytes = fs_err::read(&path)
+    let bytes = input::read(&path, input::MAX_MANIFEST, "a verifier")
         .with_context(|| format!("failed to read the verifier `{}`", path.display()))?;
     match verifier::elf_linking(&bytes) {
         Linking::Static => {}
@@ -224,28 +229,23 @@ fn verifier_files(
 }
 
 /// Writes every output to a temporary file in `dir`, then renames them all into place; on
-/// any failure the temporary files are removed and nothing new is left behind.
+/// any failure (or an interruption) the temporary files are removed and nothing new is left
+/// behind.
 fn write_outputs(dir: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
-    fs_err::create_dir_all(dir)?;
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
     let result = (|| -> anyhow::Result<()> {
+        fs_err::create_dir_all(dir)?;
+        let mut staged = Vec::new();
         for (name, bytes) in files {
-            let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-            let mut file = fs_err::File::create(&tmp)?;
-            staged.push((tmp, dir.join(name)));
-            file.write_all(bytes)?;
-            file.sync_all()?;
+            let path = dir.join(name);
+            let mut output = output::create(&path, 0o644)?;
+            output
+                .write_all(bytes)
+                .with_context(|| format!("failed to write `{}`", path.display()))?;
+            staged.push(output);
         }
-        for (tmp, path) in &staged {
-            fs_err::rename(tmp, path)?;
-        }
+        output::commit_all(staged)?;
         Ok(())
     })();
-    if result.is_err() {
-        for (tmp, _) in &staged {
-            let _ = fs_err::remove_file(tmp);
-        }
-    }
     result.with_context(|| format!("failed to write the outputs into `{}`", dir.display()))
 }
 
@@ -302,7 +302,7 @@ impl Progress {
         match &self.bar {
             Some(bar) => bar.println(format!("warning: {warning}")),
             None => {
-                let _ = writeln!(std::io::stderr(), "warning: {warning}");
+                let _ = writeln!(super::terminal::stderr(), "warning: {warning}");
             }
         }
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::terminal::shown;
 use super::{ExitStatus, Format};
 use crate::posture::diff::{self, Diff, FileChange, PackageChange};
 use crate::posture::target;
@@ -42,9 +43,9 @@ struct JsonDiff<'a> {
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let Args { old, new, format } = args;
     let result = diff::diff(&target::diff_side(&old)?, &target::diff_side(&new)?);
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             serde_json::to_writer_pretty(
                 &mut out,
                 &JsonDiff {
@@ -55,37 +56,62 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             )?;
             writeln!(out)?;
         }
-        Format::Human => write_human(&mut out, &result)?,
+        Format::Human => write_human(&mut super::terminal::stdout(), &result)?,
     }
     Ok(ExitStatus::problem_if(!result.is_empty()))
 }
 
 fn write_human(out: &mut impl Write, diff: &Diff) -> io::Result<()> {
+    // Names and versions come from the two sides: each stays on its line (paths are escaped
+    // as in manifests already).
     for change in &diff.packages {
         match change {
-            PackageChange::Added { name, version } => writeln!(out, "added      {name} {version}")?,
+            PackageChange::Added { name, version } => {
+                writeln!(out, "added      {} {}", shown(name), shown(version))?;
+            }
             PackageChange::Removed { name, version } => {
-                writeln!(out, "removed    {name} {version}")?;
+                writeln!(out, "removed    {} {}", shown(name), shown(version))?;
             }
             PackageChange::Upgraded { name, from, to } => {
-                writeln!(out, "upgraded   {name} {from} -> {to}")?;
+                writeln!(
+                    out,
+                    "upgraded   {} {} -> {}",
+                    shown(name),
+                    shown(from),
+                    shown(to)
+                )?;
             }
             PackageChange::Downgraded { name, from, to } => {
-                writeln!(out, "downgraded {name} {from} -> {to}")?;
+                writeln!(
+                    out,
+                    "downgraded {} {} -> {}",
+                    shown(name),
+                    shown(from),
+                    shown(to)
+                )?;
             }
             PackageChange::Rebuilt { name, from, to } => {
-                writeln!(out, "rebuilt    {name} {from} -> {to}")?;
+                writeln!(
+                    out,
+                    "rebuilt    {} {} -> {}",
+                    shown(name),
+                    shown(from),
+                    shown(to)
+                )?;
             }
         }
     }
-    let owner = |p: &Option<String>| p.as_ref().map_or_else(String::new, |p| format!(" ({p})"));
+    let owner = |p: &Option<String>| {
+        p.as_ref()
+            .map_or_else(String::new, |p| format!(" ({})", shown(p)))
+    };
     for change in &diff.files {
         match change {
             FileChange::Added { path, package, .. } => {
-                writeln!(out, "added      {path}{}", owner(package))?;
+                writeln!(out, "added      {}{}", path, owner(package))?;
             }
             FileChange::Removed { path, package, .. } => {
-                writeln!(out, "removed    {path}{}", owner(package))?;
+                writeln!(out, "removed    {}{}", path, owner(package))?;
             }
             FileChange::Changed {
                 path,
@@ -93,7 +119,8 @@ fn write_human(out: &mut impl Write, diff: &Diff) -> io::Result<()> {
                 package,
             } => writeln!(
                 out,
-                "changed    {path}{}: {}",
+                "changed    {}{}: {}",
+                path,
                 owner(package),
                 what.join(", ")
             )?,

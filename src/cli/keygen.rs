@@ -1,10 +1,7 @@
 //! `basalt keygen`: a new Ed25519 key pair in minisign's formats.
 
-use fs_err::os::unix::fs::OpenOptionsExt as _;
 use std::io::Write as _;
 use std::path::PathBuf;
-
-use anyhow::Context as _;
 
 use crate::integrity::sign::SecretKey;
 
@@ -35,17 +32,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     let key = SecretKey::generate()?;
-    // The secret key is created with mode 0600 from the start (never wider, whatever the umask).
-    let mut file = fs_err::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&secret_path)?;
-    file.write_all(key.render().as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("failed to write `{}`", secret_path.display()))?;
-    super::write_atomic(&public_path, key.public().render().as_bytes(), 0o644)?;
-    let mut stdout = std::io::stdout().lock();
+    // The secret key is created with mode 0600 from the start (never wider, whatever the
+    // umask), and neither file replaces one that appeared meanwhile.
+    crate::output::write_new(&secret_path, key.render().as_bytes(), 0o600)?;
+    crate::output::write_new(&public_path, key.public().render().as_bytes(), 0o644)?;
+    let mut stdout = super::terminal::stdout();
     writeln!(
         stdout,
         "key {}\nsecret key: {}\npublic key: {}",

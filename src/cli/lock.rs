@@ -50,7 +50,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         .unwrap_or_else(|| lock::default_path(profile));
     let Locked { mut lock, warnings } = lock::lock(&core, &access)
         .with_context(|| format!("failed to lock `{}`", profile.display()))?;
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     for w in &warnings {
         writeln!(stderr, "warning: {w}")?;
     }
@@ -63,12 +63,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             writeln!(stderr, "note: {note}")?;
         }
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = super::terminal::stdout();
     if *check {
         let display = path.display();
-        let existing = match fs_err::read_to_string(&path) {
+        let existing = match crate::input::read_text(&path, crate::input::MAX_DOCUMENT, "a lock") {
             Ok(text) => Lockfile::parse(&text, &display.to_string())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(crate::input::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 writeln!(stdout, "lock `{display}` is missing")?;
                 return Ok(ExitStatus::Problem);
             }
@@ -101,26 +103,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place, so that a
 /// reader never sees half a lock and a failure leaves the old one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("`{}` is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs_err::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs_err::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs_err::remove_file(&tmp);
-    }
-    result.with_context(|| format!("failed to write lock `{}`", path.display()))
+    crate::output::write(path, bytes, 0o644)
+        .with_context(|| format!("failed to write lock `{}`", path.display()))
 }

@@ -1,13 +1,14 @@
 //! `basalt manifest`: describe a root directory or an image archive.
 
-use std::io::Write as _;
+use std::io::{BufWriter, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::ValueEnum;
 
 use crate::integrity::host::{self, ScanOptions};
-use crate::integrity::manifest::{Header, RuntimePolicy};
+use crate::integrity::manifest::{Header, RuntimePolicy, render_header_into};
+use crate::integrity::walk::Tuning;
 
 use super::ExitStatus;
 
@@ -53,6 +54,19 @@ pub struct Args {
     /// Write to FILE (atomically) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Reads in flight: the threads that list the tree's directories and read its files
+    /// (default: 16, or one per core when there are more)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub readers: Option<u16>,
+}
+
+/// How a walk runs with `--readers`.
+pub(crate) fn tuning(readers: Option<u16>) -> Tuning {
+    let mut tuning = Tuning::default();
+    if let Some(n) = readers {
+        tuning.readers = usize::from(n);
+    }
+    tuning
 }
 
 /// Runs `basalt manifest`.
@@ -70,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         mutable,
         format,
         out,
+        readers,
     } = args;
     let from_profile = profile.as_deref().map(profile_policy).transpose()?;
     let (mut policy, profile_name, profile_version, profile_digest) = match from_profile {
@@ -104,7 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         packages: Vec::new(),
         policy: policy.normalised(),
     };
-    let scan = host::scan_tree(&tree, &ScanOptions::default())?;
+    if format == ManifestFormat::Text && fs_err::metadata(&tree)?.is_dir() {
+        write_described(&tree, header, out.as_deref(), tuning(readers))?;
+        return Ok(ExitStatus::Clean);
+    }
+    let scan = host::scan_tree_with(&tree, &ScanOptions::default(), tuning(readers))?;
     let manifest = host::manifest_from_scan(scan, header)
         .with_context(|| format!("failed to describe `{}`", tree.display()))?;
     let bytes = match format {
@@ -125,6 +144,63 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Clean)
+}
+
+/// Entries' text held in memory before it goes to a temporary file.
+const SPOOL_IN_MEMORY: usize = 8 << 20;
+
+/// Walks the directory `tree` and writes its manifest's canonical text to `out` (atomically)
+/// or stdout, without holding its entries: their lines go to a spool (in memory while small,
+/// then an unnamed temporary file beside the output) until their number, which the header
+/// announces, is known.
+fn write_described(
+    tree: &Path,
+    header: Header,
+    out: Option<&Path>,
+    tuning: Tuning,
+) -> anyhow::Result<()> {
+    let spool_dir = match out.and_then(Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        Some(_) => PathBuf::from("."),
+        None => std::env::temp_dir(),
+    };
+    let mut spool = tempfile::spooled_tempfile_in(SPOOL_IN_MEMORY, &spool_dir);
+    let mut line = String::with_capacity(256);
+    let (header, count) = {
+        let mut writer = BufWriter::with_capacity(256 * 1024, &mut spool);
+        let described = host::describe_root(tree, header, tuning, |entry| {
+            line.clear();
+            entry.render_into(&mut line);
+            line.push('\n');
+            writer.write_all(line.as_bytes())
+        })
+        .with_context(|| format!("failed to describe `{}`", tree.display()))?;
+        writer
+            .flush()
+            .with_context(|| format!("failed to describe `{}`", tree.display()))?;
+        described
+    };
+    let mut head = String::new();
+    render_header_into(&header, count, &mut head);
+    spool.seek(SeekFrom::Start(0))?;
+    match out {
+        Some(path) => {
+            let mut output = crate::output::create(path, 0o644)?;
+            let written = output
+                .file()
+                .write_all(head.as_bytes())
+                .and_then(|()| std::io::copy(&mut spool, output.file()).map(drop));
+            written.with_context(|| format!("failed to write `{}`", path.display()))?;
+            output.commit()?;
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(head.as_bytes())?;
+            std::io::copy(&mut spool, &mut stdout)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// What `basalt manifest --profile` takes from a profile.

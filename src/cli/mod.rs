@@ -24,6 +24,7 @@ pub mod repo_args;
 pub mod scan;
 pub mod sign;
 pub mod syslog;
+pub mod terminal;
 pub mod verify;
 
 /// How a command ended, mapped to the process exit code in one place.
@@ -127,35 +128,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so
-/// that a failure leaves nothing behind and readers never see a partial file.
+/// that a failure leaves nothing behind and readers never see a partial file
+/// ([`crate::output`]).
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    use fs_err::os::unix::fs::OpenOptionsExt as _;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow::anyhow!("`{}` is not a file path", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = fs_err::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs_err::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs_err::remove_file(&tmp);
-    }
-    result
-        .map_err(|e| anyhow::Error::new(e).context(format!("failed to write `{}`", path.display())))
+    Ok(crate::output::write(path, bytes, mode)?)
 }
 
 /// The time outputs carry: `SOURCE_DATE_EPOCH` when set (reproducible builds), else the
@@ -183,7 +159,7 @@ pub fn main() -> ExitCode {
             let hint = repo_args::hint(&err)
                 .map(|h| format!("\n\nhint: {h}"))
                 .unwrap_or_default();
-            let mut stderr = io::stderr().lock();
+            let mut stderr = terminal::stderr();
             let _ = writeln!(stderr, "error: {err:#}{hint}");
             ExitStatus::Error.into()
         }

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use super::repo_args::RepoArgs;
+use super::terminal::shown;
 use super::{ExitStatus, Format};
 use crate::posture::outdated::{self, Report};
 use crate::posture::target::{self, OutdatedInput, Target};
@@ -77,15 +78,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         );
     }
 
-    let mut stderr = io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     let available = target::available(&access, &arch, &mut |warning| {
         let _ = writeln!(stderr, "warning: {warning}");
     })?;
     let report = outdated::check(&current, &available);
 
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             serde_json::to_writer_pretty(
                 &mut out,
                 &JsonReport {
@@ -98,15 +99,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             writeln!(out)?;
         }
         Format::Human => {
+            let mut out = super::terminal::stdout();
             for u in &report.outdated {
                 writeln!(
                     out,
                     "{} {} -> {} ({})",
-                    u.name, u.current, u.available, u.repository
+                    shown(&u.name),
+                    shown(&u.current),
+                    shown(&u.available),
+                    shown(&u.repository)
                 )?;
             }
             for m in &report.missing {
-                writeln!(out, "{} {}: in no repository", m.name, m.current)?;
+                writeln!(
+                    out,
+                    "{} {}: in no repository",
+                    shown(&m.name),
+                    shown(&m.current)
+                )?;
             }
             writeln!(
                 out,

@@ -55,7 +55,7 @@ fn load(path: &Path) -> anyhow::Result<Result<Profile, ExitStatus>> {
     match profile::load(path) {
         Ok(p) => Ok(Ok(p)),
         Err(err @ profile::Error::Invalid { .. }) => {
-            let mut stderr = io::stderr().lock();
+            let mut stderr = super::terminal::stderr();
             for (i, d) in err.diagnostics().iter().enumerate() {
                 if i > 0 {
                     writeln!(stderr)?;
@@ -74,9 +74,13 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
         Ok(p) => p,
         Err(status) => return Ok(status),
     };
-    let mut out = io::stdout().lock();
+    // A profile is valid when what it renders is too (templates, and the audit of the
+    // configuration: no weakening it does not accept).
+    render::render_profile(&p)
+        .with_context(|| format!("failed to render profile `{}`", profile.display()))?;
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             let doc = serde_json::json!({
                 "profile": p,
                 "digest": p.digest(),
@@ -86,7 +90,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             serde_json::to_writer_pretty(&mut out, &doc)?;
             writeln!(out)?;
         }
-        Format::Human => summary(&mut out, &p)?,
+        Format::Human => summary(&mut super::terminal::stdout(), &p)?,
     }
     Ok(ExitStatus::Clean)
 }
@@ -215,6 +219,17 @@ fn summary(out: &mut impl Write, p: &Profile) -> io::Result<()> {
             |s| format!("{} ({})", s.every, s.cron)
         )
     )?;
+    if !p.accept.is_empty() {
+        writeln!(
+            out,
+            "accepted     {}",
+            list(
+                p.accept
+                    .iter()
+                    .map(|(check, why)| format!("{check} ({why})"))
+            )
+        )?;
+    }
     writeln!(out, "digest       {}", p.digest())?;
     Ok(())
 }
@@ -233,28 +248,15 @@ fn render_to(args: RenderArgs) -> anyhow::Result<ExitStatus> {
             anyhow::bail!("output directory `{}` is not empty", out.display());
         }
     }
-    // Write into a sibling staging directory, then rename: a failure leaves nothing behind.
-    let name = out
-        .file_name()
-        .with_context(|| format!("`{}` does not name a directory", out.display()))?;
-    let mut staging_name = std::ffi::OsString::from(".");
-    staging_name.push(name);
-    staging_name.push(format!(".partial-{}", std::process::id()));
-    let staging = out.with_file_name(staging_name);
-    if let Some(parent) = staging.parent().filter(|p| !p.as_os_str().is_empty()) {
+    // Write into a private sibling staging directory, then rename: a failure (or an
+    // interruption) leaves nothing behind.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs_err::create_dir_all(parent)?;
     }
-    fs_err::create_dir(&staging)?;
-    let written = write_tree(&staging, &files);
-    if let Err(err) = written {
-        let _ = fs_err::remove_dir_all(&staging);
-        return Err(err);
-    }
-    if out.exists() {
-        fs_err::remove_dir(&out)?;
-    }
-    fs_err::rename(&staging, &out)?;
-    let mut stdout = io::stdout().lock();
+    let staging = crate::output::stage_dir(&out)?;
+    write_tree(staging.path(), &files)?;
+    staging.commit(0o755)?;
+    let mut stdout = super::terminal::stdout();
     for f in &files {
         let kind = if f.content == Content::Directory {
             "d"

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::Serialize;
 
+use super::terminal::shown;
 use super::{ExitStatus, Format};
 use crate::posture::scan::{self, Report, SecDb};
 use crate::posture::target::{self, Target};
@@ -93,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         .with_context(|| format!("failed to open scan target `{}`", target.display()))?;
     let (packages, release) = target::scan_packages(&detected, || fetcher().map_err(Into::into))?;
     if let Some(release) = &release {
-        let mut stderr = io::stderr().lock();
+        let mut stderr = super::terminal::stderr();
         for source in db.sources.iter().filter(|s| s.is_for_other_branch(release)) {
             writeln!(
                 stderr,
@@ -105,9 +106,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
     }
     let report = scan::scan(&packages, &db);
-    let mut out = io::stdout().lock();
     match format {
         Format::Json => {
+            let mut out = io::stdout().lock();
             serde_json::to_writer_pretty(
                 &mut out,
                 &JsonReport {
@@ -118,7 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             )?;
             writeln!(out)?;
         }
-        Format::Human => write_human(&mut out, &target.display().to_string(), &report)?,
+        Format::Human => write_human(
+            &mut super::terminal::stdout(),
+            &target.display().to_string(),
+            &report,
+        )?,
     }
     Ok(ExitStatus::problem_if(report.has_findings()))
 }
@@ -128,24 +133,25 @@ fn write_human(out: &mut impl Write, target: &str, report: &Report) -> io::Resul
         let origin = if v.origin == v.package {
             String::new()
         } else {
-            format!(" (origin {})", v.origin)
+            format!(" (origin {})", shown(&v.origin))
         };
+        // Package names and versions come from the host, ids and versions from the secdb.
         writeln!(
             out,
             "{} {} {}{origin}: {} {}, fixed in {}",
             v.severity,
-            v.package,
-            v.version,
+            shown(&v.package),
+            shown(&v.version),
             v.advisories.len(),
             if v.advisories.len() == 1 {
                 "advisory"
             } else {
                 "advisories"
             },
-            v.fixed_in
+            shown(&v.fixed_in)
         )?;
         for a in &v.advisories {
-            writeln!(out, "    {}  fixed in {}", a.id, a.fixed_in)?;
+            writeln!(out, "    {}  fixed in {}", shown(&a.id), shown(&a.fixed_in))?;
         }
     }
     let advisories: usize = report.vulnerable.iter().map(|v| v.advisories.len()).sum();

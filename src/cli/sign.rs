@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use crate::input;
 use crate::integrity::manifest::Manifest;
 use crate::integrity::sign::{SecretKey, check_secret_key_mode};
 
@@ -39,9 +40,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let meta = fs_err::metadata(&key)?;
     check_secret_key_mode(meta.mode())
         .with_context(|| format!("refusing the secret key `{}`", key.display()))?;
-    let secret = SecretKey::parse(&fs_err::read_to_string(&key)?)
+    let secret = SecretKey::parse(&input::read_text(&key, input::MAX_KEY, "a secret key")?)
         .with_context(|| format!("failed to read the secret key `{}`", key.display()))?;
-    let data = fs_err::read(&file)?;
+    let data = input::read(&file, input::MAX_MANIFEST, "a file to sign")?;
     let trusted = match trusted_comment {
         Some(t) => t,
         None => match Manifest::parse(&data) {
@@ -61,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     out.push(".minisig");
     let out = PathBuf::from(out);
     super::write_atomic(&out, signature.render().as_bytes(), 0o644)?;
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = super::terminal::stderr();
     writeln!(
         stderr,
         "signed `{}` with key {}: `{}`",

@@ -1,31 +1,19 @@
 //! `host`: reading a live root directory or an image archive, read-only, into manifest
 //! entries.
 //!
+//! A live root is walked by [`crate::integrity::walk`] (in order, in parallel, read-only, never following
+//! a symlink nor opening anything but the regular files it lists); [`scan_root`] collects that
+//! walk. An archive is read member by member ([`scan_archive`]).
+//!
 //! Invariants:
-//! - Nothing is written. Symlinks are never followed; the walk never leaves the root's
-//!   filesystem (a mount point is recorded, not entered). FIFOs, sockets and devices are never
-//!   opened, not even when one replaces a listed file during the walk: a regular file is
-//!   resolved without opening it (`O_PATH`), checked to be the listed inode, and only then
-//!   opened (through `/proc/self/fd`); it is checked again after reading.
-//! - Regular files are hashed in parallel (rayon), streaming through one reusable buffer per
-//!   thread, largest first: memory grows with the number of entries, never with file sizes.
 //! - A file that cannot be read, or that changes or vanishes during the walk, is reported as
 //!   a [`Problem`] beside the entries; only a root that cannot be read at all is an error.
 //! - Entries come out sorted by path bytes, as [`crate::integrity::manifest`] orders them.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsStr;
+use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use rayon::prelude::*;
-use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::archive;
@@ -33,7 +21,7 @@ use crate::integrity::manifest::{
     self, Entry, Kind, Package, RuntimePolicy, covers, xattrs_digest,
 };
 
-/// Size of the per-thread read buffer.
+/// Size of the archive read buffer.
 const READ_BUFFER: usize = 256 * 1024;
 
 /// Errors that stop a walk or an archive read.
@@ -67,6 +55,9 @@ pub enum Error {
         /// The evidence.
         detail: String,
     },
+    /// The description could not be handed on (written).
+    #[error("cannot write the description")]
+    Output(#[source] io::Error),
 }
 
 /// Why an entry could not be described exactly.
@@ -113,12 +104,12 @@ impl ScanOptions {
         }
     }
 
-    fn prunes(&self, path: &[u8]) -> bool {
+    pub(crate) fn prunes(&self, path: &[u8]) -> bool {
         self.prune.iter().any(|p| p.as_slice() == path)
             || self.prune.iter().any(|p| manifest::strictly_below(p, path))
     }
 
-    fn skips_content(&self, path: &[u8]) -> bool {
+    pub(crate) fn skips_content(&self, path: &[u8]) -> bool {
         self.skip_content.iter().any(|p| covers(p, path))
     }
 }
@@ -130,8 +121,13 @@ pub struct Scan {
     pub entries: Vec<Entry>,
     /// Entries that could not be described exactly, sorted by path.
     pub problems: Vec<Problem>,
-    /// Directories on another filesystem than the root's (recorded, not entered), sorted.
+    /// Mount points below the root: entries on which another filesystem (or a bind mount,
+    /// even of the same filesystem) is mounted; recorded themselves, not entered. Sorted.
     pub mount_points: Vec<Vec<u8>>,
+    /// For a walked root: the regular files with more than one link, and their link count
+    /// (`st_nlink`), sorted by path. A count above the number of paths of its hard-link group
+    /// in the scan means links the walk did not see (in pruned areas, or outside the root).
+    pub link_counts: Vec<(Vec<u8>, u64)>,
     /// The bytes of `lib/apk/db/installed`, when the tree has one as a regular file (at most
     /// [`MAX_APK_DB`] bytes) and its content was read.
     pub apk_db: Option<Vec<u8>>,
@@ -151,614 +147,124 @@ impl Scan {
     }
 }
 
-fn join(root_relative: &[u8], name: &[u8]) -> Vec<u8> {
-    let mut path = Vec::with_capacity(root_relative.len() + 1 + name.len());
-    path.extend_from_slice(root_relative);
-    if root_relative != b"/" {
-        path.push(b'/');
-    }
-    path.extend_from_slice(name);
-    path
+/// One path of a walk, in order: what was found there, and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The entry, when it could be described (its digest is zeros when its content could not
+    /// be read).
+    pub entry: Option<Entry>,
+    /// What could not be described exactly.
+    pub problem: Option<Problem>,
+    /// For a regular file: its link count (`st_nlink`); 1 for anything else, 0 when nothing
+    /// could be described.
+    pub nlink: u64,
+    /// Another filesystem (or a bind mount) is mounted here: recorded, not entered.
+    pub mount: bool,
 }
 
-fn on_disk(root: &Path, path: &[u8]) -> PathBuf {
-    if path == b"/" {
-        root.to_path_buf()
-    } else {
-        root.join(OsStr::from_bytes(&path[1..]))
-    }
-}
-
-fn device(rdev: u64) -> (u32, u32) {
-    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
-    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
-    (
-        u32::try_from(major).unwrap_or(u32::MAX),
-        u32::try_from(minor).unwrap_or(u32::MAX),
-    )
-}
-
-/// The digest of an entry's extended attributes, from a listing and a reader of values;
-/// `None` when it has none or the filesystem has none.
-fn xattrs_from(
-    names: io::Result<xattr::XAttrs>,
-    value: impl Fn(&OsStr) -> io::Result<Option<Vec<u8>>>,
-) -> io::Result<Option<[u8; 32]>> {
-    let names = match names {
-        Ok(names) => names,
-        Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut attrs = Vec::new();
-    for name in names {
-        if let Some(value) = value(&name)? {
-            attrs.push((name.as_bytes().to_vec(), value));
+impl Item {
+    /// The path this item is about.
+    #[must_use]
+    pub fn path(&self) -> &[u8] {
+        match (&self.entry, &self.problem) {
+            (Some(e), _) => &e.path,
+            (None, Some(p)) => &p.path,
+            (None, None) => b"",
         }
     }
-    Ok(xattrs_digest(&mut attrs))
 }
 
-/// Extended attributes by path, without following a symlink.
-fn read_xattrs(path: &Path) -> io::Result<Option<[u8; 32]>> {
-    xattrs_from(xattr::list(path), |name| xattr::get(path, name))
+impl Scan {
+    /// Adds the next item of a walk (items come in path order).
+    pub fn push(&mut self, item: Item) {
+        if let Some(entry) = item.entry {
+            if item.mount {
+                self.mount_points.push(entry.path.clone());
+            }
+            if item.nlink > 1 && matches!(entry.kind, Kind::File { .. }) {
+                self.link_counts.push((entry.path.clone(), item.nlink));
+            }
+            self.entries.push(entry);
+        }
+        if let Some(problem) = item.problem {
+            self.problems.push(problem);
+        }
+    }
+
+    /// The scan as the items of a walk, in path order: each entry with its problem, link count
+    /// and whether it is a mount point, and each problem without an entry. Without link counts
+    /// (an archive), a regular file's count is the size of its hard-link group.
+    pub fn items(&self) -> impl Iterator<Item = Item> + '_ {
+        let mut groups: BTreeMap<&[u8], u64> = BTreeMap::new();
+        for e in &self.entries {
+            if let Some(leader) = &e.hardlink {
+                *groups.entry(leader.as_slice()).or_insert(1) += 1;
+            }
+        }
+        let mut entries = self.entries.iter().peekable();
+        let mut problems = self.problems.iter().peekable();
+        std::iter::from_fn(move || {
+            let take_entry = match (entries.peek(), problems.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(e), Some(p)) => e.path <= p.path,
+            };
+            if !take_entry {
+                return Some(Item {
+                    entry: None,
+                    problem: problems.next().cloned(),
+                    nlink: 0,
+                    mount: false,
+                });
+            }
+            let entry = entries.next()?;
+            let problem = problems.next_if(|p| p.path == entry.path).cloned();
+            let leader = entry.hardlink.as_deref().unwrap_or(&entry.path);
+            let group = groups.get(leader).copied().unwrap_or(1);
+            let nlink = self
+                .link_counts
+                .binary_search_by(|(p, _)| p.as_slice().cmp(&entry.path))
+                .map_or(group, |i| self.link_counts[i].1);
+            let mount = self.mount_points.binary_search(&entry.path).is_ok();
+            Some(Item {
+                entry: Some(entry.clone()),
+                problem,
+                nlink,
+                mount,
+            })
+        })
+    }
 }
 
-/// Extended attributes of an open file (no path lookup).
-fn read_xattrs_fd(file: &std::fs::File) -> io::Result<Option<[u8; 32]>> {
-    use xattr::FileExt;
-    xattrs_from(file.list_xattr(), |name| file.get_xattr(name))
-}
+pub use crate::integrity::walk::MAX_DEPTH;
 
-struct Pending {
-    index: usize,
-    size: u64,
-    /// The walk left the extended attributes to be read from the open file.
-    xattrs_from_file: bool,
-    dev: u64,
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-/// Walks `root` and describes every entry beneath it (the root itself is `/`).
+/// Walks `root` and describes every entry beneath it (the root itself is `/`), all held in
+/// memory; [`crate::integrity::walk::walk_root`] hands them over one at a time instead.
 ///
 /// # Errors
 /// [`Error::Root`] or [`Error::NotADirectory`] when the root cannot be walked at all; every
 /// other failure is a [`Problem`] in the result.
 pub fn scan_root(root: &Path, options: &ScanOptions) -> Result<Scan, Error> {
-    let root_meta = fs_err::symlink_metadata(root).map_err(|source| Error::Root {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    if !root_meta.is_dir() {
-        return Err(Error::NotADirectory {
-            path: root.to_path_buf(),
-        });
-    }
-    // Reading the root directory itself must work: otherwise nothing can be verified.
-    std::fs::read_dir(root).map_err(|source| Error::Root {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    let walk = Walk {
-        root,
-        root_dev: root_meta.dev(),
-        options,
-    };
-    let mut listed = vec![walk.describe(b"/".to_vec(), root_meta)];
-    listed.extend(walk.dir(b"/", 0));
-
-    let mut scan = Scan::default();
-    let mut pending: Vec<Pending> = Vec::new();
-    let mut links: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
-    for item in listed {
-        match item {
-            Listed::Problem(p) => scan.problems.push(p),
-            Listed::Entry(found) => record(&mut scan, &mut pending, &mut links, found, &walk),
-        }
-    }
-    hash_pending(root, &mut scan, &pending);
-    finish(&mut scan, links);
-    scan.apk_db = read_apk_db(root, &scan, options);
-    Ok(scan)
+    scan_root_with(root, options, crate::integrity::walk::Tuning::default())
 }
 
-/// Directories deeper than this are walked sequentially within their task (bounded stack).
-const PARALLEL_DEPTH: usize = 24;
-
-struct Walk<'a> {
-    root: &'a Path,
-    root_dev: u64,
-    options: &'a ScanOptions,
-}
-
-/// An entry found by the walk, with everything read about it except content.
-struct Found {
-    path: Vec<u8>,
-    meta: std::fs::Metadata,
-    target: Option<Vec<u8>>,
-    xattrs: Option<[u8; 32]>,
-    /// A regular file whose content is read: its attributes are read from the open file.
-    xattrs_from_file: bool,
-}
-
-enum Listed {
-    Entry(Box<Found>),
-    Problem(Problem),
-}
-
-/// Whether a listed entry is a regular file whose content is read (and so opened).
-fn hashes_content(options: &ScanOptions, path: &[u8], meta: &std::fs::Metadata) -> bool {
-    meta.is_file() && meta.size() > 0 && !options.skips_content(path)
-}
-
-impl Walk<'_> {
-    fn enters(&self, found: &Found) -> bool {
-        found.meta.is_dir()
-            && found.meta.dev() == self.root_dev
-            && !self.options.prunes(&found.path)
-    }
-
-    /// Reads what an entry's metadata does not hold: its link target and extended attributes.
-    fn describe(&self, path: Vec<u8>, meta: std::fs::Metadata) -> Listed {
-        let disk = on_disk(self.root, &path);
-        let target = if meta.file_type().is_symlink() {
-            match std::fs::read_link(&disk) {
-                Ok(t) => Some(t.into_os_string().into_vec()),
-                Err(e) => return Listed::Problem(problem_from_io(path, &e)),
-            }
-        } else {
-            None
-        };
-        // A file whose content is hashed is opened anyway: its attributes are read from the
-        // open file then, which saves a path lookup here.
-        let xattrs_from_file = hashes_content(self.options, &path, &meta);
-        let xattrs = if xattrs_from_file {
-            None
-        } else {
-            match read_xattrs(&disk) {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Listed::Problem(problem_from_io(path, &e));
-                }
-                Err(e) => {
-                    return Listed::Problem(Problem {
-                        path,
-                        kind: ProblemKind::Unreadable,
-                        detail: format!("extended attributes: {e}"),
-                    });
-                }
-            }
-        };
-        Listed::Entry(Box::new(Found {
-            path,
-            meta,
-            target,
-            xattrs,
-            xattrs_from_file,
-        }))
-    }
-
-    /// Lists one directory: its entries, and the subdirectories to enter.
-    fn list(&self, dir: &[u8], out: &mut Vec<Listed>) -> Vec<Vec<u8>> {
-        let mut subdirs = Vec::new();
-        let reader = match std::fs::read_dir(on_disk(self.root, dir)) {
-            Ok(r) => r,
-            Err(e) => {
-                out.push(Listed::Problem(problem_from_io(dir.to_vec(), &e)));
-                return subdirs;
-            }
-        };
-        for item in reader {
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => {
-                    out.push(Listed::Problem(problem_from_io(dir.to_vec(), &e)));
-                    break;
-                }
-            };
-            let path = join(dir, item.file_name().as_bytes());
-            let listed = match item.metadata() {
-                Ok(meta) => self.describe(path, meta),
-                Err(e) => Listed::Problem(problem_from_io(path, &e)),
-            };
-            if let Listed::Entry(found) = &listed
-                && self.enters(found)
-            {
-                subdirs.push(found.path.clone());
-            }
-            out.push(listed);
-        }
-        subdirs
-    }
-
-    /// Walks below `dir`: subdirectories in parallel near the top, sequentially deeper down.
-    fn dir(&self, dir: &[u8], depth: usize) -> Vec<Listed> {
-        let mut out = Vec::new();
-        let subdirs = self.list(dir, &mut out);
-        if depth < PARALLEL_DEPTH {
-            let nested: Vec<Vec<Listed>> =
-                subdirs.par_iter().map(|d| self.dir(d, depth + 1)).collect();
-            for n in nested {
-                out.extend(n);
-            }
-        } else {
-            let mut stack = subdirs;
-            while let Some(d) = stack.pop() {
-                stack.extend(self.list(&d, &mut out));
-            }
-        }
-        out
-    }
-}
-
-fn problem_from_io(path: Vec<u8>, e: &io::Error) -> Problem {
-    let kind = if e.kind() == io::ErrorKind::NotFound {
-        ProblemKind::Changing
-    } else {
-        ProblemKind::Unreadable
-    };
-    let detail = if kind == ProblemKind::Changing {
-        format!("vanished during the walk ({e})")
-    } else {
-        e.to_string()
-    };
-    Problem { path, kind, detail }
-}
-
-fn record(
-    scan: &mut Scan,
-    pending: &mut Vec<Pending>,
-    links: &mut HashMap<(u64, u64), Vec<usize>>,
-    found: Box<Found>,
-    walk: &Walk<'_>,
-) {
-    let Found {
-        path,
-        meta,
-        target,
-        xattrs,
-        xattrs_from_file,
-    } = *found;
-    let ft = meta.file_type();
-    let kind = if ft.is_file() {
-        Kind::File {
-            size: meta.size(),
-            sha256: [0; 32],
-        }
-    } else if ft.is_dir() {
-        Kind::Dir
-    } else if let Some(target) = target {
-        Kind::Symlink { target }
-    } else if ft.is_char_device() || ft.is_block_device() {
-        let (major, minor) = device(meta.rdev());
-        if ft.is_char_device() {
-            Kind::Char { major, minor }
-        } else {
-            Kind::Block { major, minor }
-        }
-    } else if ft.is_fifo() {
-        Kind::Fifo
-    } else {
-        Kind::Socket
-    };
-    let index = scan.entries.len();
-    if ft.is_dir() && meta.dev() != walk.root_dev {
-        scan.mount_points.push(path.clone());
-    }
-    if ft.is_file() {
-        if meta.nlink() > 1 {
-            links
-                .entry((meta.dev(), meta.ino()))
-                .or_default()
-                .push(index);
-        }
-        if meta.size() == 0 || !walk.options.skips_content(&path) {
-            pending.push(Pending {
-                index,
-                size: meta.size(),
-                xattrs_from_file,
-                dev: meta.dev(),
-                ino: meta.ino(),
-                mtime: (meta.mtime(), meta.mtime_nsec()),
-                ctime: (meta.ctime(), meta.ctime_nsec()),
-            });
-        }
-    }
-    scan.entries.push(Entry {
-        path,
-        kind,
-        mode: meta.mode() & 0o7777,
-        uid: meta.uid(),
-        gid: meta.gid(),
-        hardlink: None,
-        xattrs,
-        package: None,
-    });
-}
-
-fn read_apk_db(root: &Path, scan: &Scan, options: &ScanOptions) -> Option<Vec<u8>> {
-    let entry = scan.entry(APK_DB)?;
-    let Kind::File { size, .. } = entry.kind else {
-        return None;
-    };
-    if size > MAX_APK_DB || options.prunes(APK_DB) || options.skips_content(APK_DB) {
-        return None;
-    }
-    // Opened as the walk opens what it lists: never through a symlink, never a special file.
-    let file = open_regular(&on_disk(root, APK_DB)).ok()??;
-    let mut bytes = Vec::new();
-    file.take(MAX_APK_DB).read_to_end(&mut bytes).ok()?;
-    Some(bytes)
-}
-
-thread_local! {
-    static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-fn hash_pending(root: &Path, scan: &mut Scan, pending: &[Pending]) {
-    let mut order: Vec<&Pending> = pending.iter().collect();
-    // Largest first, so that the last file to finish is a small one.
-    order.sort_unstable_by_key(|p| std::cmp::Reverse(p.size));
-    let results: Vec<(usize, Result<Hashed, Problem>)> = order
-        .par_iter()
-        .with_max_len(64)
-        .map(|p| {
-            let path = &scan.entries[p.index].path;
-            (p.index, hash_one(root, path, p))
-        })
-        .collect();
-    for (index, result) in results {
-        match result {
-            Ok(hashed) => {
-                let entry = &mut scan.entries[index];
-                if let Kind::File { sha256, .. } = &mut entry.kind {
-                    *sha256 = hashed.sha256;
-                }
-                if let Some(xattrs) = hashed.xattrs {
-                    entry.xattrs = xattrs;
-                }
-            }
-            Err(problem) => scan.problems.push(problem),
-        }
-    }
-}
-
-/// Whether `O_NOATIME` may be used; cleared at the first file that refuses it (it needs the
-/// file's owner or `CAP_FOWNER`), so that each file is opened once.
-static NOATIME: AtomicBool = AtomicBool::new(true);
-
-/// Opens with `O_NOATIME` while it is allowed, so that the walk does not touch access times.
-fn with_noatime(open: impl Fn(bool) -> io::Result<std::fs::File>) -> io::Result<std::fs::File> {
-    if NOATIME.load(Ordering::Relaxed) {
-        match open(true) {
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                NOATIME.store(false, Ordering::Relaxed);
-                open(false)
-            }
-            other => other,
-        }
-    } else {
-        open(false)
-    }
-}
-
-/// `/proc/self/fd`, opened once and checked to be procfs (a directory planted where `/proc` is
-/// not mounted is not used); `None` without it (early boot, a bare chroot).
-fn proc_fd_dir() -> Option<&'static OwnedFd> {
-    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let dir = rustix::fs::open("/proc/self/fd", flags, Mode::empty()).ok()?;
-        let fs = rustix::fs::fstatfs(&dir).ok()?;
-        (fs.f_type == rustix::fs::PROC_SUPER_MAGIC).then_some(dir)
-    })
-    .as_ref()
-}
-
-/// What a non-regular file is called in a finding.
-fn type_name(ft: std::fs::FileType) -> &'static str {
-    if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_dir() {
-        "directory"
-    } else if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_block_device() {
-        "block device"
-    } else {
-        "regular file"
-    }
-}
-
-/// Opens the regular file the walk listed at `disk` for reading, without ever opening anything
-/// else: the path is first resolved to an `O_PATH` descriptor (which opens nothing: no device
-/// driver, no FIFO), checked to be the listed inode and a regular file, then that very inode
-/// is reopened through `/proc/self/fd`. Without `/proc`, the path is opened directly with
-/// `O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`, which keeps symlinks and FIFOs harmless but would
-/// open a device swapped in since the listing. `listed` is the (device, inode) the walk saw,
-/// when there was a walk.
-fn open_listed(disk: &Path, listed: Option<(u64, u64)>) -> Result<std::fs::File, OpenError> {
-    let Some(proc_fd) = proc_fd_dir() else {
-        return with_noatime(|noatime| {
-            let atime = if noatime { libc::O_NOATIME } else { 0 };
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | atime)
-                .open(disk)
-        })
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                OpenError::NotRegular("symlink")
-            } else {
-                OpenError::Io(e)
-            }
-        });
-    };
-    let handle = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-        .open(disk)
-        .map_err(OpenError::Io)?;
-    let meta = handle.metadata().map_err(OpenError::Io)?;
-    if !meta.is_file() {
-        return Err(OpenError::NotRegular(type_name(meta.file_type())));
-    }
-    if listed.is_some_and(|(dev, ino)| meta.dev() != dev || meta.ino() != ino) {
-        return Err(OpenError::OtherInode);
-    }
-    let name = handle.as_raw_fd().to_string();
-    with_noatime(|noatime| {
-        let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-        if noatime {
-            flags |= OFlags::NOATIME;
-        }
-        rustix::fs::openat(proc_fd, name.as_str(), flags, Mode::empty())
-            .map(std::fs::File::from)
-            .map_err(io::Error::from)
-    })
-    .map_err(OpenError::Io)
-}
-
-/// Opens the regular file at `disk` for reading as the walk opens what it lists (see
-/// `open_listed`): a symlink is not followed, and a FIFO, socket or device is never opened.
-/// `None` when nothing is there or it is not a regular file. The one way basalt opens a file
-/// of a root directory it reads (the walk, [`super::rootfs`]).
+/// [`scan_root`], walking as `tuning` says.
 ///
 /// # Errors
-/// I/O errors other than "not there".
-pub fn open_regular(disk: &Path) -> io::Result<Option<std::fs::File>> {
-    match open_listed(disk, None) {
-        Ok(file) => Ok(Some(file)),
-        Err(OpenError::NotRegular(_) | OpenError::OtherInode) => Ok(None),
-        Err(OpenError::Io(e))
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(OpenError::Io(e)) => Err(e),
-    }
-}
-
-enum OpenError {
-    /// The path now names another regular file than the one listed.
-    OtherInode,
-    /// The path now names something that is not a regular file (never opened).
-    NotRegular(&'static str),
-    Io(io::Error),
-}
-
-/// Hashes one regular file listed by the walk: opened by [`open_listed`], read up to its
-/// listed size, then checked (one `fstat`) to be the same inode, still a regular file, with
-/// the same size, mtime and ctime as when it was listed.
-fn hash_one(root: &Path, path: &[u8], p: &Pending) -> Result<Hashed, Problem> {
-    if p.size == 0 {
-        return Ok(Hashed {
-            sha256: Sha256::digest([]).into(),
-            xattrs: None,
-        });
-    }
-    let disk = on_disk(root, path);
-    let changing = |detail: String| Problem {
-        path: path.to_vec(),
-        kind: ProblemKind::Changing,
-        detail,
-    };
-    let mut file = open_listed(&disk, Some((p.dev, p.ino))).map_err(|e| match e {
-        OpenError::OtherInode => changing("replaced during the walk".into()),
-        OpenError::NotRegular(what) => changing(format!("replaced by a {what} during the walk")),
-        OpenError::Io(e) => problem_from_io(path.to_vec(), &e),
+/// As [`scan_root`].
+pub fn scan_root_with(
+    root: &Path,
+    options: &ScanOptions,
+    tuning: crate::integrity::walk::Tuning,
+) -> Result<Scan, Error> {
+    let mut scan = Scan::default();
+    let summary = crate::integrity::walk::walk_root_with(root, options, tuning, |item| {
+        scan.push(item);
+        std::ops::ControlFlow::Continue(())
     })?;
-    let xattrs = if p.xattrs_from_file {
-        let xattrs = read_xattrs_fd(&file).map_err(|e| Problem {
-            path: path.to_vec(),
-            kind: ProblemKind::Unreadable,
-            detail: format!("extended attributes: {e}"),
-        })?;
-        Some(xattrs)
-    } else {
-        None
-    };
-    let mut hasher = Sha256::new();
-    let mut total: u64 = 0;
-    let read = BUFFER.with(|cell| -> io::Result<()> {
-        let mut buf = cell.borrow_mut();
-        if buf.len() < READ_BUFFER {
-            buf.resize(READ_BUFFER, 0);
-        }
-        // Never more than the listed size: a file swapped for an endless one cannot stall us.
-        while total < p.size {
-            let want = usize::try_from(p.size - total).map_or(buf.len(), |r| r.min(buf.len()));
-            match file.read(&mut buf[..want]) {
-                Ok(0) => return Ok(()),
-                Ok(n) => {
-                    hasher.update(&buf[..n]);
-                    total += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    });
-    read.map_err(|e| problem_from_io(path.to_vec(), &e))?;
-    let after = file
-        .metadata()
-        .map_err(|e| problem_from_io(path.to_vec(), &e))?;
-    if !after.is_file() || after.dev() != p.dev || after.ino() != p.ino {
-        return Err(changing("replaced during the walk".into()));
-    }
-    if total != p.size
-        || after.size() != p.size
-        || (after.mtime(), after.mtime_nsec()) != p.mtime
-        || (after.ctime(), after.ctime_nsec()) != p.ctime
-    {
-        return Err(changing(format!(
-            "changed during the walk ({} bytes when listed, {} now, {total} read)",
-            p.size,
-            after.size()
-        )));
-    }
-    Ok(Hashed {
-        sha256: hasher.finalize().into(),
-        xattrs,
-    })
-}
-
-/// What reading a regular file gives: its digest, and its extended attributes when the walk
-/// left them to be read from the open file.
-#[derive(Debug)]
-struct Hashed {
-    sha256: [u8; 32],
-    xattrs: Option<Option<[u8; 32]>>,
-}
-
-fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
-    for members in links.into_values() {
-        if members.len() < 2 {
-            continue;
-        }
-        let leader = members
-            .iter()
-            .map(|&i| scan.entries[i].path.clone())
-            .min()
-            .expect("two members");
-        for &i in &members {
-            if scan.entries[i].path != leader {
-                scan.entries[i].hardlink = Some(leader.clone());
-            }
-        }
-    }
-    scan.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    scan.problems.sort_by(|a, b| a.path.cmp(&b.path));
-    scan.mount_points.sort();
+    scan.apk_db = summary.apk_db;
+    Ok(scan)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,11 +275,24 @@ fn finish(scan: &mut Scan, links: HashMap<(u64, u64), Vec<usize>>) {
 /// # Errors
 /// As [`scan_root`] and [`scan_archive`], and [`Error::Open`] when `tree` cannot be opened.
 pub fn scan_tree(tree: &Path, options: &ScanOptions) -> Result<Scan, Error> {
+    scan_tree_with(tree, options, crate::integrity::walk::Tuning::default())
+}
+
+/// [`scan_tree`], a directory walked as `tuning` says; an archive must be a regular file
+/// ([`crate::input::open`]).
+///
+/// # Errors
+/// As [`scan_tree`].
+pub fn scan_tree_with(
+    tree: &Path,
+    options: &ScanOptions,
+    tuning: crate::integrity::walk::Tuning,
+) -> Result<Scan, Error> {
     let meta = fs_err::metadata(tree)?;
     if meta.is_dir() {
-        scan_root(tree, options)
+        scan_root_with(tree, options, tuning)
     } else {
-        let file = fs_err::File::open(tree)?;
+        let file = crate::input::open(tree).map_err(|e| Error::Open(e.into()))?;
         scan_archive(file, tree, options)
     }
 }
@@ -888,6 +407,7 @@ pub fn scan_archive(reader: impl Read, name: &Path, options: &ScanOptions) -> Re
         entries,
         problems: Vec::new(),
         mount_points: Vec::new(),
+        link_counts: Vec::new(),
         apk_db,
     })
 }
@@ -1021,6 +541,64 @@ pub fn manifest_from_scan(
     Ok(manifest)
 }
 
+/// Walks `root` (as `tuning` says) and describes it for a manifest one entry at a time, as
+/// [`manifest_from_scan`] describes a whole scan: `sink` takes each entry, in order and with
+/// its owning package, as the walk reaches it. Returns `header` with the installed packages of
+/// the tree's apk database (when it has one), and the number of entries.
+///
+/// # Errors
+/// As [`scan_root`]; [`Error::Incomplete`] naming the first entry that could not be described
+/// (the walk stops there), or the apk database when it changed during the walk;
+/// [`Error::Output`] when `sink` fails.
+pub fn describe_root(
+    root: &Path,
+    mut header: manifest::Header,
+    tuning: crate::integrity::walk::Tuning,
+    mut sink: impl FnMut(&Entry) -> io::Result<()>,
+) -> Result<(manifest::Header, usize), Error> {
+    let options = ScanOptions::default();
+    let db = crate::integrity::walk::root_apk_db(root, &options);
+    let mut owners = Owners::new();
+    if let Some(db) = &db {
+        let (packages, by_path) = packages_from_db(db).map_err(|e| Error::Incomplete {
+            path: manifest::escape(APK_DB),
+            detail: e.to_string(),
+        })?;
+        header.packages = packages;
+        owners = by_path;
+    }
+    let mut count = 0usize;
+    let mut failed = None;
+    let summary = crate::integrity::walk::walk_root_with(root, &options, tuning, |item| {
+        if let Some(p) = item.problem {
+            failed = Some(Error::Incomplete {
+                path: manifest::escape(&p.path),
+                detail: p.detail,
+            });
+            return std::ops::ControlFlow::Break(());
+        }
+        if let Some(mut entry) = item.entry {
+            entry.package = owners.get(&entry.path).cloned();
+            if let Err(e) = sink(&entry) {
+                failed = Some(Error::Output(e));
+                return std::ops::ControlFlow::Break(());
+            }
+            count += 1;
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if summary.apk_db != db {
+        return Err(Error::Incomplete {
+            path: manifest::escape(APK_DB),
+            detail: "changed during the walk".into(),
+        });
+    }
+    Ok((header, count))
+}
+
 /// Where an apk database lives in a tree.
 pub const APK_DB: &[u8] = b"/lib/apk/db/installed";
 
@@ -1100,105 +678,43 @@ mod tests {
         );
     }
 
-    /// A regular file as the walk lists it for hashing.
-    fn listed(path: &Path) -> Pending {
-        let meta = std::fs::symlink_metadata(path).unwrap();
-        Pending {
-            index: 0,
-            size: meta.size(),
-            xattrs_from_file: true,
-            dev: meta.dev(),
-            ino: meta.ino(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
     #[test]
-    fn a_file_that_changes_or_is_replaced_during_the_walk_is_reported() {
+    fn a_root_described_entry_by_entry_is_the_manifest_of_its_scan() {
         let dir = tree();
-        let listed = listed(&dir.path().join("etc/a"));
-        assert!(hash_one(dir.path(), b"/etc/a", &listed).is_ok());
-        let grown = Pending { size: 3, ..listed };
-        let err = hash_one(dir.path(), b"/etc/a", &grown).unwrap_err();
-        assert_eq!(err.kind, ProblemKind::Changing);
-        let replaced = Pending {
-            ino: listed.ino + 1,
-            ..listed
+        std::fs::create_dir_all(dir.path().join("lib/apk/db")).unwrap();
+        std::fs::write(
+            dir.path().join("lib/apk/db/installed"),
+            b"C:Q1aa=\nP:base\nV:1.0\nF:etc\nR:a\nR:empty\n\n",
+        )
+        .unwrap();
+        let header = manifest::Header {
+            image: "t".into(),
+            version: "1".into(),
+            ..manifest::Header::default()
         };
-        let err = hash_one(dir.path(), b"/etc/a", &replaced).unwrap_err();
-        assert_eq!(
-            (err.kind, err.detail.as_str()),
-            (ProblemKind::Changing, "replaced during the walk")
-        );
-        let err = hash_one(dir.path(), b"/etc/sub/link", &listed).unwrap_err();
-        assert_eq!(
-            (err.kind, err.detail.as_str()),
-            (
-                ProblemKind::Changing,
-                "replaced by a symlink during the walk"
-            )
-        );
-        let err = hash_one(dir.path(), b"/etc/gone", &listed).unwrap_err();
-        assert!(err.detail.starts_with("vanished"), "{}", err.detail);
-    }
-
-    #[test]
-    #[allow(clippy::print_stderr)] // the visible note when the test cannot run here
-    fn attributes_read_from_open_files_equal_those_read_by_path() {
-        let dir = tree();
-        let file = dir.path().join("etc/a");
-        let empty = dir.path().join("etc/empty");
-        for path in [&file, &empty, &dir.path().join("etc/sub")] {
-            if let Err(e) = xattr::set(path, "user.basalt-test", b"value") {
-                eprintln!("skipped: this filesystem refuses user attributes ({e})");
-                return;
-            }
-        }
+        let mut lines = String::new();
+        let (described, count) = describe_root(
+            dir.path(),
+            header.clone(),
+            crate::integrity::walk::Tuning::default(),
+            |e| {
+                e.render_into(&mut lines);
+                lines.push('\n');
+                Ok(())
+            },
+        )
+        .unwrap();
+        let mut text = String::new();
+        manifest::render_header_into(&described, count, &mut text);
+        text.push_str(&lines);
         let scan = scan_root(dir.path(), &ScanOptions::default()).unwrap();
-        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
-        for (entry, path) in [("/etc/a", &file), ("/etc/empty", &empty)] {
-            let expected = read_xattrs(path).unwrap();
-            assert!(expected.is_some());
-            assert_eq!(
-                scan.entry(entry.as_bytes()).unwrap().xattrs,
-                expected,
-                "{entry}"
-            );
-        }
-        let opened = std::fs::File::open(&file).unwrap();
+        let expected = manifest_from_scan(scan, header).unwrap();
+        assert_eq!(text, String::from_utf8(expected.render()).unwrap());
+        assert_eq!(described.packages.len(), 1);
         assert_eq!(
-            read_xattrs_fd(&opened).unwrap(),
-            read_xattrs(&file).unwrap()
+            expected.entry(b"/etc/a").unwrap().package.as_deref(),
+            Some("base")
         );
-        assert!(scan.entry(b"/etc/sub").unwrap().xattrs.is_some());
-        assert_eq!(scan.entry(b"/etc/sub/link").unwrap().xattrs, None);
-    }
-
-    #[test]
-    fn a_special_file_swapped_in_after_the_listing_is_never_opened() {
-        let dir = tree();
-        let listed = listed(&dir.path().join("etc/a"));
-        // Resolved without being opened: the type is known before any open(2) of the FIFO.
-        let err = hash_one(dir.path(), b"/etc/fifo", &listed).unwrap_err();
-        assert_eq!(
-            (err.kind, err.detail.as_str()),
-            (ProblemKind::Changing, "replaced by a FIFO during the walk")
-        );
-        let err = hash_one(dir.path(), b"/etc/sub", &listed).unwrap_err();
-        assert_eq!(err.detail, "replaced by a directory during the walk");
-        // A device node needs CAP_MKNOD; where it can be made, it is refused the same way.
-        let dev = dir.path().join("etc/null");
-        let made = std::process::Command::new("mknod")
-            .arg(&dev)
-            .args(["c", "1", "3"])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if made {
-            let err = hash_one(dir.path(), b"/etc/null", &listed).unwrap_err();
-            assert_eq!(err.detail, "replaced by a character device during the walk");
-        }
     }
 
     #[test]
@@ -1288,12 +804,6 @@ mod tests {
             &ScanOptions::default(),
         );
         assert!(err.is_err() || err.unwrap().entries.is_empty());
-    }
-
-    #[test]
-    fn device_numbers_decode() {
-        assert_eq!(device(0x0103), (1, 3));
-        assert_eq!(device((259 << 8) | 5), (259, 5));
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //! ```
 
 use std::fmt::Write as _;
+use std::io::BufRead;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -76,6 +77,9 @@ pub enum Error {
         /// What differs.
         message: String,
     },
+    /// The text could not be read.
+    #[error("cannot read the manifest: {0}")]
+    Read(String),
     /// The number of entries does not match the `entries` line.
     #[error("manifest declares {expected} entries but holds {found}")]
     Count {
@@ -315,6 +319,39 @@ pub fn is_normal_path(path: &[u8]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
+/// The canonical text of a header announcing `entries` entries: what precedes the entries'
+/// lines (each [`Entry::render_into`] and a newline), so that a manifest can be written entry
+/// by entry.
+pub fn render_header_into(h: &Header, entries: usize, out: &mut String) {
+    let _ = writeln!(out, "{MAGIC} {FORMAT_VERSION}");
+    let _ = writeln!(out, "image {}", escape_opt(Some(&h.image)));
+    let _ = writeln!(out, "version {}", escape_opt(Some(&h.version)));
+    let _ = writeln!(out, "profile {}", escape_opt(h.profile_digest.as_deref()));
+    let _ = writeln!(out, "lock {}", escape_opt(h.lock_digest.as_deref()));
+    let _ = writeln!(out, "built {}", h.build_time);
+    for p in &h.packages {
+        let _ = writeln!(
+            out,
+            "package {} {} {} {} {}",
+            escape_opt(Some(&p.name)),
+            escape_opt(Some(&p.version)),
+            escape_opt(p.origin.as_deref()),
+            escape_opt(p.identity.as_deref()),
+            sha_opt(p.record.as_ref())
+        );
+    }
+    for (word, list) in [
+        ("ephemeral", &h.policy.ephemeral),
+        ("state", &h.policy.state),
+        ("mutable", &h.policy.mutable),
+    ] {
+        for path in list {
+            let _ = writeln!(out, "{word} {}", escape_text(path));
+        }
+    }
+    let _ = writeln!(out, "entries {entries}");
+}
+
 impl Manifest {
     /// The trusted comment basalt signs with a manifest: image name, version and digest
     /// (`manifest=sha256:…`, which verification checks against the manifest's bytes).
@@ -342,33 +379,7 @@ impl Manifest {
     pub fn render(&self) -> Vec<u8> {
         let h = &self.header;
         let mut out = String::with_capacity(128 * (self.entries.len() + h.packages.len() + 8));
-        let _ = writeln!(out, "{MAGIC} {FORMAT_VERSION}");
-        let _ = writeln!(out, "image {}", escape_opt(Some(&h.image)));
-        let _ = writeln!(out, "version {}", escape_opt(Some(&h.version)));
-        let _ = writeln!(out, "profile {}", escape_opt(h.profile_digest.as_deref()));
-        let _ = writeln!(out, "lock {}", escape_opt(h.lock_digest.as_deref()));
-        let _ = writeln!(out, "built {}", h.build_time);
-        for p in &h.packages {
-            let _ = writeln!(
-                out,
-                "package {} {} {} {} {}",
-                escape_opt(Some(&p.name)),
-                escape_opt(Some(&p.version)),
-                escape_opt(p.origin.as_deref()),
-                escape_opt(p.identity.as_deref()),
-                sha_opt(p.record.as_ref())
-            );
-        }
-        for (word, list) in [
-            ("ephemeral", &h.policy.ephemeral),
-            ("state", &h.policy.state),
-            ("mutable", &h.policy.mutable),
-        ] {
-            for path in list {
-                let _ = writeln!(out, "{word} {}", escape_text(path));
-            }
-        }
-        let _ = writeln!(out, "entries {}", self.entries.len());
+        render_header_into(h, self.entries.len(), &mut out);
         for entry in &self.entries {
             entry.render_into(&mut out);
             out.push('\n');
@@ -478,7 +489,8 @@ impl Manifest {
 }
 
 impl Entry {
-    fn render_into(&self, out: &mut String) {
+    /// Appends the entry's canonical line (without the newline) to `out`.
+    pub fn render_into(&self, out: &mut String) {
         let _ = write!(
             out,
             "{} {} {:04o} {} {}",
@@ -563,44 +575,197 @@ impl Entry {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-struct Lines<'a> {
-    text: &'a str,
-    number: usize,
-}
+/// Where a parse error is: the 1-based line number.
+struct At(usize);
 
-impl<'a> Lines<'a> {
-    fn next(&mut self) -> Option<&'a str> {
-        if self.text.is_empty() {
-            return None;
-        }
-        self.number += 1;
-        let (line, rest) = self.text.split_once('\n').unwrap_or((self.text, ""));
-        self.text = rest;
-        Some(line)
-    }
-
-    fn peek_word(&self) -> Option<&'a str> {
-        self.text
-            .split_once('\n')
-            .map_or(self.text, |(l, _)| l)
-            .split(' ')
-            .next()
-    }
-
+impl At {
     fn err(&self, message: impl Into<String>) -> Error {
         Error::Syntax {
-            line: self.number,
+            line: self.0,
             message: message.into(),
         }
     }
+}
 
-    fn expect(&mut self, word: &str) -> Result<&'a str, Error> {
-        let line = self
-            .next()
-            .ok_or_else(|| self.err(format!("expected `{word}`, found the end")))?;
-        line.strip_prefix(word)
+/// The lines of a manifest, read one at a time from any buffered reader: each is checked to
+/// end with a newline and to be UTF-8, and kept in one reused buffer.
+struct Lines<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// Number of the line in `buf` (0 before the first).
+    number: usize,
+    /// `buf` holds a line that has not been used yet.
+    held: bool,
+    /// The end of the input was reached.
+    end: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(input: R) -> Self {
+        Lines {
+            input,
+            buf: Vec::with_capacity(256),
+            number: 0,
+            held: false,
+            end: false,
+        }
+    }
+
+    fn at(&self) -> At {
+        At(self.number)
+    }
+
+    fn err(&self, message: impl Into<String>) -> Error {
+        self.at().err(message)
+    }
+
+    /// Reads the next line into the buffer; false at the end of the input.
+    fn advance(&mut self) -> Result<bool, Error> {
+        if self.held {
+            self.held = false;
+            return Ok(true);
+        }
+        if self.end {
+            return Ok(false);
+        }
+        self.buf.clear();
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| Error::Read(e.to_string()))?;
+        if n == 0 {
+            self.end = true;
+            if self.number == 0 {
+                return Err(Error::Syntax {
+                    line: 1,
+                    message: "the text does not end with a newline".into(),
+                });
+            }
+            return Ok(false);
+        }
+        self.number += 1;
+        if self.buf.pop() != Some(b'\n') {
+            return Err(self.err("the text does not end with a newline"));
+        }
+        if std::str::from_utf8(&self.buf).is_err() {
+            return Err(self.err("not UTF-8"));
+        }
+        Ok(true)
+    }
+
+    /// The current line (checked to be UTF-8 when it was read).
+    fn line(&self) -> &str {
+        std::str::from_utf8(&self.buf).unwrap_or_default()
+    }
+
+    /// Keeps the current line for the next [`Lines::advance`].
+    fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// The first word of the next line, which is kept for the next [`Lines::advance`].
+    fn peek_word(&mut self) -> Result<Option<&str>, Error> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        self.hold();
+        Ok(self.line().split(' ').next())
+    }
+
+    /// Reads the next line, which must be `WORD VALUE`; returns the value.
+    fn expect(&mut self, word: &str) -> Result<(At, &str), Error> {
+        if !self.advance()? {
+            return Err(self.err(format!("expected `{word}`, found the end")));
+        }
+        let at = self.at();
+        let line = self.line();
+        match line
+            .strip_prefix(word)
             .and_then(|rest| rest.strip_prefix(' '))
-            .ok_or_else(|| self.err(format!("expected `{word} …`, found `{}`", clip(line))))
+        {
+            Some(value) => Ok((at, value)),
+            None => Err(at.err(format!("expected `{word} …`, found `{}`", clip(line)))),
+        }
+    }
+}
+
+/// Reads a manifest's canonical text one entry at a time, so that a manifest of any size is
+/// compared with a tree without being held in memory: the header first ([`Reader::new`]),
+/// then each entry in order ([`Reader::next_entry`]), checked exactly as [`Manifest::parse`]
+/// checks them (it is built on this reader).
+pub struct Reader<R> {
+    lines: Lines<R>,
+    declared: usize,
+    read: usize,
+    last: Vec<u8>,
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Reads the header, up to and including the `entries` line.
+    ///
+    /// # Errors
+    /// As [`Manifest::parse`], for the header's lines; [`Error::Read`] when the input fails.
+    pub fn new(input: R) -> Result<(Header, Reader<R>), Error> {
+        let mut lines = Lines::new(input);
+        let (header, declared) = parse_header(&mut lines)?;
+        Ok((
+            header,
+            Reader {
+                lines,
+                declared,
+                read: 0,
+                last: Vec::new(),
+            },
+        ))
+    }
+
+    /// The number of entries the header announces.
+    #[must_use]
+    pub fn declared(&self) -> usize {
+        self.declared
+    }
+
+    /// The next entry, or `None` after the last one (when their number is checked).
+    ///
+    /// # Errors
+    /// As [`Manifest::parse`]: an entry out of order or repeated, a line that is not an
+    /// entry, a count that differs from the header's; [`Error::Read`] when the input fails.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, Error> {
+        if !self.lines.advance()? {
+            if self.read != self.declared {
+                return Err(Error::Count {
+                    expected: self.declared,
+                    found: self.read,
+                });
+            }
+            return Ok(None);
+        }
+        let at = self.lines.at();
+        let line = self.lines.line();
+        let entry = parse_entry(line, &at)?;
+        if self.read > 0 && self.last >= entry.path {
+            return Err(Error::NotCanonical {
+                line: at.0,
+                message: format!("entry `{}` is out of order or repeated", clip(line)),
+            });
+        }
+        self.read += 1;
+        self.last.clear();
+        self.last.extend_from_slice(&entry.path);
+        Ok(Some(entry))
+    }
+
+    /// The input, once every entry has been read.
+    pub fn into_inner(self) -> R {
+        self.lines.input
+    }
+}
+
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Entry, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
     }
 }
 
@@ -608,12 +773,12 @@ fn clip(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
-fn parse_text(token: &str, lines: &Lines<'_>) -> Result<String, Error> {
+fn parse_text(token: &str, lines: &At) -> Result<String, Error> {
     let bytes = unescape(token).map_err(|m| lines.err(m))?;
     String::from_utf8(bytes).map_err(|_| lines.err(format!("`{token}` is not UTF-8")))
 }
 
-fn parse_opt(token: &str, lines: &Lines<'_>) -> Result<Option<String>, Error> {
+fn parse_opt(token: &str, lines: &At) -> Result<Option<String>, Error> {
     match token {
         // An absent or empty value is written `-`: an empty token is not canonical.
         "" => Err(lines.err("an empty value (none is written `-`)")),
@@ -623,11 +788,11 @@ fn parse_opt(token: &str, lines: &Lines<'_>) -> Result<Option<String>, Error> {
     }
 }
 
-fn parse_req(token: &str, what: &str, lines: &Lines<'_>) -> Result<String, Error> {
+fn parse_req(token: &str, what: &str, lines: &At) -> Result<String, Error> {
     parse_opt(token, lines)?.ok_or_else(|| lines.err(format!("the {what} is missing")))
 }
 
-fn parse_sha(token: &str, lines: &Lines<'_>) -> Result<[u8; 32], Error> {
+fn parse_sha(token: &str, lines: &At) -> Result<[u8; 32], Error> {
     let mut out = [0u8; 32];
     if token.len() != 64 || token.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(lines.err(format!("`{}` is not a lowercase SHA-256", clip(token))));
@@ -637,7 +802,7 @@ fn parse_sha(token: &str, lines: &Lines<'_>) -> Result<[u8; 32], Error> {
     Ok(out)
 }
 
-fn parse_number<T: std::str::FromStr>(token: &str, lines: &Lines<'_>) -> Result<T, Error> {
+fn parse_number<T: std::str::FromStr>(token: &str, lines: &At) -> Result<T, Error> {
     // Digits only: `str::parse` would also take a sign (`+0`), which is not canonical.
     if token.is_empty()
         || (token.len() > 1 && token.starts_with('0'))
@@ -650,7 +815,7 @@ fn parse_number<T: std::str::FromStr>(token: &str, lines: &Lines<'_>) -> Result<
         .map_err(|_| lines.err(format!("`{}` is not a number", clip(token))))
 }
 
-fn parse_path(token: &str, lines: &Lines<'_>) -> Result<Vec<u8>, Error> {
+fn parse_path(token: &str, lines: &At) -> Result<Vec<u8>, Error> {
     let path = unescape(token).map_err(|m| lines.err(m))?;
     if !is_normal_path(&path) {
         return Err(lines.err(format!(
@@ -668,60 +833,33 @@ impl Manifest {
     /// [`Error`] naming the line and the problem for anything that is not exactly what
     /// [`Manifest::render`] writes.
     pub fn parse(bytes: &[u8]) -> Result<Manifest, Error> {
-        let (header, expected, mut lines) = parse_header(bytes)?;
+        let (header, reader) = Reader::new(bytes)?;
         // Every entry takes at least 12 bytes of text: bound the allocation by the input.
-        let mut entries: Vec<Entry> = Vec::with_capacity(expected.min(lines.text.len() / 12 + 1));
-        while let Some(line) = lines.next() {
-            let entry = parse_entry(line, &lines)?;
-            if entries.last().is_some_and(|last| last.path >= entry.path) {
-                return Err(Error::NotCanonical {
-                    line: lines.number,
-                    message: format!("entry `{}` is out of order or repeated", clip(line)),
-                });
-            }
-            entries.push(entry);
-        }
-        if entries.len() != expected {
-            return Err(Error::Count {
-                expected,
-                found: entries.len(),
-            });
+        let mut entries: Vec<Entry> =
+            Vec::with_capacity(reader.declared().min(bytes.len() / 12 + 1));
+        for entry in reader {
+            entries.push(entry?);
         }
         Ok(Manifest { header, entries })
     }
 
-    /// Reads only the header (what precedes the entries), so that a walk under the runtime
-    /// policy can start while [`Manifest::parse`] reads the entries.
+    /// Reads only the header (what precedes the entries).
     ///
     /// # Errors
     /// As [`Manifest::parse`], for the header's lines.
     pub fn parse_header(bytes: &[u8]) -> Result<Header, Error> {
-        parse_header(bytes).map(|(header, _, _)| header)
+        Reader::new(bytes).map(|(header, _)| header)
     }
 }
 
-/// Reads the header; returns it, the announced number of entries and the lines that follow.
-fn parse_header(bytes: &[u8]) -> Result<(Header, usize, Lines<'_>), Error> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        Error::Syntax {
-            line,
-            message: "not UTF-8".into(),
-        }
-    })?;
-    if !text.ends_with('\n') {
-        let line = text.lines().count().max(1);
-        return Err(Error::Syntax {
-            line,
-            message: "the text does not end with a newline".into(),
+/// Reads the header; returns it and the announced number of entries.
+fn parse_header(lines: &mut Lines<impl BufRead>) -> Result<(Header, usize), Error> {
+    if !lines.advance()? {
+        return Err(Error::NotAManifest {
+            found: String::new(),
         });
     }
-    let mut lines = Lines { text, number: 0 };
-    let first = lines.next().unwrap_or_default();
+    let first = lines.line();
     let version = first
         .strip_prefix(MAGIC)
         .and_then(|r| r.strip_prefix(' '))
@@ -731,46 +869,49 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, usize, Lines<'_>), Error> {
             found: clip(version),
         });
     }
-    let mut header = Header {
-        image: parse_opt(lines.expect("image")?, &lines)?.unwrap_or_default(),
-        version: parse_opt(lines.expect("version")?, &lines)?.unwrap_or_default(),
-        ..Header::default()
-    };
-    header.profile_digest = parse_opt(lines.expect("profile")?, &lines)?;
-    header.lock_digest = parse_opt(lines.expect("lock")?, &lines)?;
-    header.build_time = parse_number(lines.expect("built")?, &lines)?;
+    let mut header = Header::default();
+    let (at, token) = lines.expect("image")?;
+    header.image = parse_opt(token, &at)?.unwrap_or_default();
+    let (at, token) = lines.expect("version")?;
+    header.version = parse_opt(token, &at)?.unwrap_or_default();
+    let (at, token) = lines.expect("profile")?;
+    header.profile_digest = parse_opt(token, &at)?;
+    let (at, token) = lines.expect("lock")?;
+    header.lock_digest = parse_opt(token, &at)?;
+    let (at, token) = lines.expect("built")?;
+    header.build_time = parse_number(token, &at)?;
 
-    while lines.peek_word() == Some("package") {
-        let rest = lines.expect("package")?;
+    while lines.peek_word()? == Some("package") {
+        let (at, rest) = lines.expect("package")?;
         let fields: Vec<&str> = rest.split(' ').collect();
         let [name, version, origin, identity, record] = fields[..] else {
-            return Err(lines.err("a package line has five fields"));
+            return Err(at.err("a package line has five fields"));
         };
         let package = Package {
-            name: parse_req(name, "package name", &lines)?,
-            version: parse_req(version, "package version", &lines)?,
-            origin: parse_opt(origin, &lines)?,
-            identity: parse_opt(identity, &lines)?,
+            name: parse_req(name, "package name", &at)?,
+            version: parse_req(version, "package version", &at)?,
+            origin: parse_opt(origin, &at)?,
+            identity: parse_opt(identity, &at)?,
             record: if record == "-" {
                 None
             } else {
-                Some(parse_sha(record, &lines)?)
+                Some(parse_sha(record, &at)?)
             },
         };
         if header.packages.last().is_some_and(|last| *last >= package) {
             return Err(Error::NotCanonical {
-                line: lines.number,
+                line: at.0,
                 message: format!("package `{}` is out of order", package.name),
             });
         }
         header.packages.push(package);
     }
     for (word, pick) in [("ephemeral", 0usize), ("state", 1), ("mutable", 2)] {
-        while lines.peek_word() == Some(word) {
-            let token = lines.expect(word)?;
-            let path = parse_path(token, &lines)?;
+        while lines.peek_word()? == Some(word) {
+            let (at, token) = lines.expect(word)?;
+            let path = parse_path(token, &at)?;
             let path = String::from_utf8(path)
-                .map_err(|_| lines.err(format!("policy path `{token}` is not UTF-8")))?;
+                .map_err(|_| at.err(format!("policy path `{token}` is not UTF-8")))?;
             let list = match pick {
                 0 => &mut header.policy.ephemeral,
                 1 => &mut header.policy.state,
@@ -778,19 +919,19 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, usize, Lines<'_>), Error> {
             };
             if list.last().is_some_and(|last| *last >= path) {
                 return Err(Error::NotCanonical {
-                    line: lines.number,
+                    line: at.0,
                     message: format!("{word} path `{path}` is out of order"),
                 });
             }
             list.push(path);
         }
     }
-    let count_token = lines.expect("entries")?;
-    let expected: usize = parse_number(count_token, &lines)?;
-    Ok((header, expected, lines))
+    let (at, count_token) = lines.expect("entries")?;
+    let expected: usize = parse_number(count_token, &at)?;
+    Ok((header, expected))
 }
 
-fn parse_entry(line: &str, lines: &Lines<'_>) -> Result<Entry, Error> {
+fn parse_entry(line: &str, lines: &At) -> Result<Entry, Error> {
     let mut fields = line.split(' ');
     let mut next = |what: &str| {
         fields
@@ -969,6 +1110,18 @@ mod tests {
         assert!(s.contains("\n/dev/null char 0666 0 0 rdev=1,3\n"));
         assert_eq!(Manifest::parse(&text), Ok(m.clone()));
         assert_eq!(m.digest(), <[u8; 32]>::from(Sha256::digest(&text)));
+    }
+
+    #[test]
+    fn a_reader_reads_entries_one_at_a_time_across_any_buffering() {
+        let m = sample();
+        let text = m.render();
+        let buffered = std::io::BufReader::with_capacity(7, text.as_slice());
+        let (header, reader) = Reader::new(buffered).unwrap();
+        assert_eq!(header, m.header);
+        assert_eq!(reader.declared(), m.entries.len());
+        let entries: Result<Vec<Entry>, Error> = reader.collect();
+        assert_eq!(entries.unwrap(), m.entries);
     }
 
     #[track_caller]

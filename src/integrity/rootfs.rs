@@ -5,7 +5,7 @@
 //! this module, component by component: `..` stops at the root and a symlink (absolute ones
 //! included) is interpreted relative to the root, never by the host's kernel. A regular file
 //! of a directory root is opened without following a symlink and without opening anything
-//! else swapped in ([`super::host::open_regular`]). Reads are bounded ([`MAX_READ`]), images are
+//! else swapped in ([`super::walk::open_regular`]). Reads are bounded ([`MAX_READ`]), images are
 //! read by [`super::archive`] (its limits and name rule; the last member of a path wins) with a
 //! bounded amount of contents kept, and nothing is ever written.
 
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::apk::installed;
 
 use super::archive;
-use super::host::open_regular;
+use super::walk::open_regular;
 
 /// The largest file [`RootFs::read`] returns, in bytes.
 pub const MAX_READ: u64 = 8 * 1024 * 1024;
@@ -240,6 +240,33 @@ impl RootFs {
                 nodes,
             }),
         })
+    }
+
+    /// A root held in memory: regular files and directories at absolute paths, with their
+    /// metadata and (for files) content; directories not listed are implicit (0755 root).
+    /// `name` stands for it in reports. Used to audit configuration before it is written.
+    #[must_use]
+    pub fn from_files(name: &Path, files: Vec<(String, Metadata, Option<Vec<u8>>)>) -> Self {
+        let nodes = files
+            .into_iter()
+            .map(|(path, metadata, data)| {
+                (
+                    normalize(&path).into_bytes(),
+                    Node {
+                        metadata,
+                        link: None,
+                        hardlink: None,
+                        data,
+                    },
+                )
+            })
+            .collect();
+        RootFs {
+            source: Source::Image(Image {
+                file: name.to_path_buf(),
+                nodes,
+            }),
+        }
     }
 
     /// Opens `path` as an image when it is a regular file, as a root directory otherwise.

@@ -160,6 +160,16 @@ pub enum Algorithm {
     Legacy,
 }
 
+/// What a signature is checked over.
+#[derive(Debug, Clone, Copy)]
+pub enum Signed<'a> {
+    /// The data itself.
+    Data(&'a [u8]),
+    /// The BLAKE2b-512 digest of the data (for a prehashed signature), computed while the data
+    /// was read, so that data of any size is checked without being held.
+    Blake2b512(&'a [u8; 64]),
+}
+
 /// A detached signature in minisign's format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
@@ -271,6 +281,16 @@ impl PublicKey {
     /// [`Error::UntrustedKey`] when made by another key, [`Error::BadSignature`] or
     /// [`Error::BadTrustedComment`] when it does not verify.
     pub fn verify(&self, data: &[u8], signature: &Signature) -> Result<(), Error> {
+        self.verify_signed(Signed::Data(data), signature)
+    }
+
+    /// As [`PublicKey::verify`], over the data or, for a prehashed signature, over its
+    /// BLAKE2b-512 digest computed while the data was read.
+    ///
+    /// # Errors
+    /// As [`PublicKey::verify`]; [`Error::Malformed`] for a digest given for a legacy
+    /// signature, which covers the data itself.
+    pub fn verify_signed(&self, signed: Signed<'_>, signature: &Signature) -> Result<(), Error> {
         if signature.key_id != self.id {
             return Err(Error::UntrustedKey {
                 key_id: signature.key_id,
@@ -278,12 +298,21 @@ impl PublicKey {
             });
         }
         let sig = ed25519_dalek::Signature::from_bytes(&signature.signature);
-        let signed = match signature.algorithm {
-            Algorithm::Prehashed => self
+        let signed = match (signature.algorithm, signed) {
+            (Algorithm::Prehashed, Signed::Data(data)) => self
                 .key
                 .verify_strict(&Blake2b512::digest(data), &sig)
                 .is_ok(),
-            Algorithm::Legacy => self.key.verify_strict(data, &sig).is_ok(),
+            (Algorithm::Prehashed, Signed::Blake2b512(digest)) => {
+                self.key.verify_strict(digest, &sig).is_ok()
+            }
+            (Algorithm::Legacy, Signed::Data(data)) => self.key.verify_strict(data, &sig).is_ok(),
+            (Algorithm::Legacy, Signed::Blake2b512(_)) => {
+                return Err(malformed(
+                    "signature",
+                    "a legacy (`Ed`) signature covers the data itself, not its digest",
+                ));
+            }
         };
         if !signed {
             return Err(Error::BadSignature { key_id: self.id });
@@ -568,13 +597,19 @@ impl Keyring {
     }
 
     /// Reads a revocation list: one key id (16 hex digits) or public key per line; blank
-    /// lines, `untrusted comment:` lines and `#` comments are ignored.
+    /// lines, `untrusted comment:` lines and `#` comments (whole lines, or after the key:
+    /// `KEYID # leaked`) are ignored.
     ///
     /// # Errors
     /// [`Error::Malformed`] for a line that is neither.
     pub fn revoke_list(&mut self, text: &str) -> Result<(), Error> {
         for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') || line.starts_with(UNTRUSTED_PREFIX) {
+            if line.starts_with(UNTRUSTED_PREFIX) {
+                continue;
+            }
+            // Neither key ids (hex) nor public keys (base64) hold a `#`.
+            let line = line.split_once('#').map_or(line, |(key, _)| key).trim();
+            if line.is_empty() {
                 continue;
             }
             let id = match line.parse::<KeyId>() {
@@ -607,6 +642,18 @@ impl Keyring {
     /// [`Error::RevokedKey`], [`Error::UntrustedKey`], [`Error::BadSignature`] or
     /// [`Error::BadTrustedComment`].
     pub fn verify(&self, data: &[u8], signature: &Signature) -> Result<&PublicKey, Error> {
+        self.verify_signed(Signed::Data(data), signature)
+    }
+
+    /// As [`Keyring::verify`], over the data or its digest ([`Signed`]).
+    ///
+    /// # Errors
+    /// As [`Keyring::verify`] and [`PublicKey::verify_signed`].
+    pub fn verify_signed(
+        &self,
+        signed: Signed<'_>,
+        signature: &Signature,
+    ) -> Result<&PublicKey, Error> {
         if self.revoked.contains(&signature.key_id) {
             return Err(Error::RevokedKey {
                 key_id: signature.key_id,
@@ -625,7 +672,7 @@ impl Keyring {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
-        key.verify(data, signature)?;
+        key.verify_signed(signed, signature)?;
         Ok(key)
     }
 }
@@ -693,6 +740,27 @@ mod tests {
             Err(Error::RevokedKey { key_id: a.id })
         );
         assert!(ring.revoke_list("nonsense\n").is_err());
+    }
+
+    #[test]
+    fn revocation_lists_take_comments_after_a_key() {
+        let a = SecretKey::from_seed(KeyId([1; 8]), [1; 32]);
+        let b = SecretKey::from_seed(KeyId([2; 8]), [2; 32]);
+        let mut ring = Keyring::new(vec![a.public(), b.public()]);
+        ring.revoke_list(&format!(
+            "{}   # leaked on 2024-05-01\n{} #no space\n",
+            a.id,
+            b.public().to_base64()
+        ))
+        .unwrap();
+        for key in [&a, &b] {
+            let sig = key.sign(b"m", "c", "t").unwrap();
+            assert_eq!(
+                ring.verify(b"m", &sig).map(|k| k.id),
+                Err(Error::RevokedKey { key_id: key.id })
+            );
+        }
+        assert!(ring.revoke_list("nonsense # comment\n").is_err());
     }
 
     #[test]

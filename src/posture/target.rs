@@ -36,6 +36,9 @@ pub enum Error {
     /// The file or directory cannot be inspected or read.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The target is not a regular file or directory, or changed while it was opened.
+    #[error(transparent)]
+    Input(#[from] crate::input::Error),
     /// The first bytes of the target cannot be read.
     #[error("failed to read `{path}`")]
     Magic {
@@ -153,7 +156,7 @@ impl Target {
             return Ok(Target::Root(path.to_owned()));
         }
         let mut magic = [0u8; 2];
-        let mut file = fs_err::File::open(path)?;
+        let mut file = crate::input::open(path)?;
         let n = file.read(&mut magic).map_err(|source| Error::Magic {
             path: path.to_owned(),
             source,
@@ -266,7 +269,7 @@ pub enum Document {
 pub fn read_document(path: &Path) -> Result<Document, Error> {
     let shown = path.display().to_string();
     let mut bytes = Vec::new();
-    fs_err::File::open(path)?
+    crate::input::open(path)?
         .take(MAX_DOCUMENT_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|source| Error::ReadDocument {
@@ -470,6 +473,9 @@ pub enum SecdbFileError {
     /// The file cannot be opened.
     #[error(transparent)]
     Open(#[from] std::io::Error),
+    /// The path is not a regular file, or changed while it was opened.
+    #[error(transparent)]
+    Input(#[from] crate::input::Error),
     /// The file cannot be read.
     #[error("failed to read secdb `{}`", path.display())]
     Read {
@@ -491,7 +497,7 @@ pub enum SecdbFileError {
 /// # Errors
 /// An unreadable or too large file.
 pub fn read_secdb(path: &Path) -> Result<Vec<u8>, SecdbFileError> {
-    let file = fs_err::File::open(path)?;
+    let file = crate::input::open(path)?;
     let mut bytes = Vec::new();
     file.take(MAX_SECDB_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -192,10 +192,18 @@ impl Error {
 /// # Errors
 /// [`Error::Read`] when the file cannot be read, [`Error::Invalid`] with every problem found.
 pub fn load(path: &Path) -> Result<Profile, Error> {
-    let source = fs_err::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let source =
+        crate::input::read_text(path, crate::input::MAX_DOCUMENT, "a profile").map_err(|e| {
+            Error::Read {
+                path: path.to_owned(),
+                source: match e {
+                    crate::input::Error::Io { source, .. } => source,
+                    other => {
+                        std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string())
+                    }
+                },
+            }
+        })?;
     parse(&source, path)
 }
 

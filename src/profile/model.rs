@@ -73,6 +73,11 @@ pub struct Profile {
     pub files: Files,
     /// `[verify]`.
     pub verify: Verify,
+    /// `[accept]`: audit checks the profile's own configuration knowingly fails, each with
+    /// its reason. Anything else the audit finds in the rendered configuration refuses the
+    /// profile; what is accepted the audit of a host still reports.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub accept: BTreeMap<String, String>,
 }
 
 /// `[image]`.

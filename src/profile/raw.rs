@@ -30,6 +30,7 @@ pub(super) struct RawProfile {
     pub filesystem: Option<S<RawFilesystem>>,
     pub files: Option<S<RawFiles>>,
     pub verify: Option<S<RawVerify>>,
+    pub accept: Option<S<BTreeMap<S<String>, S<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

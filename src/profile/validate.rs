@@ -312,6 +312,7 @@ pub(super) fn validate(
     let sysctl = sysctl(&mut cx, raw.sysctl.as_ref(), has_docker);
     let files = files(&mut cx, raw.files.as_ref(), &dir, &filesystem);
     let verify = verify(&mut cx, &raw);
+    let accept = accept(&mut cx, raw.accept.as_ref());
     check_homes(&mut cx, &raw.users, &users, &filesystem);
     let services = services(
         &mut cx,
@@ -349,7 +350,51 @@ pub(super) fn validate(
         filesystem,
         files,
         verify,
+        accept,
     })
+}
+
+/// `[accept]`: each key an audit check id, each value why the profile fails it on purpose.
+fn accept(
+    cx: &mut Ctx,
+    raw: Option<&S<BTreeMap<S<String>, S<String>>>>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(raw) = raw else {
+        return out;
+    };
+    let ids: Vec<&str> = crate::posture::audit::CheckId::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    for (id, reason) in raw.get_ref() {
+        if id
+            .get_ref()
+            .parse::<crate::posture::audit::CheckId>()
+            .is_err()
+        {
+            let hint = closest(id.get_ref(), &ids).map_or_else(
+                || "use the id of a check of `basalt audit` (docs/audit.md)".to_owned(),
+                |b| format!("did you mean `{b}`?"),
+            );
+            cx.hint(
+                id.span(),
+                format!("`{}` is not an audit check", id.get_ref()),
+                hint,
+            );
+            continue;
+        }
+        if reason.get_ref().trim().is_empty() {
+            cx.hint(
+                reason.span(),
+                format!("accepting `{}` needs a reason", id.get_ref()),
+                "say why this host fails the check on purpose; the reason is kept in the profile",
+            );
+            continue;
+        }
+        out.insert(id.get_ref().clone(), reason.get_ref().trim().to_owned());
+    }
+    out
 }
 
 fn image(cx: &mut Ctx, raw: &RawProfile) -> Image {
@@ -1206,7 +1251,13 @@ fn ssh(
             .filter(|u| !u.ssh_keys.is_empty())
             .map(|u| u.name.clone())
             .collect();
-        if allow_users.is_empty() {
+        // A user with keys that was refused for another reason has its own diagnostic: this
+        // one would only mislead.
+        let refused_with_keys = profile.users.iter().any(|u| {
+            !u.get_ref().ssh_keys.is_empty()
+                && !users.iter().any(|v| v.name == *u.get_ref().name.get_ref())
+        });
+        if allow_users.is_empty() && !refused_with_keys {
             cx.hint(
                 anchor.clone(),
                 "sshd is installed but no account can log in: logins are key-only and no user has `ssh_keys`",
@@ -1789,6 +1840,49 @@ fn schedule_names() -> Vec<&'static str> {
 }
 
 fn check_homes(cx: &mut Ctx, raw_users: &[S<RawUser>], users: &[User], fs: &Filesystem) {
+    let span_of = |name: &str| {
+        raw_users
+            .iter()
+            .find(|u| *u.get_ref().name.get_ref() == name)
+            .map_or(0..0, home_span)
+    };
+    let strictly_within = |path: &str, dir: &str| path != dir && is_within(path, dir);
+    for (i, user) in users.iter().enumerate() {
+        // A home is handed to its user: it must be a new directory of its own, below `/home`
+        // or a state path, never a system or package directory (`/etc` would give the user
+        // `/etc/shadow`).
+        let below_sane_parent = strictly_within(&user.home, "/home")
+            || fs
+                .state
+                .iter()
+                .any(|v| strictly_within(&user.home, &v.path));
+        if !below_sane_parent {
+            cx.hint(
+                span_of(&user.name),
+                format!(
+                    "home `{}` of user `{}` is not below `/home` or a state path",
+                    user.home, user.name
+                ),
+                format!(
+                    "a home is a new directory the user owns: use the default `/home/{}`, or a directory below a [[filesystem.state]] path",
+                    user.name
+                ),
+            );
+            continue;
+        }
+        if let Some(other) = users[..i]
+            .iter()
+            .find(|o| is_within(&user.home, &o.home) || is_within(&o.home, &user.home))
+        {
+            cx.err(
+                span_of(&user.name),
+                format!(
+                    "home `{}` of user `{}` overlaps home `{}` of user `{}`: each user owns a home of their own",
+                    user.home, user.name, other.home, other.name
+                ),
+            );
+        }
+    }
     for user in users {
         if user.ssh_keys.is_empty() {
             continue;

@@ -13,9 +13,8 @@
 //! file is written to a temporary file in its own directory and renamed into place, so
 //! concurrent readers and writers (threads or processes) never see a partial entry.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Error, Event, sha256};
 
@@ -229,37 +228,15 @@ fn remove(path: &Path) -> Result<(), Error> {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     fs_err::create_dir_all(dir).map_err(|source| Error::Cache {
         action: "create",
         path: dir.to_owned(),
         source,
     })?;
-    let write_error = |source| Error::Cache {
+    crate::output::write(path, bytes, 0o644).map_err(|e| Error::Cache {
         action: "write",
         path: path.to_owned(),
-        source,
-    };
-    let (tmp, mut file) = loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-        match fs_err::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
-            Ok(file) => break (tmp, file),
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(err) => return Err(write_error(err)),
-        }
-    };
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    let result = written.and_then(|()| fs_err::rename(&tmp, path));
-    if let Err(err) = result {
-        let _ = fs_err::remove_file(&tmp);
-        return Err(write_error(err));
-    }
-    Ok(())
+        source: e.source,
+    })
 }

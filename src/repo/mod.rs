@@ -1098,7 +1098,7 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// Reads a file of a local repository, refusing more than `limit` bytes.
 fn read_local(repo: &Repository, path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
-    let file = match fs_err::File::open(path) {
+    let file = match crate::input::open(path).map_err(std::io::Error::from) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::LocalNotFound {
@@ -1155,7 +1155,8 @@ impl Trust {
         let mut keys = std::collections::BTreeMap::new();
         let read = |path: &Path| -> Result<Vec<u8>, Error> {
             let mut bytes = Vec::new();
-            fs_err::File::open(path)
+            crate::input::open(path)
+                .map_err(std::io::Error::from)
                 .and_then(|f| f.take(KEY_LIMIT + 1).read_to_end(&mut bytes))
                 .map_err(|source| Error::LocalRead {
                     path: path.to_owned(),

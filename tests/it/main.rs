@@ -24,6 +24,8 @@ mod cli_help;
 mod cli_profile;
 mod diff;
 mod fleet_ansible;
+mod fuzz_regressions;
+mod hostile;
 mod hostile_image;
 mod installed;
 mod interop;

@@ -271,6 +271,9 @@ install = ["docker"]
 [docker.daemon]
 "log-driver" = "json-file"
 "default-ulimits" = { nofile = { Name = "nofile", Hard = 64000, Soft = 64000 } }
+[accept]
+"docker-log-driver" = "container logs are collected by the log shipper from json-file"
+"docker-partition" = "a test profile without state volumes"
 "#;
     let p = parse(src);
     let files = render::render_profile(&p).unwrap();

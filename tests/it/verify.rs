@@ -268,14 +268,20 @@ fn a_pristine_tree_is_clean_and_every_tamper_is_one_finding() {
         &[],
     );
 
-    // Mutable: content and mode may change, the type may not.
+    // Mutable: the content may change; the mode (as the owner, extended attributes and
+    // type) may not.
+    case(
+        &signed,
+        |r| std::fs::write(r.join("etc/hostname"), "web-01\n").unwrap(),
+        &[],
+    );
     case(
         &signed,
         |r| {
             std::fs::write(r.join("etc/hostname"), "web-01\n").unwrap();
             chmod(&r.join("etc/hostname"), 0o600);
         },
-        &[],
+        &[("/etc/hostname", "mode")],
     );
     case(
         &signed,

@@ -192,7 +192,7 @@ fn a_clean_run_logs_one_summary_line() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         report,
-        json!({"image": "edge", "version": "2.1.0", "clean": true, "findings": []})
+        json!({"image": "edge", "version": "2.1.0", "clean": true, "signature": "verified", "findings": []})
     );
 }
 

@@ -452,6 +452,9 @@ checks! {
     RootNotReadonly = "root-not-readonly", Immutability, Immutability, High, [],
         "the root file system is not mounted read-only",
         "Mount / read-only in /etc/fstab (`ro` option) and keep state on the declared volumes.";
+    SystemDirOwner = "system-dir-owner", Immutability, Access, High, [],
+        "a system directory is owned by, or writable through the group of, an account that is not a system account (uid or gid 1000 and above)",
+        "chown the directory to root:root (or the owner its package declares) and remove group write; give the account a home below /home.";
     WorldWritable = "world-writable", Immutability, Immutability, Medium, [],
         "a file or directory outside the temporary paths is world-writable",
         "Remove the write permission for others (chmod o-w PATH).";

@@ -55,6 +55,9 @@ pub struct SshdConfig {
     pub global: Vec<SshdDirective>,
     /// `Match` blocks, in order.
     pub matches: Vec<SshdMatch>,
+    /// Why the expansion of `Include`s stopped before the end, when it did (too many files
+    /// or bytes): what follows was not read.
+    pub truncated: Option<String>,
 }
 
 impl SshdConfig {
@@ -104,10 +107,25 @@ fn sshd_words(line: &str) -> Vec<String> {
 
 /// The most nested `Include` levels followed (as sshd's own limit).
 pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// The most files one configuration expands through `Include`s (files that include each
+/// other's directories would otherwise fan out without end).
+pub const MAX_INCLUDED_FILES: usize = 512;
+/// The most bytes one configuration reads through `Include`s.
+pub const MAX_INCLUDED_BYTES: usize = 4 << 20;
+
+/// Where an expansion stands: the chain of files being read, and what was read so far.
+struct Expansion {
+    chain: Vec<String>,
+    files: usize,
+    bytes: usize,
+}
 
 /// Parses an sshd configuration. `include` expands one `Include` argument (absolute, or
 /// relative to `/etc/ssh`, possibly a glob) into the files it names, in order, with their
-/// text.
+/// text. A file is expanded once per chain of includes (a file that includes itself, or a
+/// directory it lies in, is not read again inside itself), at most [`MAX_INCLUDE_DEPTH`]
+/// deep, and at most [`MAX_INCLUDED_FILES`] files and [`MAX_INCLUDED_BYTES`] bytes in all
+/// ([`SshdConfig::truncated`] says when that bound stopped it).
 pub fn parse_sshd(
     text: &str,
     file: &str,
@@ -115,7 +133,19 @@ pub fn parse_sshd(
 ) -> SshdConfig {
     let mut config = SshdConfig::default();
     let mut current: Option<SshdMatch> = None;
-    sshd_into(text, file, include, 0, &mut config, &mut current);
+    let mut expansion = Expansion {
+        chain: vec![file.to_owned()],
+        files: 0,
+        bytes: 0,
+    };
+    sshd_into(
+        text,
+        file,
+        include,
+        &mut expansion,
+        &mut config,
+        &mut current,
+    );
     if let Some(block) = current.take() {
         config.matches.push(block);
     }
@@ -126,7 +156,7 @@ fn sshd_into(
     text: &str,
     file: &str,
     include: &mut dyn FnMut(&str) -> Vec<(String, String)>,
-    depth: usize,
+    expansion: &mut Expansion,
     config: &mut SshdConfig,
     current: &mut Option<SshdMatch>,
 ) {
@@ -137,16 +167,34 @@ fn sshd_into(
         };
         let keyword = keyword.to_ascii_lowercase();
         if keyword == "include" {
-            if depth >= MAX_INCLUDE_DEPTH {
+            if expansion.chain.len() > MAX_INCLUDE_DEPTH || config.truncated.is_some() {
                 continue;
             }
             for arg in args {
                 for (path, body) in include(arg) {
+                    if expansion.chain.contains(&path) {
+                        continue;
+                    }
+                    expansion.files += 1;
+                    expansion.bytes = expansion.bytes.saturating_add(body.len());
+                    if expansion.files > MAX_INCLUDED_FILES || expansion.bytes > MAX_INCLUDED_BYTES
+                    {
+                        config.truncated = Some(format!(
+                            "{file}:{line}: the Include expansion passes {MAX_INCLUDED_FILES} files or {MAX_INCLUDED_BYTES} bytes; `{path}` and what follows were not read"
+                        ));
+                        return;
+                    }
+                    expansion.chain.push(path.clone());
                     // A Match block opened inside an included file ends with that file; the
                     // including file goes on in the block it was in.
                     let outer = current.as_ref().map(|m| (m.file.clone(), m.line));
                     let mark = config.matches.len();
-                    sshd_into(&body, &path, include, depth + 1, config, current);
+                    sshd_into(&body, &path, include, expansion, config, current);
+                    expansion.chain.pop();
+                    if config.truncated.is_some() {
+                        // Nothing after the point where the expansion stopped is read.
+                        return;
+                    }
                     let now = current.as_ref().map(|m| (m.file.clone(), m.line));
                     if now != outer {
                         if let Some(inner) = current.take() {
@@ -1153,12 +1201,62 @@ mod tests {
 
     #[test]
     fn sshd_include_depth_is_bounded() {
+        // A file is not expanded again inside itself.
         let mut include =
             |_: &str| vec![("/loop".to_owned(), "Include /loop\nPort 1\n".to_owned())];
         let c = parse_sshd("Include /loop\n", "/main", &mut include);
+        assert_eq!(c.all("port").count(), 1);
+        assert_eq!(c.truncated, None);
+        // A chain of distinct files stops at sshd's depth.
+        let mut include = |arg: &str| {
+            let n: usize = arg.trim_start_matches("/f").parse().unwrap();
+            vec![(arg.to_owned(), format!("Include /f{}\nPort {n}\n", n + 1))]
+        };
+        let c = parse_sshd("Include /f0\n", "/main", &mut include);
         assert_eq!(c.all("port").count(), MAX_INCLUDE_DEPTH);
         let c = parse_sshd("AllowUsers a b\nAllowUsers c", "/main", &mut no_include);
         assert_eq!(c.all("allowusers").count(), 2);
+    }
+
+    #[test]
+    fn files_including_each_others_directory_do_not_fan_out() {
+        // Ten files that each include the whole directory: 10! chains without the bounds.
+        let names: Vec<String> = (0..10).map(|i| format!("/etc/ssh/d/{i}.conf")).collect();
+        let mut calls = 0usize;
+        let mut include = |arg: &str| {
+            calls += 1;
+            assert_eq!(arg, "/etc/ssh/d/*.conf");
+            names
+                .iter()
+                .map(|n| (n.clone(), "Include /etc/ssh/d/*.conf\nPort 22\n".to_owned()))
+                .collect()
+        };
+        let c = parse_sshd(
+            "Include /etc/ssh/d/*.conf\n",
+            "/etc/ssh/sshd_config",
+            &mut include,
+        );
+        assert!(calls <= MAX_INCLUDED_FILES + 1, "{calls}");
+        assert!(c.all("port").count() < MAX_INCLUDED_FILES);
+        let truncated = c.truncated.unwrap();
+        assert!(
+            truncated.contains("the Include expansion passes 512 files"),
+            "{truncated}"
+        );
+        // Three files (the case of the attack) expand completely: 3 + 6 + 6 files.
+        let three: Vec<String> = (0..3).map(|i| format!("/etc/ssh/d/{i}.conf")).collect();
+        let mut include = |_: &str| {
+            three
+                .iter()
+                .map(|n| (n.clone(), "Include /etc/ssh/d/*.conf\nPort 22\n".to_owned()))
+                .collect()
+        };
+        let c = parse_sshd(
+            "Include /etc/ssh/d/*.conf\n",
+            "/etc/ssh/sshd_config",
+            &mut include,
+        );
+        assert_eq!((c.all("port").count(), c.truncated), (15, None));
     }
 
     #[test]

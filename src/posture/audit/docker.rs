@@ -920,6 +920,9 @@ const PROPAGATIONS: &[&str] = &[
 
 /// Reads a container's `config.v2.json` and `hostconfig.json` (either may be absent).
 ///
+/// Members are matched as Docker reads them: case-insensitively; where several members name
+/// one setting, the riskier value counts (privileged, host namespaces, writable mounts).
+///
 /// # Errors
 /// The JSON parser's message when a present file is not JSON.
 pub fn parse_container(
@@ -1358,6 +1361,46 @@ mod tests {
         assert_eq!(
             DaemonSettings::default().unix_sockets(),
             ["/var/run/docker.sock"]
+        );
+    }
+
+    #[test]
+    fn container_settings_are_read_as_docker_reads_them_whatever_the_case() {
+        let parse = |host: &str| parse_container("x", None, Some(host.as_bytes())).unwrap();
+        assert!(parse(r#"{"privileged": true}"#).privileged);
+        assert!(parse(r#"{"PRIVILEGED": true}"#).privileged);
+        // Whichever of two spellings Docker keeps, the riskier one is reported.
+        assert!(parse(r#"{"Privileged": false, "pRiViLeGeD": true}"#).privileged);
+        assert!(!parse(r#"{"Privileged": false, "Privileges": true}"#).privileged);
+        assert_eq!(parse(r#"{"networkmode": "host"}"#).network_mode, "host");
+        // Go folds the Kelvin sign to `k` and the long s to `s`.
+        assert_eq!(
+            parse("{\"Networ\u{212a}Mode\": \"host\"}").network_mode,
+            "host"
+        );
+        assert_eq!(
+            parse("{\"PidMode\": \"\", \"pidmode\": \"host\"}").pid_mode,
+            "host"
+        );
+        let c = parse(
+            r#"{"binds": ["/etc:/host-etc:ro"], "mounts": [{"type": "bind", "source": "/var/run/docker.sock", "target": "/s", "readonly": false}]}"#,
+        );
+        assert_eq!(
+            c.binds,
+            [
+                ContainerMount {
+                    source: "/etc".into(),
+                    destination: "/host-etc".into(),
+                    rw: false,
+                    propagation: String::new(),
+                },
+                ContainerMount {
+                    source: "/var/run/docker.sock".into(),
+                    destination: "/s".into(),
+                    rw: true,
+                    propagation: String::new(),
+                },
+            ]
         );
     }
 

@@ -49,6 +49,10 @@ pub(super) struct Host<'a> {
     /// Whether that file could be read as dockerd reads it (else the settings above are
     /// the command line's alone).
     pub(super) daemon_known: bool,
+    /// The files each sshd `Include` path names, read once.
+    pub(super) sshd_includes: BTreeMap<String, Vec<(String, String)>>,
+    /// The directories the installed packages own (`/etc/ssh`).
+    pub(super) package_dirs: BTreeSet<String>,
 }
 
 impl<'a> Host<'a> {
@@ -69,6 +73,8 @@ impl<'a> Host<'a> {
             daemon: None,
             daemon_config: super::docker_daemon::DAEMON_JSON.to_owned(),
             daemon_known: true,
+            sshd_includes: BTreeMap::new(),
+            package_dirs: BTreeSet::new(),
         };
         host.load();
         host
@@ -252,6 +258,13 @@ impl<'a> Host<'a> {
         match self.fs.installed_database() {
             Ok(Some(bytes)) => match crate::apk::installed::Database::parse(&bytes) {
                 Ok(db) => {
+                    self.package_dirs = db
+                        .packages
+                        .iter()
+                        .flat_map(|p| &p.dirs)
+                        .filter(|d| !d.path.is_empty())
+                        .map(|d| format!("/{}", d.path))
+                        .collect();
                     self.installed = db
                         .packages
                         .into_iter()

@@ -1,5 +1,6 @@
 //! Family `immutability`: the root is mounted read-only, and nothing outside the temporary
-//! paths is world-writable or setuid beyond the allow-list.
+//! paths is world-writable or setuid beyond the allow-list, and no system directory belongs to
+//! an account that is not a system account.
 
 use crate::integrity::rootfs::Kind;
 
@@ -91,6 +92,38 @@ impl Host<'_> {
                     entry.path.clone(),
                 ));
             }
+            if m.kind == Kind::Dir
+                && self.is_system_dir(&entry.path)
+                && (m.uid >= FIRST_USER_ID || (m.gid >= FIRST_USER_ID && m.mode & 0o020 != 0))
+            {
+                let user = self.user_name(m.uid);
+                let group = self.group_name(m.gid);
+                let message = if m.uid >= FIRST_USER_ID {
+                    format!(
+                        "system directory `{}` is owned by `{user}`, which is not a system account",
+                        entry.path
+                    )
+                } else {
+                    format!(
+                        "system directory `{}` is writable by group `{group}`, which is not a system group",
+                        entry.path
+                    )
+                };
+                let packaged = if self.package_dirs.contains(&entry.path) {
+                    "; a directory of an installed package"
+                } else {
+                    ""
+                };
+                found.push((
+                    CheckId::SystemDirOwner,
+                    message,
+                    format!(
+                        "dir mode {:04o} owner {}:{} ({user}:{group}){packaged}",
+                        m.mode, m.uid, m.gid
+                    ),
+                    entry.path.clone(),
+                ));
+            }
             if m.kind == Kind::File
                 && m.mode & 0o6000 != 0
                 && !self.policy.setuid_allowed.contains(&entry.path)
@@ -111,6 +144,59 @@ impl Host<'_> {
         for (id, message, evidence, path) in found {
             self.emit(id, &path, None, message, evidence);
         }
+    }
+}
+
+/// The first id of an account that is not a system account (busybox's and shadow's
+/// `UID_MIN`).
+pub const FIRST_USER_ID: u32 = 1000;
+
+/// Directories that are the system's whatever the packages say: these, and every directory
+/// below the ones marked `true`.
+const SYSTEM_DIRS: &[(&str, bool)] = &[
+    ("/", false),
+    ("/bin", true),
+    ("/boot", true),
+    ("/etc", true),
+    ("/home", false),
+    ("/lib", true),
+    ("/opt", false),
+    ("/root", true),
+    ("/sbin", true),
+    ("/srv", false),
+    ("/usr", true),
+    ("/var", false),
+    ("/var/lib", false),
+];
+
+impl Host<'_> {
+    /// Whether `path` is a directory of the system: one an installed package owns, or one
+    /// of [`SYSTEM_DIRS`].
+    fn is_system_dir(&self, path: &str) -> bool {
+        self.package_dirs.contains(path)
+            || SYSTEM_DIRS.iter().any(|(dir, below)| {
+                path == *dir
+                    || (*below
+                        && path.len() > dir.len()
+                        && path.starts_with(dir)
+                        && path.as_bytes()[dir.len()] == b'/')
+            })
+    }
+
+    /// The name of a uid in the root's `/etc/passwd`, or the number.
+    fn user_name(&self, uid: u32) -> String {
+        self.passwd
+            .iter()
+            .find(|p| p.uid == uid)
+            .map_or_else(|| uid.to_string(), |p| p.name.clone())
+    }
+
+    /// The name of a gid in the root's `/etc/group`, or the number.
+    fn group_name(&self, gid: u32) -> String {
+        self.groups
+            .iter()
+            .find(|g| g.gid == gid)
+            .map_or_else(|| gid.to_string(), |g| g.name.clone())
     }
 }
 

@@ -6,12 +6,24 @@ use super::config;
 use super::host::{Host, glob_match, join_list};
 
 impl Host<'_> {
+    /// The files an sshd `Include` argument names, with their text; each argument is read
+    /// from the root once however often it is included.
     pub(super) fn sshd_include(&mut self, arg: &str) -> Vec<(String, String)> {
         let path = if arg.starts_with('/') {
             arg.to_owned()
         } else {
             format!("/etc/ssh/{arg}")
         };
+        if let Some(files) = self.sshd_includes.get(&path) {
+            return files.clone();
+        }
+        let files = self.sshd_include_read(&path);
+        self.sshd_includes.insert(path, files.clone());
+        files
+    }
+
+    fn sshd_include_read(&mut self, path: &str) -> Vec<(String, String)> {
+        let path = path.to_owned();
         let (dir, pattern) = match path.rfind('/') {
             Some(i) => (path[..i].to_owned(), path[i + 1..].to_owned()),
             None => return Vec::new(),
@@ -61,6 +73,16 @@ impl Host<'_> {
             let mut include = |arg: &str| self.sshd_include(arg);
             config::parse_sshd(&text, file, &mut include)
         };
+        if let Some(why) = &config.truncated {
+            self.emit(
+                CheckId::UnreadableFile,
+                file,
+                None,
+                "the sshd configuration is not read to its end: its Includes expand too far"
+                    .to_owned(),
+                why.clone(),
+            );
+        }
         // (keyword, aliases, weak when, check, default is weak)
         let value = |keyword: &str, alias: Option<&str>| -> (Option<String>, String, Option<u32>) {
             let d = config

@@ -17,6 +17,7 @@ const NOW: i64 = 1_767_225_600;
 enum Node {
     File(Vec<u8>),
     Link(String),
+    Dir,
 }
 
 #[derive(Clone)]
@@ -198,7 +199,15 @@ impl Host {
         h.mode("/bin/bbsuid", 0o4755);
         h.file("/tmp/scratch", "x");
         h.mode("/tmp/scratch", 0o666);
+        // A user's home is the user's.
+        h.dir("/home/alice").owner("/home/alice", 1000, 1000);
+        h.mode("/home/alice", 0o700);
         h
+    }
+
+    fn dir(&mut self, path: &str) -> &mut Self {
+        self.nodes.insert(path.to_owned(), (Node::Dir, 0o755, 0, 0));
+        self
     }
 
     fn file(&mut self, path: &str, text: &str) -> &mut Self {
@@ -308,6 +317,11 @@ impl Host {
                     header.set_entry_type(tar::EntryType::Symlink);
                     header.set_size(0);
                     builder.append_link(&mut header, &name, target).unwrap();
+                }
+                Node::Dir => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_size(0);
+                    builder.append_data(&mut header, &name, &[][..]).unwrap();
                 }
             }
         }
@@ -1002,6 +1016,21 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
         (&[CheckId::RootNotReadonly, CheckId::DockerPartition], |h| {
             h.remove("/etc/fstab");
         }),
+        (&[CheckId::SystemDirOwner], |h| {
+            // A profile user whose home was /etc/ssh.
+            h.dir("/etc/ssh").owner("/etc/ssh", 1000, 1000);
+        }),
+        (&[CheckId::SystemDirOwner], |h| {
+            h.dir("/usr/local/bin")
+                .owner("/usr/local/bin", 0, 1000)
+                .mode("/usr/local/bin", 0o775);
+        }),
+        (&[CheckId::SystemDirOwner], |h| {
+            // A directory an installed package owns, wherever it is.
+            h.file("/lib/apk/db/installed", "P:app\nV:1-r0\nF:srv/app\n\n")
+                .dir("/srv/app")
+                .owner("/srv/app", 1000, 1000);
+        }),
         (&[CheckId::WorldWritable], |h| {
             h.mode("/etc/doas.conf", 0o646);
         }),
@@ -1360,6 +1389,10 @@ fn a_directory_root_is_audited_like_an_image() {
                 fs_err::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
             }
             Node::Link(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
+            Node::Dir => {
+                fs_err::create_dir_all(&p).unwrap();
+                fs_err::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).unwrap();
+            }
         }
     }
     // The Docker socket, as dockerd leaves it with a careless umask.
