@@ -31,6 +31,8 @@
 //! - [`rootfs`]: a read-only view of a root directory or image archive; paths resolve inside it.
 //! - [`audit`]: host checks kept as data (OS, access, logs, network, Docker, containers,
 //!   immutability), their findings with evidence, and SARIF output.
+//! - [`disk`]: the bootable disk: squashfs root, dm-verity hash tree, EFI system partition,
+//!   GPT, the initramfs that verifies the root at boot and the helper it runs.
 //! - [`cli`]: the only module that knows about argument parsing, stdout/stderr and exit codes.
 //!
 //! # Invariants
@@ -69,6 +71,9 @@ pub mod manifest;
 pub mod rootfs;
 pub mod sign;
 pub mod verify;
+
+// Bootable disks.
+pub mod disk;
 
 // The redeploy loop and the checklist.
 pub mod audit;

@@ -13,6 +13,7 @@ pub mod apk_version;
 pub mod audit;
 pub mod build;
 pub mod diff;
+pub mod initramfs;
 pub mod keygen;
 pub mod lock;
 pub mod manifest;
@@ -99,6 +100,7 @@ enum Command {
     Profile(profile::Args),
     /// Inspect Alpine repository indexes and packages
     Apk(apk::Args),
+    Initramfs(initramfs::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -115,6 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Diff(args) => diff::run(args),
         Command::Profile(args) => profile::run(args),
         Command::Apk(args) => apk::run(args),
+        Command::Initramfs(args) => initramfs::run(args),
     }
 }
 
