@@ -97,6 +97,9 @@ pub enum Error {
         /// The image name.
         image: String,
     },
+    /// The disk's verified root filesystem could not be made.
+    #[error("cannot make the root filesystem of the disk")]
+    Disk(#[from] crate::disk::Error),
     /// The manifest could not be signed.
     #[error("cannot sign the manifest of image `{image}`")]
     Sign {
@@ -375,6 +378,11 @@ pub struct OutputOptions {
     /// [`EMBEDDED_SIGNATURE`] (needs `sign_key`). Both are mutable in the manifest's policy:
     /// the manifest cannot describe its own bytes, and the signature protects them.
     pub embed_manifest: bool,
+    /// Also make the image's verified root filesystem for a disk (squashfs and its dm-verity
+    /// hash tree, [`Built::disk_root`]) and record its root hash in the manifest's header.
+    /// The root holds the embedded manifest's paths as empty files: the manifest names the
+    /// root hash, so it cannot live in the root it describes (the disk's initramfs brings it).
+    pub disk: Option<crate::disk::squashfs::Options>,
 }
 
 /// A package as the report lists it.
@@ -495,6 +503,8 @@ pub struct Built {
     pub sbom: Vec<u8>,
     /// The build report; `outputs` lists the image, manifest and SBOM.
     pub report: BuildReport,
+    /// The verified root filesystem, with [`OutputOptions::disk`].
+    pub disk_root: Option<crate::disk::Root>,
 }
 
 impl Built {
@@ -564,6 +574,11 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
     }
 
     let mut image = image_bytes(&assembled.tree, options.epoch)?;
+    let disk_root = options
+        .disk
+        .as_ref()
+        .map(|disk| crate::disk::root(&assembled.tree, options.epoch, disk))
+        .transpose()?;
     let stem = format!("{}-{}", options.name, options.version);
     let image_file = format!("{stem}.tar.gz");
 
@@ -579,6 +594,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         profile_digest: options.profile_digest.clone(),
         lock_digest: options.lock_digest.clone(),
         build_time: options.epoch,
+        root_hash: disk_root.as_ref().map(|root| root.hash_tree.root_hash),
         packages: Vec::new(),
         policy,
     };
@@ -669,6 +685,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         signature,
         sbom,
         report,
+        disk_root,
     })
 }
 
@@ -1004,6 +1021,13 @@ mod tests {
     use super::*;
 
     fn embedding(key: Option<sign::SecretKey>) -> Result<Built, Error> {
+        embedding_with(key, None)
+    }
+
+    fn embedding_with(
+        key: Option<sign::SecretKey>,
+        disk: Option<crate::disk::squashfs::Options>,
+    ) -> Result<Built, Error> {
         let mut files = BTreeMap::new();
         files.insert("/etc/motd".to_owned(), Node::file(&b"welcome\n"[..], 0o644));
         files.insert(
@@ -1026,6 +1050,7 @@ mod tests {
                 epoch: 1_700_000_000,
                 sign_key: key,
                 embed_manifest: true,
+                disk,
                 ..OutputOptions::default()
             },
         )
@@ -1085,6 +1110,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(findings, Vec::new());
+    }
+
+    #[test]
+    fn a_disk_root_is_named_by_the_manifest_and_holds_its_paths_empty() {
+        let key = sign::SecretKey::from_seed(sign::KeyId([7; 8]), [9; 32]);
+        let built =
+            embedding_with(Some(key), Some(crate::disk::squashfs::Options::default())).unwrap();
+        let root = built.disk_root.as_ref().unwrap();
+        assert_eq!(
+            built.manifest.header.root_hash,
+            Some(root.hash_tree.root_hash)
+        );
+        let text = String::from_utf8(built.manifest.render()).unwrap();
+        assert!(
+            text.contains(&format!("\nroot-hash {}\n", root.root_hash_hex())),
+            "{text}"
+        );
+        // The archive carries the signed manifest; the verified root only its empty file,
+        // which the disk's initramfs covers with the signed one.
+        let dir = tempfile::tempdir().unwrap();
+        let fs = dir.path().join("root.squashfs");
+        fs_err::write(&fs, &root.filesystem).unwrap();
+        let cat = std::process::Command::new("unsquashfs")
+            .args(["-cat"])
+            .arg(&fs)
+            .arg(EMBEDDED_MANIFEST)
+            .output()
+            .unwrap();
+        assert!(cat.status.success(), "{cat:?}");
+        assert!(cat.stdout.is_empty());
+        let scan = host::scan_archive(
+            &built.image[..],
+            std::path::Path::new(&built.image_file),
+            &host::ScanOptions::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            &scan.entry(EMBEDDED_MANIFEST.as_bytes()).unwrap().kind,
+            manifest::Kind::File { size, .. } if *size == text.len() as u64
+        ));
+        // Without a disk, no root hash.
+        let plain = embedding(Some(sign::SecretKey::from_seed(
+            sign::KeyId([7; 8]),
+            [9; 32],
+        )))
+        .unwrap();
+        assert_eq!(plain.manifest.header.root_hash, None);
+        assert!(plain.disk_root.is_none());
     }
 
     #[test]

@@ -171,6 +171,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         },
         sign_key: secret,
         embed_manifest: at_boot,
+        disk: None,
     };
     let mut built = pipeline::finish(assembled, &outputs)?;
 

@@ -3,15 +3,16 @@
 //!
 //! Invariants: the bytes are a pure function of the files, the volume id and the epoch (every
 //! directory entry is dated by the epoch, the volume id is given, nothing reads a clock);
-//! names are stored in upper case 8.3 form where they fit, so firmware finds them either way.
+//! every name is an upper-case 8.3 name, stored as a short entry alone (no long-name
+//! entries), which is what firmware looks up and what `fsck.fat` accepts.
 
 use std::io::{self, Cursor, Write as _};
 
 /// Errors from making the partition.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A path is not a relative `A/B/C` path.
-    #[error("invalid EFI system partition path `{path}`")]
+    /// A path is not a relative `A/B/C` path of upper-case 8.3 names.
+    #[error("invalid EFI system partition path `{path}` (upper-case 8.3 names, `/`-separated)")]
     Path {
         /// The path.
         path: String,
@@ -79,10 +80,7 @@ pub fn build(files: &[File<'_>], size: u64, volume_id: u32, epoch: u64) -> Resul
         for file in files {
             let root = fs.root_dir();
             let parts: Vec<&str> = file.path.split('/').collect();
-            if parts
-                .iter()
-                .any(|p| p.is_empty() || *p == "." || *p == "..")
-            {
+            if !parts.iter().all(|p| is_short_name(p)) {
                 return Err(Error::Path {
                     path: file.path.to_owned(),
                 });
@@ -103,6 +101,22 @@ pub fn build(files: &[File<'_>], size: u64, volume_id: u32, epoch: u64) -> Resul
         fs.unmount().map_err(fat("(unmount)"))?;
     }
     Ok(disk.into_inner())
+}
+
+/// Whether `name` is an upper-case 8.3 name: 1 to 8 characters, optionally a dot and 1 to 3
+/// more, of `A-Z`, `0-9`, `_` and `-`.
+fn is_short_name(name: &str) -> bool {
+    let ok = |part: &str, max: usize| {
+        !part.is_empty()
+            && part.len() <= max
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    };
+    match name.split_once('.') {
+        Some((base, ext)) => ok(base, 8) && ok(ext, 3),
+        None => ok(name, 8),
+    }
 }
 
 /// A clock stopped at the build epoch, in FAT's local-time fields (taken as UTC).
@@ -186,7 +200,7 @@ mod tests {
                 bytes: &[0x4d, 0x5a, 1, 2, 3],
             },
             File {
-                path: "EFI/basalt/README.txt",
+                path: "EFI/BASALT/README.TXT",
                 bytes: b"hello",
             },
         ];
@@ -211,7 +225,7 @@ mod tests {
             .unwrap()
             .iter()
             .map(Result::unwrap)
-            .find(|e| e.file_name() == "BOOTX64.EFI")
+            .find(|e| e.short_file_name_as_bytes() == b"BOOTX64.EFI")
             .unwrap();
         let modified = entry.modified();
         assert_eq!(
@@ -232,7 +246,7 @@ mod tests {
         ));
         let big = vec![0u8; 9 << 20];
         let full = [File {
-            path: "big.bin",
+            path: "BIG.BIN",
             bytes: &big,
         }];
         assert!(matches!(

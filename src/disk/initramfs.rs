@@ -289,12 +289,15 @@ pub fn build(
     }
     let mut out = Initramfs::default();
     for dir in [
+        "bin",
         "dev",
         "etc",
         "etc/basalt",
+        "lib",
         "newroot",
         "proc",
         "run",
+        "sbin",
         "sys",
         "tmp",
     ] {
@@ -353,6 +356,11 @@ pub fn build(
         wanted.push(((*name).to_owned(), true));
     }
     for s in &config.state {
+        if s.fstype == "ext4" {
+            // ext4 asks the crypto API for crc32c; loaded first, it needs no alias lookup.
+            wanted.push(("crc32c_generic".to_owned(), false));
+            wanted.push(("crc32c_intel".to_owned(), false));
+        }
         wanted.push((s.fstype.replace('-', "_"), true));
     }
     for name in &config.modules {
@@ -390,13 +398,32 @@ pub fn build(
             .find(|(f, _)| f == file)
             .map(|(_, n)| n.join(" "))
             .unwrap_or_default();
-        reduced.push_str(&format!("{file}: {needs}").trim_end().to_owned());
+        reduced.push_str(format!("{file}: {needs}").trim_end());
         reduced.push('\n');
     }
     out.put(
         &format!("{modules_dir}/modules.dep"),
         Node::file(reduced.into_bytes(), 0o644),
     )?;
+    // The aliases of the modules taken, for what the kernel asks modprobe for by alias.
+    if let Some(aliases) = image.read_file(&format!("/{modules_dir}/modules.alias")) {
+        let taken: BTreeSet<String> = files.iter().map(|f| module_name(f)).collect();
+        let kept: String = String::from_utf8_lossy(aliases)
+            .lines()
+            .filter(|line| {
+                let mut words = line.split_whitespace();
+                words.next() == Some("alias")
+                    && words
+                        .nth(1)
+                        .is_some_and(|m| taken.contains(&m.replace('-', "_")))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        out.put(
+            &format!("{modules_dir}/modules.alias"),
+            Node::file(kept.into_bytes(), 0o644),
+        )?;
+    }
     contents.kernel_version = version;
     contents.modules = files.into_iter().collect();
 
@@ -540,12 +567,12 @@ impl Initramfs {
     }
 }
 
-/// Follows symlinks inside the image from `path` to a regular file: its path, its node and
-/// the links met on the way (path, target).
-fn resolve<'a>(
-    image: &'a ImageTree,
-    path: &str,
-) -> Result<(String, &'a Node, Vec<(String, Vec<u8>)>), Error> {
+/// A regular file reached through symlinks: its path, its node and the links met on the
+/// way (path, target).
+type Resolved<'a> = (String, &'a Node, Vec<(String, Vec<u8>)>);
+
+/// Follows symlinks inside the image from `path` to a regular file.
+fn resolve<'a>(image: &'a ImageTree, path: &str) -> Result<Resolved<'a>, Error> {
     let missing = |reason: &str| Error::Missing {
         path: format!("/{path}"),
         reason: reason.to_owned(),
@@ -635,7 +662,7 @@ fn elf_needs(bytes: &[u8]) -> Result<(Option<String>, Vec<String>), String> {
             .strings(endian, bytes, link)
             .map_err(|e| format!("has unreadable dynamic strings: {e}"))?;
         for entry in entries {
-            if entry.tag32(endian) == Some(object::elf::DT_NEEDED) {
+            if entry.tag(endian) == object::elf::DT_NEEDED {
                 let name = entry
                     .string(endian, strings)
                     .map_err(|e| format!("names an unreadable library: {e}"))?;

@@ -123,7 +123,7 @@ pub fn partitions(system: &System) -> Vec<Found> {
     let Ok(entries) = fs::read_dir(system.sys.join("class/block")) else {
         return found;
     };
-    let mut tables: std::collections::BTreeMap<String, Option<Vec<(u32, Uuid, String)>>> =
+    let mut tables: std::collections::BTreeMap<String, Option<Vec<TableEntry>>> =
         std::collections::BTreeMap::new();
     let mut names: Vec<String> = entries
         .filter_map(Result::ok)
@@ -166,8 +166,11 @@ pub fn partitions(system: &System) -> Vec<Found> {
     found
 }
 
-/// A disk's GPT entries (number, GUID, name); `None` when it has no readable GPT.
-fn read_table(disk: &Path) -> Option<Vec<(u32, Uuid, String)>> {
+/// A GPT entry: partition number, GUID, name.
+type TableEntry = (u32, Uuid, String);
+
+/// A disk's GPT entries; `None` when it has no readable GPT.
+fn read_table(disk: &Path) -> Option<Vec<TableEntry>> {
     let file = fs::File::open(disk).ok()?;
     let gpt = gpt::GptConfig::new().open_from_device(file).ok()?;
     Some(
