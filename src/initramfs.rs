@@ -29,7 +29,7 @@ pub const BOOT_DEVICES: &[(&str, u32, u32, u32)] =
     &[("dev/console", 5, 1, 0o600), ("dev/null", 1, 3, 0o666)];
 
 /// How the archive is compressed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Compression {
     /// gzip (every kernel reads it).
     #[default]

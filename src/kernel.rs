@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 /// Modules a host needs when present in the kernel (virtual and common server hardware,
 /// the file systems of root, state and boot volumes, loop and device-mapper). Names missing
@@ -600,6 +600,171 @@ pub fn from_files(
             image_file: image_file.rsplit('/').next().unwrap_or(image_file).to_owned(),
         },
     })
+}
+
+/// The kernel of an Alpine kernel package already unpacked into `tree`: its
+/// `/boot/vmlinuz*` and `/lib/modules/VERSION`. The package's modules stay as they are (they
+/// are its files); when it ships no `modules.dep`, one is made (with `modules.alias`) from
+/// its modules. The profile's `wanted` modules must be among them (or built in).
+///
+/// # Errors
+/// [`Error::Ambiguous`] when the package has no boot image or several, or no modules
+/// directory of the image's version; [`Error::NotKernel`], [`Error::Module`],
+/// [`Error::UnknownModule`].
+pub fn from_tree(
+    tree: &crate::tree::ImageTree,
+    package: &str,
+    package_version: &str,
+    wanted: &[String],
+) -> Result<Kernel, Error> {
+    use crate::tree::NodeKind;
+    let images: Vec<(String, &[u8])> = tree
+        .iter()
+        .filter(|(path, node)| {
+            path.as_bytes().starts_with(b"boot/vmlinuz") && node.package.as_deref() == Some(package)
+        })
+        .filter_map(|(path, node)| match &node.kind {
+            NodeKind::File(content) => Some((path.display(), content.bytes())),
+            _ => None,
+        })
+        .collect();
+    let (image_path, image) = match images.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(Error::Ambiguous(format!(
+                "kernel package `{package}` has no /boot/vmlinuz* boot image"
+            )));
+        }
+        many => {
+            return Err(Error::Ambiguous(format!(
+                "kernel package `{package}` has several boot images: {}",
+                many.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    let version = bzimage_version(&image_path, image)?;
+    let dir = format!("lib/modules/{version}/");
+    let contents: BTreeMap<String, &[u8]> = tree
+        .iter()
+        .filter_map(|(path, node)| {
+            let rel = path.as_bytes().strip_prefix(dir.as_bytes())?;
+            let rel = std::str::from_utf8(rel).ok()?.to_owned();
+            match &node.kind {
+                NodeKind::File(content) => Some((rel, content.bytes())),
+                NodeKind::Hardlink(_) => tree.file_node(path).and_then(|n| match &n.kind {
+                    NodeKind::File(content) => Some((rel, content.bytes())),
+                    _ => None,
+                }),
+                _ => None,
+            }
+        })
+        .collect();
+    if contents.is_empty() {
+        return Err(Error::Ambiguous(format!(
+            "kernel package `{package}` boots kernel {version} but has no /lib/modules/{version}"
+        )));
+    }
+    let mut files = BTreeMap::new();
+    let has_dep = contents.contains_key("modules.dep");
+    if !has_dep || !wanted.is_empty() {
+        let mut set = ModuleSet::default();
+        for (path, bytes) in &contents {
+            if module_name(path).is_some() {
+                set.modules.insert(path.clone(), modinfo(path, bytes)?);
+            }
+        }
+        if let Some(builtin) = contents.get("modules.builtin") {
+            set.builtin = parse_builtin(&String::from_utf8_lossy(builtin));
+        }
+        set.closure(&version, wanted, &[])?;
+        if !has_dep {
+            let all: BTreeSet<String> = set.modules.keys().cloned().collect();
+            files.insert(
+                format!("/{dir}modules.dep"),
+                set.modules_dep(&all).into_bytes(),
+            );
+            if !contents.contains_key("modules.alias") {
+                files.insert(
+                    format!("/{dir}modules.alias"),
+                    set.modules_alias(&all).into_bytes(),
+                );
+            }
+        }
+    }
+    Ok(Kernel {
+        version,
+        image: image.to_vec(),
+        files,
+        origin: Origin::Package {
+            name: package.to_owned(),
+            version: package_version.to_owned(),
+        },
+    })
+}
+
+/// Adds a kernel built elsewhere to an SPDX document: a package for the kernel (its boot
+/// image's SHA-256, where it came from) and its files in the image, each with SHA-1 and
+/// SHA-256. A packaged kernel is already in the document as its package.
+pub fn add_to_sbom(document: &mut serde_json::Value, kernel: &KernelRecord, tree: &crate::tree::ImageTree) {
+    use serde_json::json;
+    let Origin::Files { image_file } = &kernel.origin else {
+        return;
+    };
+    let id = "SPDXRef-Kernel";
+    let mut files = Vec::new();
+    let mut relationships = vec![json!({
+        "spdxElementId": "SPDXRef-Image",
+        "relationshipType": "CONTAINS",
+        "relatedSpdxElement": id,
+    })];
+    for (i, f) in kernel.files.iter().enumerate() {
+        let sha1 = tree
+            .read_file(&f.path)
+            .map(|b| hex::encode(sha1::Sha1::digest(b)))
+            .unwrap_or_default();
+        let file_id = format!("SPDXRef-KernelFile-{i}");
+        files.push(json!({
+            "SPDXID": file_id,
+            "fileName": format!(".{}", f.path),
+            "checksums": [
+                {"algorithm": "SHA1", "checksumValue": sha1},
+                {"algorithm": "SHA256", "checksumValue": f.sha256},
+            ],
+            "licenseConcluded": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+        }));
+        relationships.push(json!({
+            "spdxElementId": id,
+            "relationshipType": "CONTAINS",
+            "relatedSpdxElement": file_id,
+        }));
+    }
+    let package = json!({
+        "SPDXID": id,
+        "name": "linux",
+        "versionInfo": kernel.version,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "primaryPackagePurpose": "OPERATING-SYSTEM",
+        "description": "the Linux kernel the image boots, and the modules it needs",
+        "sourceInfo": format!(
+            "supplied to the build: boot image {image_file} and {} files from its modules directory",
+            kernel.files.len()
+        ),
+        "checksums": [{"algorithm": "SHA256", "checksumValue": kernel.image_sha256}],
+    });
+    if let Some(list) = document.get_mut("packages").and_then(|v| v.as_array_mut()) {
+        list.push(package);
+    }
+    if let Some(list) = document.get_mut("relationships").and_then(|v| v.as_array_mut()) {
+        list.extend(relationships);
+    }
+    if !files.is_empty() {
+        document["files"] = json!(files);
+    }
 }
 
 #[cfg(test)]

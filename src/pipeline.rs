@@ -211,6 +211,9 @@ pub struct Options {
     pub users: Vec<effects::ProfileUser>,
     /// Memory bounds for package contents.
     pub limits: unpack::Limits,
+    /// Files a kernel built elsewhere brings (its modules and their index files), placed
+    /// after the packages and before the profile's files.
+    pub kernel_files: BTreeMap<String, Node>,
 }
 
 /// The assembled image and what happened on the way.
@@ -312,6 +315,9 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
+    for (path, node) in &options.kernel_files {
+        place_profile_file(&mut tree, path, node.clone())?;
+    }
     applied.extend(effects::apply_profile_accounts(
         &mut tree,
         &options.groups,
@@ -375,6 +381,10 @@ pub struct OutputOptions {
     /// [`EMBEDDED_SIGNATURE`] (needs `sign_key`). Both are mutable in the manifest's policy:
     /// the manifest cannot describe its own bytes, and the signature protects them.
     pub embed_manifest: bool,
+    /// The kernel the image boots, when it has one: listed in the report and, when it came
+    /// from files rather than a package, in the SBOM and as the owner of its files in the
+    /// manifest.
+    pub kernel: Option<crate::kernel::KernelRecord>,
 }
 
 /// A package as the report lists it.
@@ -422,6 +432,9 @@ pub struct BuildReport {
     pub profile_files: Vec<String>,
     /// Output file name → hex SHA-256 (empty inside the image).
     pub outputs: BTreeMap<String, String>,
+    /// The kernel the image boots, and the files it brought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::kernel::KernelRecord>,
 }
 
 impl BuildReport {
@@ -464,6 +477,23 @@ impl BuildReport {
         for (level, services) in &self.services {
             let _ = writeln!(out, "  {level}: {}", services.join(" "));
         }
+        if let Some(k) = &self.kernel {
+            let origin = match &k.origin {
+                crate::kernel::Origin::Package { name, version } => {
+                    format!("package {name} {version}")
+                }
+                crate::kernel::Origin::Files { image_file } => format!("file {image_file}"),
+            };
+            let _ = writeln!(
+                out,
+                "\nkernel {} from {origin} sha256:{}",
+                k.version, k.image_sha256
+            );
+            let _ = writeln!(out, "kernel files ({}):", k.files.len());
+            for f in &k.files {
+                let _ = writeln!(out, "  {} sha256:{}", f.path, f.sha256);
+            }
+        }
         let _ = writeln!(out, "\nprofile files ({}):", self.profile_files.len());
         for f in &self.profile_files {
             let _ = writeln!(out, "  {f}");
@@ -495,6 +525,8 @@ pub struct Built {
     pub sbom: Vec<u8>,
     /// The build report; `outputs` lists the image, manifest and SBOM.
     pub report: BuildReport,
+    /// The final tree (what the archive holds), for the boot outputs.
+    pub tree: ImageTree,
 }
 
 impl Built {
@@ -541,6 +573,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         services: assembled.services.clone(),
         profile_files: assembled.profile_files.clone(),
         outputs: BTreeMap::new(),
+        kernel: options.kernel.clone(),
     };
     let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
     metadata.push(b'\n');
@@ -582,8 +615,20 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         packages: Vec::new(),
         policy,
     };
-    let manifest = host::manifest_from_scan(scan, header)
+    let mut manifest = host::manifest_from_scan(scan, header)
         .map_err(|source| Error::Describe(Box::new(source)))?;
+    if let Some(kernel) = &options.kernel
+        && let Some(component) = &kernel.component
+    {
+        // Files no package owns but the kernel brought: named after it.
+        let paths: std::collections::BTreeSet<&[u8]> =
+            kernel.files.iter().map(|f| f.path.as_bytes()).collect();
+        for entry in &mut manifest.entries {
+            if entry.package.is_none() && paths.contains(entry.path.as_slice()) {
+                entry.package = Some(component.clone());
+            }
+        }
+    }
     let manifest_text = manifest.render();
     let signature = options
         .sign_key
@@ -641,6 +686,10 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         },
         &sbom_packages,
     );
+    let mut document = document;
+    if let Some(kernel) = &options.kernel {
+        crate::kernel::add_to_sbom(&mut document, kernel, &assembled.tree);
+    }
     let mut sbom = serde_json::to_vec_pretty(&document).expect("an SBOM serialises");
     sbom.push(b'\n');
 
@@ -669,6 +718,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         signature,
         sbom,
         report,
+        tree: assembled.tree,
     })
 }
 
@@ -844,6 +894,15 @@ fn replacement(package: &str, action: &str, accounts: bool) -> Option<String> {
         ("ca-certificates", "post-install" | "trigger") => Some("CA bundle".to_owned()),
         _ => None,
     }
+}
+
+/// Adds a file the build generates after assembly (a kernel's `modules.dep`), creating
+/// missing parent directories (0755 root).
+///
+/// # Errors
+/// [`Error::ProfileFile`] when the path cannot hold it.
+pub fn add_file(assembled: &mut Assembled, path: &str, node: Node) -> Result<(), Error> {
+    place_profile_file(&mut assembled.tree, path, node)
 }
 
 /// Places a profile file, creating missing parent directories (0755 root).
