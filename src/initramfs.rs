@@ -156,7 +156,10 @@ pub fn write_cpio<W: Write>(tree: &ImageTree, epoch: u64, out: W) -> Result<W, E
     let mut subdirs: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
     for (path, node) in tree.iter() {
         if node.is_dir() {
-            let parent = path.parent().map(|p| p.as_bytes().to_vec()).unwrap_or_default();
+            let parent = path
+                .parent()
+                .map(|p| p.as_bytes().to_vec())
+                .unwrap_or_default();
             *subdirs.entry(parent).or_default() += 1;
         }
     }
@@ -325,9 +328,8 @@ mod tests {
             let (ino, mode, uid, nlink, size, namesize) =
                 (field(0), field(1), field(2), field(4), field(6), field(11));
             let name_at = at + 110;
-            let name =
-                String::from_utf8(bytes[name_at..name_at + namesize as usize - 1].to_vec())
-                    .unwrap();
+            let name = String::from_utf8(bytes[name_at..name_at + namesize as usize - 1].to_vec())
+                .unwrap();
             let data_at = (name_at + namesize as usize).div_ceil(4) * 4;
             let data = bytes[data_at..data_at + size as usize].to_vec();
             at = (data_at + size as usize).div_ceil(4) * 4;
@@ -354,12 +356,24 @@ mod tests {
         let names: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
         assert_eq!(
             names,
-            [".", "dev", "etc", "etc/a", "etc/b", "etc/c", "dev/console", "dev/null"]
+            [
+                ".",
+                "dev",
+                "etc",
+                "etc/a",
+                "etc/b",
+                "etc/c",
+                "dev/console",
+                "dev/null"
+            ]
         );
         // The hard-link group: one inode, two links, the data with the last member.
         assert_eq!(e[3].4, e[4].4);
         assert_eq!((e[3].3, e[4].3), (2, 2));
-        assert_eq!((e[3].5.as_slice(), e[4].5.as_slice()), (&b""[..], &b"hello"[..]));
+        assert_eq!(
+            (e[3].5.as_slice(), e[4].5.as_slice()),
+            (&b""[..], &b"hello"[..])
+        );
         assert_eq!((e[4].1, e[4].2), (0o100_640, 5));
         assert_eq!((e[5].1, e[5].5.as_slice()), (0o120_777, &b"b"[..]));
         assert_eq!(e[6].1, 0o020_600);
@@ -381,7 +395,8 @@ mod tests {
     #[test]
     fn compressed_outputs_are_reproducible() {
         let mut tree = ImageTree::new();
-        tree.insert(p("a"), Node::file(vec![7u8; 10_000], 0o644)).unwrap();
+        tree.insert(p("a"), Node::file(vec![7u8; 10_000], 0o644))
+            .unwrap();
         for c in [Compression::Gzip, Compression::Zstd] {
             assert_eq!(write(&tree, 5, c).unwrap(), write(&tree, 5, c).unwrap());
         }

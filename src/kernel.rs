@@ -99,9 +99,7 @@ pub enum Error {
         hint: Option<String>,
     },
     /// The modules directory and the kernel image disagree on the version.
-    #[error(
-        "the modules are for kernel `{modules}` but the kernel image is version `{image}`"
-    )]
+    #[error("the modules are for kernel `{modules}` but the kernel image is version `{image}`")]
     VersionMismatch {
         /// The version the kernel image names.
         image: String,
@@ -160,7 +158,9 @@ pub fn module_elf<'a>(path: &str, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a
             .read_to_end(&mut out)
             .map_err(|e| err(format!("cannot inflate: {e}")))?;
         if out.len() as u64 > MAX_MODULE_BYTES {
-            return Err(err(format!("larger than {MAX_MODULE_BYTES} bytes inflated")));
+            return Err(err(format!(
+                "larger than {MAX_MODULE_BYTES} bytes inflated"
+            )));
         }
         return Ok(std::borrow::Cow::Owned(out));
     }
@@ -572,7 +572,11 @@ pub fn from_files(
         for path in &selected {
             files.insert(format!("{base}/{path}"), contents[path].clone());
         }
-        for index in ["modules.builtin", "modules.builtin.modinfo", "modules.order"] {
+        for index in [
+            "modules.builtin",
+            "modules.builtin.modinfo",
+            "modules.order",
+        ] {
             if let Some(bytes) = contents.get(index) {
                 files.insert(format!("{base}/{index}"), bytes.clone());
             }
@@ -597,7 +601,11 @@ pub fn from_files(
         image,
         files,
         origin: Origin::Files {
-            image_file: image_file.rsplit('/').next().unwrap_or(image_file).to_owned(),
+            image_file: image_file
+                .rsplit('/')
+                .next()
+                .unwrap_or(image_file)
+                .to_owned(),
         },
     })
 }
@@ -638,7 +646,10 @@ pub fn from_tree(
         many => {
             return Err(Error::Ambiguous(format!(
                 "kernel package `{package}` has several boot images: {}",
-                many.iter().map(|m| m.0.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|m| m.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     };
@@ -705,7 +716,11 @@ pub fn from_tree(
 /// Adds a kernel built elsewhere to an SPDX document: a package for the kernel (its boot
 /// image's SHA-256, where it came from) and its files in the image, each with SHA-1 and
 /// SHA-256. A packaged kernel is already in the document as its package.
-pub fn add_to_sbom(document: &mut serde_json::Value, kernel: &KernelRecord, tree: &crate::tree::ImageTree) {
+pub fn add_to_sbom(
+    document: &mut serde_json::Value,
+    kernel: &KernelRecord,
+    tree: &crate::tree::ImageTree,
+) {
     use serde_json::json;
     let Origin::Files { image_file } = &kernel.origin else {
         return;
@@ -759,7 +774,10 @@ pub fn add_to_sbom(document: &mut serde_json::Value, kernel: &KernelRecord, tree
     if let Some(list) = document.get_mut("packages").and_then(|v| v.as_array_mut()) {
         list.push(package);
     }
-    if let Some(list) = document.get_mut("relationships").and_then(|v| v.as_array_mut()) {
+    if let Some(list) = document
+        .get_mut("relationships")
+        .and_then(|v| v.as_array_mut())
+    {
         list.extend(relationships);
     }
     if !files.is_empty() {
@@ -789,7 +807,10 @@ mod tests {
 
     #[test]
     fn names_come_from_file_names() {
-        assert_eq!(module_name("kernel/fs/ext4/ext4.ko").as_deref(), Some("ext4"));
+        assert_eq!(
+            module_name("kernel/fs/ext4/ext4.ko").as_deref(),
+            Some("ext4")
+        );
         assert_eq!(
             module_name("kernel/drivers/md/dm-verity.ko.gz").as_deref(),
             Some("dm_verity")
@@ -810,14 +831,19 @@ mod tests {
             ("k/c.ko", &[], &[]),
             ("k/unused.ko", &[], &[]),
         ]);
-        let sel = s.closure("v", &["a".to_owned()], &["ext4", "absent"]).unwrap();
+        let sel = s
+            .closure("v", &["a".to_owned()], &["ext4", "absent"])
+            .unwrap();
         assert!(!sel.contains("k/unused.ko"));
         let dep = s.modules_dep(&sel);
         assert!(dep.contains("k/a.ko: k/b.ko k/c.ko\n"), "{dep}");
         assert!(dep.contains("k/b.ko: k/c.ko\n"), "{dep}");
         assert!(dep.contains("k/c.ko:\n"), "{dep}");
         // Each dependency's own needs are listed after it: loading backwards works.
-        assert!(dep.contains("k/ext4.ko: k/crc16.ko k/mbcache.ko k/jbd2.ko\n"), "{dep}");
+        assert!(
+            dep.contains("k/ext4.ko: k/crc16.ko k/mbcache.ko k/jbd2.ko\n"),
+            "{dep}"
+        );
         assert_eq!(s.modules_alias(&sel), "alias fs-ext4 ext4\n");
     }
 
@@ -830,7 +856,11 @@ mod tests {
             "module `ext3` is neither a module of kernel 6.1 nor built into it (did you mean `ext4`?)"
         );
         s.builtin.insert("af_packet".to_owned());
-        assert!(s.closure("6.1", &["af_packet".to_owned()], &[]).unwrap().is_empty());
+        assert!(
+            s.closure("6.1", &["af_packet".to_owned()], &[])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -191,7 +191,10 @@ const BUILTINS: &[Builtin] = &[
     builtin!("etc/init.d/basalt-verify", 0o755, verifies_at_boot),
     builtin!("etc/init.d/sshd-keygen", 0o755, |p| p.ssh.is_some()),
     builtin!("etc/issue", 0o644, always),
-    builtin!("etc/modules-load.d/basalt.conf", 0o644, |p| !p.boot.modules.is_empty()),
+    builtin!("etc/modules-load.d/basalt.conf", 0o644, |p| !p
+        .boot
+        .modules
+        .is_empty()),
     builtin!("etc/motd", 0o644, always),
     builtin!("etc/network/interfaces", 0o644, configures_interfaces),
     builtin!("etc/nftables.nft", 0o644, |p| p.firewall.is_some()),
@@ -202,7 +205,9 @@ const BUILTINS: &[Builtin] = &[
     builtin!("etc/syslog-ng/syslog-ng.conf", 0o640, |p| p
         .logging
         .is_some()),
-    builtin!("etc/udhcpc/udhcpc.conf", 0o644, |p| p.network.static_resolver()
+    builtin!("etc/udhcpc/udhcpc.conf", 0o644, |p| p
+        .network
+        .static_resolver()
         && p.network.uses_dhcp()),
 ];
 

@@ -168,7 +168,10 @@ pub fn build(stub_name: &str, stub: &[u8], sections: &Sections) -> Result<Vec<u8
     let count = u16::try_from(count + new.len()).map_err(|_| bad("too many sections"))?;
     out[coff + 2..coff + 4].copy_from_slice(&count.to_le_bytes());
     let initialized = u32_at(&out, opt + 8).unwrap_or(0);
-    let added: u64 = new.iter().map(|(_, b)| align(b.len() as u64, u64::from(file_alignment))).sum();
+    let added: u64 = new
+        .iter()
+        .map(|(_, b)| align(b.len() as u64, u64::from(file_alignment)))
+        .sum();
     put_u32(
         &mut out,
         opt + 8,
@@ -279,7 +282,10 @@ mod tests {
         assert_eq!(uki, build("stub", &stub(), &s).unwrap());
         let all = sections(&uki).unwrap();
         let names: Vec<&str> = all.iter().map(|x| x.0.as_str()).collect();
-        assert_eq!(names, [".text", ".osrel", ".cmdline", ".uname", ".initrd", ".linux"]);
+        assert_eq!(
+            names,
+            [".text", ".osrel", ".cmdline", ".uname", ".initrd", ".linux"]
+        );
         assert_eq!(all[1].1, 0x2000);
         assert_eq!((all[2].1, all[3].1, all[4].1), (0x3000, 0x4000, 0x5000));
         assert_eq!(all[5].1, 0x7000);
@@ -299,9 +305,19 @@ mod tests {
         assert!(build("x", b"MZ", &s).is_err());
         let mut not_efi = stub();
         not_efi[0x84 + 20 + 68] = 3;
-        assert!(build("x", &not_efi, &s).unwrap_err().to_string().contains("EFI application"));
+        assert!(
+            build("x", &not_efi, &s)
+                .unwrap_err()
+                .to_string()
+                .contains("EFI application")
+        );
         let uki = build("x", &stub(), &s).unwrap();
-        assert!(build("x", &uki, &s).unwrap_err().to_string().contains("already"));
+        assert!(
+            build("x", &uki, &s)
+                .unwrap_err()
+                .to_string()
+                .contains("already")
+        );
         let base = stub();
         for cut in 0..base.len() {
             let _ = build("x", &base[..cut], &s);

@@ -65,7 +65,10 @@ fn run(cmd: &mut Command) -> Output {
 /// rule that lets the profile user run basalt (and reboot) as root for the checks.
 fn build(test: &str, mode: &str) -> Option<Built> {
     let data = support::shared_data(test)?;
-    if !vm::have_tools(test, &["qemu-system-x86_64", "ssh", "ssh-keygen", "mkfs.ext4"]) {
+    if !vm::have_tools(
+        test,
+        &["qemu-system-x86_64", "ssh", "ssh-keygen", "mkfs.ext4"],
+    ) {
         return None;
     }
     let kernel = vm::test_kernel(test)?;
@@ -79,13 +82,14 @@ fn build(test: &str, mode: &str) -> Option<Built> {
     let public = fs_err::read_to_string(ssh_key.with_extension("pub")).unwrap();
     let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
     let text = fs_err::read_to_string(minimal).unwrap();
-    assert!(text.contains(PLACEHOLDER_KEY), "the minimal profile's key changed");
-    let mut text = text
-        .replace(PLACEHOLDER_KEY, public.trim())
-        .replace(
-            "install = [\"alpine-base\", \"openssh-server\", \"chrony\"]",
-            "install = [\"alpine-base\", \"openssh-server\", \"chrony\", \"doas\"]",
-        );
+    assert!(
+        text.contains(PLACEHOLDER_KEY),
+        "the minimal profile's key changed"
+    );
+    let mut text = text.replace(PLACEHOLDER_KEY, public.trim()).replace(
+        "install = [\"alpine-base\", \"openssh-server\", \"chrony\"]",
+        "install = [\"alpine-base\", \"openssh-server\", \"chrony\", \"doas\"]",
+    );
     text.push_str(&format!(
         "\n[verify]\nat_boot = \"{mode}\"\n\n[files]\nextra = [{{ path = \"/etc/doas.d/basalt.conf\", source = \"doas.conf\", mode = \"0600\" }}]\n"
     ));
@@ -161,7 +165,11 @@ fn rc_status(text: &str) -> Vec<(String, String, String)> {
         {
             level = l.trim().to_owned();
         } else if let Some((name, state)) = line.trim().split_once('[') {
-            let state = state.trim_end_matches(']').split_whitespace().next().unwrap_or("");
+            let state = state
+                .trim_end_matches(']')
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
             out.push((level.clone(), name.trim().to_owned(), state.to_owned()));
         }
     }
@@ -175,7 +183,13 @@ fn audit_findings(json: &str) -> (Vec<String>, Vec<String>) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{} {}", f["check"].as_str().unwrap(), f["path"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["check"].as_str().unwrap(),
+                f["path"].as_str().unwrap()
+            )
+        })
         .collect();
     findings.sort();
     let mut skipped: Vec<String> = v["skipped"]
@@ -198,7 +212,9 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
     let Some(ovmf) = vm::debian_file(test, OVMF) else {
         return;
     };
-    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let esp = built.dir.path().join("esp");
     fs_err::create_dir_all(esp.join("EFI/BOOT")).unwrap();
     fs_err::copy(built.file("efi"), esp.join("EFI/BOOT/BOOTX64.EFI")).unwrap();
@@ -232,7 +248,10 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
         "no verifier line"
     );
     assert!(!text.contains("ERROR"), "an error on the console");
-    assert!(!text.contains("is not mounted at"), "the state volume is missing");
+    assert!(
+        !text.contains("is not mounted at"),
+        "the state volume is missing"
+    );
     assert_eq!(sh("cat /proc/cmdline").trim(), built.cmdline());
 
     // OpenRC: exactly the profile's services and their companions, every one started.
@@ -278,7 +297,12 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
 
     // Key-only SSH: no password method is offered, and root is refused even with the key.
     let password = vm::ssh_command(vm.port, key, "admin")
-        .args(["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive"])
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+        ])
         .arg("true")
         .output()
         .unwrap();
@@ -302,7 +326,11 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
 
     // The audit inside finds what the offline audit of the image finds; the checks only a
     // live host answers are named (skipped offline, run inside).
-    let inside = vm.ssh(key, "admin", "doas -n /usr/sbin/basalt audit / --format json");
+    let inside = vm.ssh(
+        key,
+        "admin",
+        "doas -n /usr/sbin/basalt audit / --format json",
+    );
     let offline = Command::new(BIN)
         .arg("audit")
         .arg(built.file("tar.gz"))
@@ -325,15 +353,25 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
         mounts.lines().any(|l| l.contains(" /var/lib ext4 ")),
         "{mounts}"
     );
-    assert!(!sh("cat /etc/fstab").lines().any(|l| l.split_whitespace().nth(1) == Some("/")));
+    assert!(
+        !sh("cat /etc/fstab")
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("/"))
+    );
     let host_key = sh("cat /var/lib/ssh/etc/ssh/ssh_host_ed25519_key.pub");
     let _ = vm.ssh(key, "admin", "doas -n /sbin/reboot");
     vm.wait_for("Starting sshd", 2, BOOT);
     vm.wait_ssh(key, "admin", Duration::from_secs(120));
-    let again = vm.ssh(key, "admin", "cat /var/lib/ssh/etc/ssh/ssh_host_ed25519_key.pub");
+    let again = vm.ssh(
+        key,
+        "admin",
+        "cat /var/lib/ssh/etc/ssh/ssh_host_ed25519_key.pub",
+    );
     assert_eq!(stdout(&again), host_key, "{}", show(&again));
     assert_eq!(
-        vm.console_text().matches("generating new host keys").count(),
+        vm.console_text()
+            .matches("generating new host keys")
+            .count(),
         1,
         "host keys were made again after the reboot"
     );
@@ -345,7 +383,9 @@ fn a_tampered_initramfs_keeps_sshd_down_under_enforce() {
     let Some(built) = build(test, "enforce") else {
         return;
     };
-    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tampered = tamper(&built, "etc/motd");
     let state = built.dir.path().join("state.img");
     vm::ext4_disk(&state, "state", 64);
@@ -371,11 +411,18 @@ fn a_tampered_initramfs_keeps_sshd_down_under_enforce() {
         text.contains("basalt verify: the boot is marked failed in /run/basalt/boot-failed:"),
         "no failure on the console"
     );
-    assert!(text.contains("content") && text.contains("/etc/motd"), "the finding is not shown");
+    assert!(
+        text.contains("content") && text.contains("/etc/motd"),
+        "the finding is not shown"
+    );
     assert!(text.contains("sshd and docker will not start"));
     assert!(!text.contains("Starting sshd"), "sshd started");
     let out = vm.ssh(&built.ssh_key, "admin", "true");
-    assert!(!out.status.success(), "SSH login on a tampered host: {}", show(&out));
+    assert!(
+        !out.status.success(),
+        "SSH login on a tampered host: {}",
+        show(&out)
+    );
 }
 
 #[test]
@@ -384,7 +431,9 @@ fn warn_boots_everything_and_a_missing_state_volume_is_reported() {
     let Some(built) = build(test, "warn") else {
         return;
     };
-    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tampered = tamper(&built, "etc/motd");
     let console = built.dir.path().join("console.log");
     let cmdline = built.cmdline();
@@ -419,11 +468,16 @@ fn warn_boots_everything_and_a_missing_state_volume_is_reported() {
     assert!(!sh("ls /run/basalt").contains("boot-failed"));
     let log = sh("cat /var/log/messages");
     assert!(
-        log.lines().any(|l| l.contains("basalt-verify") && l.contains("/etc/motd")),
+        log.lines()
+            .any(|l| l.contains("basalt-verify") && l.contains("/etc/motd")),
         "{log}"
     );
     assert!(sh("cat /run/basalt/state-missing").contains("LABEL=state /var/lib"));
-    let audit = vm.ssh(key, "admin", "doas -n /usr/sbin/basalt audit / --format json");
+    let audit = vm.ssh(
+        key,
+        "admin",
+        "doas -n /usr/sbin/basalt audit / --format json",
+    );
     let (findings, _) = audit_findings(&stdout(&audit));
     assert!(
         findings.contains(&"state-volume-missing /var/lib".to_owned()),

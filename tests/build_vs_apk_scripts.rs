@@ -49,14 +49,24 @@ fn walk_disk(root: &Path) -> BTreeMap<String, Seen> {
     let mut out = BTreeMap::new();
     for entry in walkdir::WalkDir::new(root).min_depth(1).sort_by_file_name() {
         let entry = entry.unwrap();
-        let rel = entry.path().strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         let meta = entry.path().symlink_metadata().unwrap();
         let ft = meta.file_type();
         let (kind, content, target) = if ft.is_dir() {
             ("dir", None, None)
         } else if ft.is_symlink() {
             let t = fs_err::read_link(entry.path()).unwrap();
-            ("symlink", None, Some(t.into_os_string().into_encoded_bytes()))
+            (
+                "symlink",
+                None,
+                Some(t.into_os_string().into_encoded_bytes()),
+            )
         } else if ft.is_file() {
             ("file", Some(fs_err::read(entry.path()).unwrap()), None)
         } else if ft.is_char_device() {
@@ -64,7 +74,11 @@ fn walk_disk(root: &Path) -> BTreeMap<String, Seen> {
         } else {
             ("other", None, None)
         };
-        let mode = if ft.is_symlink() { 0o777 } else { meta.mode() & 0o7777 };
+        let mode = if ft.is_symlink() {
+            0o777
+        } else {
+            meta.mode() & 0o7777
+        };
         out.insert(
             rel,
             Seen {
@@ -111,9 +125,7 @@ fn walk_tree(tree: &ImageTree) -> BTreeMap<String, Seen> {
 
 /// apk's own state and what `alpine-apk-root` prepares.
 fn is_apk_state(path: &str) -> bool {
-    path.starts_with("lib/apk")
-        || path.starts_with("etc/apk")
-        || path.starts_with("var/cache/apk")
+    path.starts_with("lib/apk") || path.starts_with("etc/apk") || path.starts_with("var/cache/apk")
 }
 
 #[test]
@@ -168,8 +180,7 @@ fn minimal_assembly_equals_apk_add_with_scripts() {
             let file = repo.join(format!("x86_64/{name}-{version}.apk"));
             let bytes = fs_err::read(&file).unwrap();
             let limits = basalt::unpack::Limits::default();
-            pipeline::read_apk(&bytes, &file.display().to_string(), &keyring, None, limits)
-                .unwrap()
+            pipeline::read_apk(&bytes, &file.display().to_string(), &keyring, None, limits).unwrap()
         })
         .collect();
     let options = Options {
@@ -198,9 +209,9 @@ fn minimal_assembly_equals_apk_add_with_scripts() {
             (None, Some(_)) => "apk",
             _ => "both",
         };
-        let deliberate = DELIBERATE.iter().find(|(p, s, _)| {
-            *s == side && (path == p || path.starts_with(&format!("{p}/")))
-        });
+        let deliberate = DELIBERATE
+            .iter()
+            .find(|(p, s, _)| *s == side && (path == p || path.starts_with(&format!("{p}/"))));
         match deliberate {
             Some((p, _, _)) => seen_deliberate.push(*p),
             None => unexplained.push(format!("{side}: {path}\n  basalt {a:?}\n  apk    {b:?}")),

@@ -37,7 +37,10 @@ impl Host<'_> {
         for entry in config::parse_fstab(&fstab) {
             let volume = entry.file != "/"
                 && entry.file.starts_with('/')
-                && !matches!(entry.vfstype.as_str(), "tmpfs" | "swap" | "proc" | "sysfs" | "devtmpfs");
+                && !matches!(
+                    entry.vfstype.as_str(),
+                    "tmpfs" | "swap" | "proc" | "sysfs" | "devtmpfs"
+                );
             if !volume {
                 continue;
             }
@@ -76,7 +79,9 @@ fn unescape(field: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len() + 1
-            && bytes.get(i + 1..i + 4).is_some_and(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            && bytes
+                .get(i + 1..i + 4)
+                .is_some_and(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
         {
             let d = &bytes[i + 1..i + 4];
             out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));

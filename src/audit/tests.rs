@@ -601,12 +601,26 @@ fn cases() -> Vec<(&'static [&'static str], Mutation)> {
         }),
         // A live host (a mount table) whose state volume is absent, then stood in for.
         (&["state-volume-missing"], |h| {
-            h.edit("/etc/fstab", "tmpfs /tmp", "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp")
-                .file("/proc/self/mounts", "rootfs / rootfs rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n");
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n",
+            );
         }),
         (&["state-volume-missing"], |h| {
-            h.edit("/etc/fstab", "tmpfs /tmp", "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp")
-                .file("/proc/self/mounts", "rootfs / rootfs rw 0 0\ntmpfs /var/lib tmpfs rw 0 0\n");
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /var/lib tmpfs rw 0 0\n",
+            );
         }),
         (&["setuid-binary"], |h| {
             h.file("/usr/bin/su", "elf").mode("/usr/bin/su", 0o4755);

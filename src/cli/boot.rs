@@ -98,7 +98,11 @@ impl Plan {
         if boots && kernel_path.is_none() && profile.boot.kernel.is_none() {
             return Err(PlanError::Usage(format!(
                 "--emit {} needs a kernel, and profile `{}` names none\n\nhint: add `[boot] kernel = \"linux-virt\"` to the profile, or pass `--kernel VMLINUZ --kernel-modules DIR`",
-                if emit.contains(&Emit::Uki) { "uki" } else { "initramfs" },
+                if emit.contains(&Emit::Uki) {
+                    "uki"
+                } else {
+                    "initramfs"
+                },
                 profile.path.display()
             )));
         }
@@ -226,10 +230,7 @@ impl Plan {
             out.push((format!("{stem}.efi"), uki));
         }
         if self.emit.contains(&Emit::Initramfs) {
-            out.push((
-                format!("{stem}.{}", self.compression.suffix()),
-                initramfs,
-            ));
+            out.push((format!("{stem}.{}", self.compression.suffix()), initramfs));
             out.push((format!("{stem}.vmlinuz"), kernel.image.clone()));
             out.push((format!("{stem}.cmdline"), cmdline.into_bytes()));
         }
@@ -238,13 +239,19 @@ impl Plan {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// Reads a kernel built elsewhere: the boot image, and the modules directory (every regular
 /// file under it, bounded; symbolic links such as `build` and `source` are skipped).
-fn read_kernel(path: &Path, modules_dir: Option<&Path>, wanted: &[String]) -> anyhow::Result<Kernel> {
+fn read_kernel(
+    path: &Path,
+    modules_dir: Option<&Path>,
+    wanted: &[String],
+) -> anyhow::Result<Kernel> {
     use std::io::Read as _;
     let read_bounded = |p: &Path, max: u64| -> anyhow::Result<Vec<u8>> {
         let mut bytes = Vec::new();
@@ -266,8 +273,9 @@ fn read_kernel(path: &Path, modules_dir: Option<&Path>, wanted: &[String]) -> an
             let version = file_name(dir);
             let mut contents = BTreeMap::new();
             for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-                let entry = entry
-                    .with_context(|| format!("failed to read the modules in `{}`", dir.display()))?;
+                let entry = entry.with_context(|| {
+                    format!("failed to read the modules in `{}`", dir.display())
+                })?;
                 if !entry.file_type().is_file() {
                     continue;
                 }
@@ -278,8 +286,12 @@ fn read_kernel(path: &Path, modules_dir: Option<&Path>, wanted: &[String]) -> an
                     .to_string_lossy()
                     .into_owned();
                 let keep = kernel::module_name(&rel).is_some()
-                    || ["modules.builtin", "modules.builtin.modinfo", "modules.order"]
-                        .contains(&rel.as_str());
+                    || [
+                        "modules.builtin",
+                        "modules.builtin.modinfo",
+                        "modules.order",
+                    ]
+                    .contains(&rel.as_str());
                 if keep {
                     contents.insert(rel, read_bounded(entry.path(), kernel::MAX_MODULE_BYTES)?);
                 }

@@ -231,7 +231,10 @@ fn summary(out: &mut impl Write, p: &Profile) -> io::Result<()> {
     writeln!(
         out,
         "kernel       {} ({}){}",
-        p.boot.kernel.as_deref().unwrap_or("none: `basalt build --kernel`"),
+        p.boot
+            .kernel
+            .as_deref()
+            .unwrap_or("none: `basalt build --kernel`"),
         p.boot.cmdline,
         if p.boot.modules.is_empty() {
             String::new()

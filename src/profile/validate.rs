@@ -349,7 +349,11 @@ pub(super) fn validate(
         // The kernel is a package like every other: resolved, locked and verified.
         packages.install.push(kernel.clone());
     }
-    if services.runlevel_of(super::host::NETWORKING_SERVICE).is_some() && network.interfaces.is_empty() {
+    if services
+        .runlevel_of(super::host::NETWORKING_SERVICE)
+        .is_some()
+        && network.interfaces.is_empty()
+    {
         let span = raw
             .network
             .as_ref()

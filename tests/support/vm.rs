@@ -44,7 +44,12 @@ pub fn test_kernel(test: &str) -> Option<TestKernel> {
         let mut images: Vec<PathBuf> = std::fs::read_dir(root.join("boot"))
             .ok()?
             .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("vmlinuz-"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("vmlinuz-")
+            })
             .collect();
         images.sort();
         let vmlinuz = images.pop()?;
@@ -76,7 +81,10 @@ pub fn have_tools(test: &str, tools: &[&str]) -> bool {
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            skip(test, &format!("`{tool}` is not installed (run ci/install-test-deps)"));
+            skip(
+                test,
+                &format!("`{tool}` is not installed (run ci/install-test-deps)"),
+            );
             return false;
         }
     }
@@ -89,7 +97,10 @@ pub fn debian_file(test: &str, path: &str) -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        skip(test, &format!("`{path}` is absent (run ci/install-test-deps)"));
+        skip(
+            test,
+            &format!("`{path}` is absent (run ci/install-test-deps)"),
+        );
         None
     }
 }
@@ -110,7 +121,9 @@ pub fn accel(kernel: &Path) -> &'static str {
         let dir = tempfile::tempdir().unwrap();
         let console = dir.path().join("probe.log");
         let child = Command::new("qemu-system-x86_64")
-            .args(["-accel", "kvm", "-m", "256", "-display", "none", "-monitor", "none"])
+            .args([
+                "-accel", "kvm", "-m", "256", "-display", "none", "-monitor", "none",
+            ])
             .args(["-no-reboot", "-nodefaults", "-kernel"])
             .arg(kernel)
             .args(["-append", "console=ttyS0 panic=-1"])
@@ -241,7 +254,11 @@ impl Vm {
             .stderr(Stdio::null())
             .spawn()
             .expect("qemu-system-x86_64 starts");
-        eprintln!("{name}: QEMU pid {} (console {})", child.id(), console.display());
+        eprintln!(
+            "{name}: QEMU pid {} (console {})",
+            child.id(),
+            console.display()
+        );
         Vm {
             child,
             console: console.to_path_buf(),
@@ -263,11 +280,7 @@ impl Vm {
         let start = Instant::now();
         loop {
             if self.console_text().matches(needle).count() >= times {
-                eprintln!(
-                    "{}: `{needle}` after {:.0?}",
-                    self.name,
-                    start.elapsed()
-                );
+                eprintln!("{}: `{needle}` after {:.0?}", self.name, start.elapsed());
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {

@@ -72,7 +72,10 @@ pub(super) fn network(cx: &mut Ctx, raw: Option<&S<RawNetwork>>, image_name: &st
             Ok(ip) => {
                 let text = ip.to_string();
                 if dns.contains(&text) {
-                    cx.err(server.span(), format!("name server `{text}` is listed twice"));
+                    cx.err(
+                        server.span(),
+                        format!("name server `{text}` is listed twice"),
+                    );
                 } else {
                     dns.push(text);
                 }
@@ -99,10 +102,16 @@ pub(super) fn network(cx: &mut Ctx, raw: Option<&S<RawNetwork>>, image_name: &st
         if !is_hostname(&d) {
             cx.err(
                 domain.span(),
-                format!("invalid search domain `{}`", domain.get_ref().escape_debug()),
+                format!(
+                    "invalid search domain `{}`",
+                    domain.get_ref().escape_debug()
+                ),
             );
         } else if search.contains(&d) {
-            cx.err(domain.span(), format!("search domain `{d}` is listed twice"));
+            cx.err(
+                domain.span(),
+                format!("search domain `{d}` is listed twice"),
+            );
         } else {
             search.push(d);
         }
@@ -157,7 +166,10 @@ fn interface(cx: &mut Ctx, raw: &S<RawInterface>) -> Option<Interface> {
             let Ok(ip) = text.parse::<IpAddr>() else {
                 cx.hint(
                     list.span(),
-                    format!("invalid gateway `{}` of interface `{name}`", text.escape_debug()),
+                    format!(
+                        "invalid gateway `{}` of interface `{name}`",
+                        text.escape_debug()
+                    ),
                     "a gateway is an IP address without prefix, e.g. `192.0.2.1`",
                 );
                 continue;
@@ -166,7 +178,10 @@ fn interface(cx: &mut Ctx, raw: &S<RawInterface>) -> Option<Interface> {
             if gateways.iter().any(|g| g.contains(':') == v6) {
                 cx.err(
                     list.span(),
-                    format!("interface `{name}` has two IPv{} gateways", if v6 { 6 } else { 4 }),
+                    format!(
+                        "interface `{name}` has two IPv{} gateways",
+                        if v6 { 6 } else { 4 }
+                    ),
                 );
                 continue;
             }
@@ -259,14 +274,21 @@ pub(super) fn boot(cx: &mut Ctx, raw: Option<&S<RawBoot>>) -> Boot {
         None => DEFAULT_CMDLINE.to_owned(),
         Some(c) => {
             let text = c.get_ref().split_whitespace().collect::<Vec<_>>().join(" ");
-            if text.len() > 2048 || c.get_ref().chars().any(|ch| ch.is_control() && !ch.is_whitespace()) {
+            if text.len() > 2048
+                || c.get_ref()
+                    .chars()
+                    .any(|ch| ch.is_control() && !ch.is_whitespace())
+            {
                 cx.hint(
                     c.span(),
                     "invalid kernel command line",
                     "use at most 2048 printable characters",
                 );
             }
-            if text.split(' ').any(|arg| arg.starts_with("rdinit=") || arg.starts_with("init=")) {
+            if text
+                .split(' ')
+                .any(|arg| arg.starts_with("rdinit=") || arg.starts_with("init="))
+            {
                 cx.hint(
                     c.span(),
                     "the kernel command line sets the init program",
@@ -285,7 +307,10 @@ pub(super) fn boot(cx: &mut Ctx, raw: Option<&S<RawBoot>>) -> Boot {
                 format!("invalid module name `{}`", m.get_ref().escape_debug()),
             );
         } else if modules.contains(&name) {
-            cx.err(m.span(), format!("module `{}` is listed twice", m.get_ref()));
+            cx.err(
+                m.span(),
+                format!("module `{}` is listed twice", m.get_ref()),
+            );
         } else {
             modules.push(name);
         }
