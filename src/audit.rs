@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod docker;
+pub mod live;
 pub mod sarif;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -244,6 +245,9 @@ checks! {
     "root-not-readonly", Immutability, High, "",
         "the root file system is not mounted read-only",
         "Mount / read-only in /etc/fstab (`ro` option) and keep state on the declared volumes.";
+    "state-volume-missing", Immutability, High, "",
+        "a state volume is not mounted where /etc/fstab puts it, so what is written there does not survive a reboot (a live host only)",
+        "Attach the volume /etc/fstab names (its LABEL= or UUID=) and reboot; until then nothing written below its path is kept.";
     "world-writable", Immutability, Medium, "",
         "a file or directory outside the temporary paths is world-writable",
         "Remove the write permission for others (chmod o-w PATH).";
@@ -667,6 +671,7 @@ pub fn audit(fs: &RootFs, policy: &AuditPolicy, now: i64) -> Report {
     host.docker_files();
     host.containers();
     host.immutability();
+    host.state_volumes();
     let Host {
         mut findings,
         mut skipped,

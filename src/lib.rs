@@ -20,6 +20,9 @@
 //! - [`effects`]: what skipped package scripts would have done (accounts, busybox links, CA
 //!   bundle), and the OpenRC runlevels.
 //! - [`image`]: the tree as a reproducible tar.gz.
+//! - [`kernel`]: the kernel an image boots, its modules and their `modules.dep`.
+//! - [`initramfs`]: the tree as a reproducible `newc` cpio archive (root in memory).
+//! - [`uki`]: a Unified Kernel Image: an EFI stub with the kernel, initramfs and command line.
 //! - [`sbom`]: the SPDX 2.3 bill of materials of an image.
 //! - [`pipeline`]: the order of the build stages, from packages to the assembled image.
 //! - [`manifest`]: the description of every entry of an image or root; canonical text, digest,
@@ -58,10 +61,13 @@ pub mod resolve;
 // Build stages, in order.
 pub mod effects;
 pub mod image;
+pub mod initramfs;
+pub mod kernel;
 pub mod pipeline;
 pub mod render;
 pub mod sbom;
 pub mod tree;
+pub mod uki;
 pub mod unpack;
 
 // Describing, signing and checking images and hosts.

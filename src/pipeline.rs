@@ -214,6 +214,9 @@ pub struct Options {
     pub users: Vec<effects::ProfileUser>,
     /// Memory bounds for package contents.
     pub limits: unpack::Limits,
+    /// Files a kernel built elsewhere brings (its modules and their index files), placed
+    /// after the packages and before the profile's files.
+    pub kernel_files: BTreeMap<String, Node>,
 }
 
 /// The assembled image and what happened on the way.
@@ -315,6 +318,9 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
+    for (path, node) in &options.kernel_files {
+        place_profile_file(&mut tree, path, node.clone())?;
+    }
     applied.extend(effects::apply_profile_accounts(
         &mut tree,
         &options.groups,
@@ -383,6 +389,10 @@ pub struct OutputOptions {
     /// The root holds the embedded manifest's paths as empty files: the manifest names the
     /// root hash, so it cannot live in the root it describes (the disk's initramfs brings it).
     pub disk: Option<crate::disk::squashfs::Options>,
+    /// The kernel the image boots, when it has one: listed in the report and, when it came
+    /// from files rather than a package, in the SBOM and as the owner of its files in the
+    /// manifest.
+    pub kernel: Option<crate::kernel::KernelRecord>,
 }
 
 /// A package as the report lists it.
@@ -430,6 +440,9 @@ pub struct BuildReport {
     pub profile_files: Vec<String>,
     /// Output file name → hex SHA-256 (empty inside the image).
     pub outputs: BTreeMap<String, String>,
+    /// The kernel the image boots, and the files it brought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::kernel::KernelRecord>,
 }
 
 impl BuildReport {
@@ -472,6 +485,23 @@ impl BuildReport {
         for (level, services) in &self.services {
             let _ = writeln!(out, "  {level}: {}", services.join(" "));
         }
+        if let Some(k) = &self.kernel {
+            let origin = match &k.origin {
+                crate::kernel::Origin::Package { name, version } => {
+                    format!("package {name} {version}")
+                }
+                crate::kernel::Origin::Files { image_file } => format!("file {image_file}"),
+            };
+            let _ = writeln!(
+                out,
+                "\nkernel {} from {origin} sha256:{}",
+                k.version, k.image_sha256
+            );
+            let _ = writeln!(out, "kernel files ({}):", k.files.len());
+            for f in &k.files {
+                let _ = writeln!(out, "  {} sha256:{}", f.path, f.sha256);
+            }
+        }
         let _ = writeln!(out, "\nprofile files ({}):", self.profile_files.len());
         for f in &self.profile_files {
             let _ = writeln!(out, "  {f}");
@@ -505,6 +535,8 @@ pub struct Built {
     pub report: BuildReport,
     /// The verified root filesystem, with [`OutputOptions::disk`].
     pub disk_root: Option<crate::disk::Root>,
+    /// The final tree (what the archive holds), for the boot outputs.
+    pub tree: ImageTree,
 }
 
 impl Built {
@@ -551,6 +583,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         services: assembled.services.clone(),
         profile_files: assembled.profile_files.clone(),
         outputs: BTreeMap::new(),
+        kernel: options.kernel.clone(),
     };
     let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
     metadata.push(b'\n');
@@ -598,8 +631,20 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         packages: Vec::new(),
         policy,
     };
-    let manifest = host::manifest_from_scan(scan, header)
+    let mut manifest = host::manifest_from_scan(scan, header)
         .map_err(|source| Error::Describe(Box::new(source)))?;
+    if let Some(kernel) = &options.kernel
+        && let Some(component) = &kernel.component
+    {
+        // Files no package owns but the kernel brought: named after it.
+        let paths: std::collections::BTreeSet<&[u8]> =
+            kernel.files.iter().map(|f| f.path.as_bytes()).collect();
+        for entry in &mut manifest.entries {
+            if entry.package.is_none() && paths.contains(entry.path.as_slice()) {
+                entry.package = Some(component.clone());
+            }
+        }
+    }
     let manifest_text = manifest.render();
     let signature = options
         .sign_key
@@ -657,6 +702,10 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         },
         &sbom_packages,
     );
+    let mut document = document;
+    if let Some(kernel) = &options.kernel {
+        crate::kernel::add_to_sbom(&mut document, kernel, &assembled.tree);
+    }
     let mut sbom = serde_json::to_vec_pretty(&document).expect("an SBOM serialises");
     sbom.push(b'\n');
 
@@ -686,6 +735,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         sbom,
         report,
         disk_root,
+        tree: assembled.tree,
     })
 }
 
@@ -861,6 +911,15 @@ fn replacement(package: &str, action: &str, accounts: bool) -> Option<String> {
         ("ca-certificates", "post-install" | "trigger") => Some("CA bundle".to_owned()),
         _ => None,
     }
+}
+
+/// Adds a file the build generates after assembly (a kernel's `modules.dep`), creating
+/// missing parent directories (0755 root).
+///
+/// # Errors
+/// [`Error::ProfileFile`] when the path cannot hold it.
+pub fn add_file(assembled: &mut Assembled, path: &str, node: Node) -> Result<(), Error> {
+    place_profile_file(&mut assembled.tree, path, node)
 }
 
 /// Places a profile file, creating missing parent directories (0755 root).

@@ -280,11 +280,15 @@ fn the_hardened_host_passes_every_check() {
     let report = Host::hardened().audit();
     assert_eq!(report.findings, Vec::<Finding>::new());
     assert_eq!(report.release.as_deref(), Some("3.22.2"));
-    // Only the profile-only checks did not run.
+    // Only the profile-only checks and the live-host checks did not run.
     let skipped: BTreeSet<&str> = report.skipped.iter().map(|s| s.check).collect();
     assert_eq!(
         skipped,
-        BTreeSet::from(["package-not-in-profile", "service-not-enabled"])
+        BTreeSet::from([
+            "package-not-in-profile",
+            "service-not-enabled",
+            "state-volume-missing"
+        ])
     );
     assert!(!report.fails(Severity::Info));
 }
@@ -594,6 +598,29 @@ fn cases() -> Vec<(&'static [&'static str], Mutation)> {
         }),
         (&["world-writable"], |h| {
             h.mode("/etc/doas.conf", 0o646);
+        }),
+        // A live host (a mount table) whose state volume is absent, then stood in for.
+        (&["state-volume-missing"], |h| {
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n",
+            );
+        }),
+        (&["state-volume-missing"], |h| {
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /var/lib tmpfs rw 0 0\n",
+            );
         }),
         (&["setuid-binary"], |h| {
             h.file("/usr/bin/su", "elf").mode("/usr/bin/su", 0o4755);

@@ -53,6 +53,25 @@ pub struct Args {
     /// How to print the report on stdout
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// A kernel built elsewhere (a Linux boot image, `vmlinuz`) to boot the image with,
+    /// instead of the profile's `[boot] kernel` package
+    #[arg(long, value_name = "VMLINUZ")]
+    pub kernel: Option<PathBuf>,
+    /// The modules directory of that kernel (`/lib/modules/VERSION`); the modules a host needs
+    /// enter the image with their dependencies, `modules.dep` and `modules.alias`
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    pub kernel_modules: Option<PathBuf>,
+    /// What to write besides the manifest, SBOM and report: `archive` (NAME-VERSION.tar.gz),
+    /// `initramfs` (NAME-VERSION.cpio.gz with NAME-VERSION.vmlinuz and .cmdline beside it:
+    /// the root in memory) and `uki` (NAME-VERSION.efi, needs --efi-stub)
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "archive")]
+    pub emit: Vec<super::boot::Emit>,
+    /// The EFI stub a UKI is built on (e.g. systemd's `linuxx64.efi.stub`)
+    #[arg(long, value_name = "PATH")]
+    pub efi_stub: Option<PathBuf>,
+    /// How the initramfs is compressed
+    #[arg(long, value_enum, default_value_t)]
+    pub initramfs_compression: super::boot::CompressionArg,
     #[command(flatten)]
     pub repo: RepoArgs,
 }
@@ -70,10 +89,33 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         verifier,
         format,
         repo,
+        kernel: kernel_path,
+        kernel_modules,
+        emit,
+        efi_stub,
+        initramfs_compression,
     } = args;
     let progress = Progress::new();
     progress.stage("reading profile");
-    let profile = profile::load(profile_path)?;
+    let mut profile = profile::load(profile_path)?;
+    let plan = match super::boot::Plan::new(
+        &profile,
+        emit,
+        kernel_path.as_deref(),
+        kernel_modules.as_deref(),
+        efi_stub.as_deref(),
+        (*initramfs_compression).into(),
+    ) {
+        Ok(plan) => plan,
+        Err(super::boot::PlanError::Usage(message)) => {
+            progress.clear();
+            writeln!(std::io::stderr(), "error: {message}")?;
+            return Ok(ExitStatus::Error);
+        }
+        Err(super::boot::PlanError::Failed(e)) => return Err(e),
+    };
+    // A root in memory has no root line in its fstab.
+    profile.boot.ram_root = plan.ram_root();
     let at_boot = profile.verify.at_boot != AtBoot::Off;
     if at_boot && sign_key.is_none() {
         progress.clear();
@@ -149,9 +191,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let epoch = epoch(&profile, &packages)?;
     let mut options = assembly_options(&profile, epoch)?;
     options.files.extend(verifier);
+    options.kernel_files = plan.kernel_files();
     let mut assembled = pipeline::assemble(packages, &options)
         .with_context(|| format!("failed to assemble `{}`", profile.image.name))?;
     pipeline::write_apk_database(&mut assembled, &options.world)?;
+    let kernel = plan
+        .kernel(&profile, &mut assembled)
+        .with_context(|| format!("failed to take the kernel of `{}`", profile.image.name))?;
 
     progress.stage("writing the image");
     let policy = profile.filesystem.runtime_policy();
@@ -172,15 +218,31 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         sign_key: secret,
         embed_manifest: at_boot,
         disk: None,
+        kernel: kernel.as_ref().map(crate::kernel::Kernel::record),
     };
     let mut built = pipeline::finish(assembled, &outputs)?;
 
     let stem = built.stem();
-    let mut files: Vec<(String, Vec<u8>)> = vec![
-        (built.image_file.clone(), std::mem::take(&mut built.image)),
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    if plan.archive() {
+        files.push((built.image_file.clone(), std::mem::take(&mut built.image)));
+    } else {
+        built.report.outputs.remove(&built.image_file);
+    }
+    files.extend([
         (format!("{stem}.manifest"), built.manifest.render()),
         (format!("{stem}.spdx.json"), built.sbom.clone()),
-    ];
+    ]);
+    if let Some(kernel) = &kernel {
+        progress.stage("writing the boot outputs");
+        for (name, bytes) in plan.boot_outputs(&stem, &built, kernel)? {
+            built
+                .report
+                .outputs
+                .insert(name.clone(), hex::encode(sha2::Sha256::digest(&bytes)));
+            files.push((name, bytes));
+        }
+    }
     if let Some(signature) = &built.signature {
         files.push((
             format!("{stem}.manifest.minisig"),
@@ -340,6 +402,7 @@ fn assembly_options(profile: &Profile, epoch: u64) -> anyhow::Result<Options> {
             })
             .collect(),
         limits: Limits::default(),
+        kernel_files: BTreeMap::new(),
     })
 }
 

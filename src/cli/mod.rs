@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod apk;
 pub mod apk_version;
 pub mod audit;
+pub mod boot;
 pub mod build;
 pub mod diff;
 pub mod initramfs;

@@ -8,6 +8,7 @@
 //! line and the column of the offending text, with a hint where one helps.
 
 mod cidr;
+mod host;
 mod model;
 mod paths;
 mod raw;
@@ -18,6 +19,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use cidr::{Cidr, CidrError};
+pub use host::*;
 pub use model::*;
 pub use paths::{PathError, is_within, normalise_absolute, normalise_relative};
 

@@ -75,3 +75,4 @@ pub fn apkindex_text(path: &Path) -> String {
     }
     panic!("no APKINDEX in `{}`", path.display());
 }
+pub mod vm;
