@@ -443,6 +443,9 @@ pub struct BuildReport {
     /// The kernel the image boots, and the files it brought.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<crate::kernel::KernelRecord>,
+    /// The disk: its root hash and partitions with their digests (not inside the image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::disk::DiskReport>,
 }
 
 impl BuildReport {
@@ -505,6 +508,26 @@ impl BuildReport {
         let _ = writeln!(out, "\nprofile files ({}):", self.profile_files.len());
         for f in &self.profile_files {
             let _ = writeln!(out, "  {f}");
+        }
+        if let Some(disk) = &self.disk {
+            let _ = writeln!(out, "\ndisk {}:", disk.disk_guid);
+            let _ = writeln!(out, "  root hash {}", disk.root_hash);
+            let _ = writeln!(out, "  verity salt {}", disk.salt);
+            let _ = writeln!(out, "  verity uuid {}", disk.verity_uuid);
+            let _ = writeln!(out, "  root filesystem sha256:{}", disk.root_filesystem_sha256);
+            for p in &disk.partitions {
+                let _ = writeln!(
+                    out,
+                    "  partition {} {} type {} guid {} offset {} size {} sha256:{}",
+                    p.placed.number,
+                    p.placed.name,
+                    p.placed.type_guid,
+                    p.placed.guid,
+                    p.placed.offset,
+                    p.placed.size,
+                    p.sha256
+                );
+            }
         }
         if !self.outputs.is_empty() {
             let _ = writeln!(out, "\noutputs:");
@@ -584,6 +607,7 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         profile_files: assembled.profile_files.clone(),
         outputs: BTreeMap::new(),
         kernel: options.kernel.clone(),
+        disk: None,
     };
     let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
     metadata.push(b'\n');

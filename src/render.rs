@@ -558,6 +558,7 @@ fn context(profile: &Profile) -> serde_json::Value {
     }
     ctx["network"]["host_address"] = json!(profile.network.host_address());
     ctx["boot"]["ram_root"] = json!(profile.boot.ram_root);
+    ctx["boot"]["verity_root"] = json!(profile.boot.verity_root);
     let fs = &profile.filesystem;
     let mut mounts: Vec<(String, serde_json::Value)> = fs
         .ephemeral

@@ -544,6 +544,7 @@ fn the_disk_initramfs_takes_busybox_musl_and_the_modules_it_needs() {
             uid: 0,
             gid: 0,
         }],
+        mutable: vec!["/etc/resolv.conf".into()],
         manifest: false,
     };
     let helper = b"\x7fELF static basalt";

@@ -46,6 +46,9 @@ pub enum Emit {
     Initramfs,
     /// `NAME-VERSION.efi`: a Unified Kernel Image for an EFI system partition.
     Uki,
+    /// `NAME-VERSION.raw` (and `.qcow2` when `qemu-img` is present): a GPT disk with an EFI
+    /// system partition, the image as a read-only squashfs root and its dm-verity hash tree.
+    Disk,
 }
 
 /// The arguments that boot an initramfs root with busybox init, before the profile's own.
@@ -88,7 +91,9 @@ impl Plan {
         let mut emit = emit.to_vec();
         emit.sort();
         emit.dedup();
-        let boots = emit.contains(&Emit::Initramfs) || emit.contains(&Emit::Uki);
+        let boots = emit.contains(&Emit::Initramfs)
+            || emit.contains(&Emit::Uki)
+            || emit.contains(&Emit::Disk);
         if let (Some(path), Some(package)) = (kernel_path, &profile.boot.kernel) {
             return Err(PlanError::Usage(format!(
                 "two kernels: --kernel `{}` and the profile's `[boot] kernel = \"{package}\"`\n\nhint: drop one of them",
@@ -98,7 +103,9 @@ impl Plan {
         if boots && kernel_path.is_none() && profile.boot.kernel.is_none() {
             return Err(PlanError::Usage(format!(
                 "--emit {} needs a kernel, and profile `{}` names none\n\nhint: add `[boot] kernel = \"linux-virt\"` to the profile, or pass `--kernel VMLINUZ --kernel-modules DIR`",
-                if emit.contains(&Emit::Uki) {
+                if emit.contains(&Emit::Disk) {
+                    "disk"
+                } else if emit.contains(&Emit::Uki) {
                     "uki"
                 } else {
                     "initramfs"
@@ -106,11 +113,13 @@ impl Plan {
                 profile.path.display()
             )));
         }
-        let stub = match (emit.contains(&Emit::Uki), efi_stub) {
+        let needs_stub = emit.contains(&Emit::Uki) || emit.contains(&Emit::Disk);
+        let stub = match (needs_stub, efi_stub) {
             (true, None) => {
-                return Err(PlanError::Usage(
-                    "--emit uki needs the EFI stub to build on\n\nhint: pass `--efi-stub /usr/lib/systemd/boot/efi/linuxx64.efi.stub` (Debian's systemd-boot-efi)".to_owned(),
-                ));
+                return Err(PlanError::Usage(format!(
+                    "--emit {} needs the EFI stub to build on\n\nhint: pass `--efi-stub /usr/lib/systemd/boot/efi/linuxx64.efi.stub` (Debian's systemd-boot-efi)",
+                    if emit.contains(&Emit::Uki) { "uki" } else { "disk" }
+                )));
             }
             (true, Some(path)) => {
                 let bytes = fs_err::read(path)
@@ -151,6 +160,18 @@ impl Plan {
     #[must_use]
     pub fn cmdline(&self) -> &str {
         &self.cmdline
+    }
+
+    /// Whether a disk is written.
+    #[must_use]
+    pub fn disk(&self) -> bool {
+        self.emit.contains(&Emit::Disk)
+    }
+
+    /// The EFI stub (file name, bytes), when a UKI or a disk is written.
+    #[must_use]
+    pub fn stub(&self) -> Option<(&str, &[u8])> {
+        self.stub.as_ref().map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
     }
 
     /// The files a kernel built elsewhere brings into the image (0644 root).
@@ -210,7 +231,7 @@ impl Plan {
         let initramfs = crate::initramfs::write(&built.tree, built.report.epoch, self.compression)
             .context("failed to write the initramfs")?;
         let cmdline = format!("{}\n", self.cmdline);
-        if let Some((stub_name, stub)) = &self.stub {
+        if let Some((stub_name, stub)) = self.stub.as_ref().filter(|_| self.emit.contains(&Emit::Uki)) {
             let osrel = ["/usr/lib/os-release", "/etc/os-release"]
                 .iter()
                 .find_map(|p| built.tree.read_file(p))

@@ -116,6 +116,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
     // A root in memory has no root line in its fstab.
     profile.boot.ram_root = plan.ram_root();
+    // A disk's root is mounted by its initramfs: no root line either.
+    profile.boot.verity_root = plan.disk();
     let at_boot = profile.verify.at_boot != AtBoot::Off;
     if at_boot && sign_key.is_none() {
         progress.clear();
@@ -136,6 +138,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         })
         .transpose()?;
     // The verifier is read before anything is fetched: a bad path fails the build at once.
+    let disk_helper = if plan.disk() {
+        Some(super::disk::read_helper(verifier.as_deref())?)
+    } else {
+        None
+    };
     let verifier = match (&secret, at_boot) {
         (Some(secret), true) => verifier_files(verifier.as_deref(), secret, &progress)?,
         _ => BTreeMap::new(),
@@ -217,7 +224,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         },
         sign_key: secret,
         embed_manifest: at_boot,
-        disk: None,
+        disk: plan
+            .disk()
+            .then(crate::disk::squashfs::Options::default),
         kernel: kernel.as_ref().map(crate::kernel::Kernel::record),
     };
     let mut built = pipeline::finish(assembled, &outputs)?;
@@ -241,6 +250,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
                 .outputs
                 .insert(name.clone(), hex::encode(sha2::Sha256::digest(&bytes)));
             files.push((name, bytes));
+        }
+        if let (Some(helper), Some(stub)) = (&disk_helper, plan.stub()) {
+            progress.stage("writing the disk");
+            let disk = super::disk::outputs(&profile, stub, &stem, &mut built, kernel, helper)?;
+            if let Some(why) = &disk.qcow2_skipped {
+                progress.warn(why);
+            }
+            for (name, bytes) in disk.files {
+                if files.iter().any(|(existing, _)| *existing == name) {
+                    continue;
+                }
+                built
+                    .report
+                    .outputs
+                    .insert(name.clone(), hex::encode(sha2::Sha256::digest(&bytes)));
+                files.push((name, bytes));
+            }
+            built.report.disk = Some(disk.report);
         }
     }
     if let Some(signature) = &built.signature {
@@ -440,6 +467,11 @@ fn verifier_files(
         Node::file(public.render().into_bytes(), 0o644),
     );
     Ok(files)
+}
+
+/// Whether `bytes` is an ELF program without a program interpreter.
+pub(crate) fn is_static_elf(bytes: &[u8]) -> bool {
+    elf_linking(bytes) == Linking::Static
 }
 
 /// How an executable is linked, as far as running it on another system goes.

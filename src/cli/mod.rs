@@ -14,6 +14,7 @@ pub mod audit;
 pub mod boot;
 pub mod build;
 pub mod diff;
+pub mod disk;
 pub mod initramfs;
 pub mod keygen;
 pub mod lock;

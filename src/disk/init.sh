@@ -76,14 +76,14 @@ state_volume() {
 			0)
 				say "formatting the blank partition $dev (GPT name $label) as $fstype for $path"
 				chroot /newroot "/sbin/mkfs.$fstype" -q -L "$label" "$dev" || {
-					say "ERROR: cannot format $dev; $path stays on the read-only root"
-					echo "$path" >>/run/basalt/state-missing
+					say "ERROR: cannot format $dev for $path"
+					echo "$device $path" >>/run/basalt/state-missing
 					return
 				}
 				;;
 			1)
-				say "ERROR: the partition named $label holds data but no $device filesystem; not formatting it; $path stays on the read-only root"
-				echo "$path" >>/run/basalt/state-missing
+				say "ERROR: the partition named $label holds data but no $device filesystem: it is not formatted, and $path has no state volume"
+				echo "$device $path" >>/run/basalt/state-missing
 				return
 				;;
 			*) dev= ;;
@@ -92,15 +92,15 @@ state_volume() {
 		esac
 	fi
 	if [ -z "$dev" ]; then
-		say "ERROR: state volume $device for $path not found; $path stays on the read-only root"
-		echo "$path" >>/run/basalt/state-missing
+		say "ERROR: state volume $device for $path not found"
+		echo "$device $path" >>/run/basalt/state-missing
 		return
 	fi
 	if mount -t "$fstype" -o "$options" "$dev" "/newroot$path"; then
 		say "state volume $device ($dev) mounted on $path"
 	else
-		say "ERROR: cannot mount $dev on $path; $path stays on the read-only root"
-		echo "$path" >>/run/basalt/state-missing
+		say "ERROR: cannot mount $dev on $path"
+		echo "$device $path" >>/run/basalt/state-missing
 	fi
 }
 
@@ -119,6 +119,15 @@ done </etc/basalt/disk.conf
 while read -r kind a b c d; do
 	case "$kind" in
 	ephemeral) ephemeral "$a" "$b" "$c" "$d" ;;
+	mutable)
+		# A file that may change on the read-only root: a writable copy bound over it.
+		if [ -f "/newroot$a" ]; then
+			mkdir -p "/run/basalt/mutable${a%/*}"
+			cp -p "/newroot$a" "/run/basalt/mutable$a" &&
+				mount --bind "/run/basalt/mutable$a" "/newroot$a" ||
+				say "ERROR: cannot make $a writable"
+		fi
+		;;
 	manifest)
 		# The signed manifest names the root hash, so it cannot live in the root it describes:
 		# it comes with this initramfs (inside the signed UKI) and covers the root's empty

@@ -38,8 +38,8 @@ pub const SIGNATURE_PATH: &str = "etc/basalt/manifest.minisig";
 pub const APPLETS: &[&str] = &[
     "cat",
     "chroot",
+    "cp",
     "findfs",
-    "ln",
     "mkdir",
     "modprobe",
     "mount",
@@ -142,6 +142,10 @@ pub struct Config {
     pub state: Vec<StateMount>,
     /// Ephemeral paths, by path.
     pub ephemeral: Vec<EphemeralMount>,
+    /// Mutable files: each gets a writable copy (in `/run`) bound over it, so that it can
+    /// change on the read-only root (`/etc/resolv.conf` under DHCP); the copy starts as the
+    /// image's file at every boot.
+    pub mutable: Vec<String>,
     /// Whether the initramfs carries the signed manifest.
     pub manifest: bool,
 }
@@ -259,8 +263,8 @@ pub fn kernel_version(image: &ImageTree) -> Result<String, Error> {
 
 /// Builds the initramfs tree for booting the disk of `image`.
 ///
-/// `modules` are the profile's own modules (loaded after the storage, device-mapper and
-/// filesystem ones); `helper` is the statically linked basalt; `manifest` the signed
+/// `config.modules` are the profile's own modules (loaded, when the kernel has them, after the
+/// storage, device-mapper and filesystem ones); `helper` is the statically linked basalt; `manifest` the signed
 /// manifest and its signature, when the image verifies itself at boot.
 ///
 /// # Errors
@@ -282,6 +286,7 @@ pub fn build(
                 .flat_map(|s| [&s.path, &s.device, &s.fstype, &s.options]),
         )
         .chain(config.ephemeral.iter().map(|e| &e.path))
+        .chain(&config.mutable)
     {
         if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::Setting(value.clone()));
@@ -363,8 +368,10 @@ pub fn build(
         }
         wanted.push((s.fstype.replace('-', "_"), true));
     }
+    // The profile's own modules: loaded early too when the kernel has them (a storage
+    // driver the defaults lack); the image's own boot loads them again in any case.
     for name in &config.modules {
-        wanted.push((name.replace('-', "_"), true));
+        wanted.push((name.replace('-', "_"), false));
     }
     let mut files: BTreeSet<String> = BTreeSet::new();
     for (name, required) in &wanted {
@@ -720,6 +727,7 @@ mod tests {
                 uid: 0,
                 gid: 0,
             }],
+            mutable: vec!["/etc/resolv.conf".into()],
             manifest: true,
         };
         assert_eq!(
@@ -728,6 +736,7 @@ mod tests {
              mode enforce\nmodule virtio_blk\nmodule dm_verity\n\
              ephemeral /tmp 1777 0 0\n\
              state /var/lib LABEL=state ext4 defaults,nodev\n\
+             mutable /etc/resolv.conf\n\
              manifest /etc/basalt/manifest /etc/basalt/manifest.minisig\n"
         );
         assert_eq!(VerityMode::parse("warn"), Some(VerityMode::Warn));

@@ -97,4 +97,8 @@ pub struct Boot {
     /// fstab then has no root line. Set by the build from its outputs, not by the profile.
     #[serde(skip)]
     pub ram_root: bool,
+    /// Whether the image boots from a disk whose initramfs mounts the dm-verity root: its
+    /// fstab then has no root line either. Set by the build from its outputs.
+    #[serde(skip)]
+    pub verity_root: bool,
 }

@@ -178,6 +178,13 @@ pub enum Firmware<'a> {
         /// A directory laid out as an EFI system partition.
         esp: &'a Path,
     },
+    /// OVMF boots a raw GPT disk (first virtio disk) from its EFI system partition.
+    UefiDisk {
+        /// OVMF's firmware image.
+        ovmf: &'a Path,
+        /// The raw disk.
+        disk: &'a Path,
+    },
 }
 
 /// A running VM: killed by its PID when dropped; its console printed if the test is failing.
@@ -205,7 +212,9 @@ impl Vm {
         let mut cmd = Command::new("qemu-system-x86_64");
         let accel_kernel = match firmware {
             Firmware::Direct { kernel, .. } => kernel.to_path_buf(),
-            Firmware::Uefi { .. } => test_kernel(name).map(|k| k.vmlinuz).unwrap_or_default(),
+            Firmware::Uefi { .. } | Firmware::UefiDisk { .. } => {
+                test_kernel(name).map(|k| k.vmlinuz).unwrap_or_default()
+            }
         };
         cmd.args(["-accel", accel(&accel_kernel), "-m", "1024", "-smp", "2"])
             .args(["-display", "none", "-monitor", "none", "-nodefaults"])
@@ -239,6 +248,13 @@ impl Vm {
                     esp.display()
                 ));
                 cmd.args(["-device", "virtio-blk-pci,drive=esp,bootindex=0"]);
+            }
+            Firmware::UefiDisk { ovmf, disk } => {
+                cmd.arg("-bios").arg(ovmf).arg("-drive").arg(format!(
+                    "file={},format=raw,if=none,id=boot",
+                    disk.display()
+                ));
+                cmd.args(["-device", "virtio-blk-pci,drive=boot,bootindex=0"]);
             }
         }
         for (i, disk) in disks.iter().enumerate() {

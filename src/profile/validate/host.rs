@@ -251,6 +251,7 @@ pub(super) fn boot(cx: &mut Ctx, raw: Option<&S<RawBoot>>) -> Boot {
             cmdline: DEFAULT_CMDLINE.to_owned(),
             modules: Vec::new(),
             ram_root: false,
+            verity_root: false,
         };
     };
     let b = raw.get_ref();
@@ -321,5 +322,6 @@ pub(super) fn boot(cx: &mut Ctx, raw: Option<&S<RawBoot>>) -> Boot {
         cmdline,
         modules,
         ram_root: false,
+        verity_root: false,
     }
 }
