@@ -615,6 +615,39 @@ fn push_pem(bundle: &mut Vec<u8>, pem: &[u8]) {
     }
 }
 
+/// What OpenRC's `bootmisc` does at the first boot of a host, done at build time so that the
+/// root never has to change: `/var/lock` becomes a link to `/run/lock` (its content, empty
+/// directories in Alpine's layout, moved there). Nothing happens when the image has no
+/// `bootmisc` service or `/var/lock` is already a link.
+///
+/// # Errors
+/// When the tree refuses the link.
+pub fn openrc_run_links(tree: &mut ImageTree) -> Result<Vec<Applied>, Error> {
+    let Ok(bootmisc) = ImagePath::new(b"etc/init.d/bootmisc") else {
+        return Ok(Vec::new());
+    };
+    if tree.get(&bootmisc).is_none() {
+        return Ok(Vec::new());
+    }
+    let lock = ImagePath::new(b"var/lock").map_err(tree_err("var/lock"))?;
+    match tree.get(&lock) {
+        Some(node) if node.is_dir() => {}
+        _ => return Ok(Vec::new()),
+    }
+    // Only empty directories move: files there would be state the build should not hold.
+    let only_dirs = tree.descendants(&lock).all(|(_, n)| n.is_dir());
+    if !only_dirs {
+        return Ok(Vec::new());
+    }
+    tree.remove_all(&lock);
+    tree.insert(lock, Node::symlink(&b"/run/lock"[..]))
+        .map_err(tree_err("var/lock"))?;
+    Ok(vec![Applied {
+        effect: "openrc bootmisc".to_owned(),
+        detail: "/var/lock -> /run/lock".to_owned(),
+    }])
+}
+
 /// OpenRC runlevels in the order the system enters them.
 pub const RUNLEVELS: &[&str] = &["sysinit", "boot", "default", "shutdown"];
 
@@ -946,8 +979,9 @@ pub struct ProfileGroup {
 }
 
 /// Applies the profile's accounts: groups first (created, or their gid and member list set
-/// exactly), then users (their `passwd` line, a locked `shadow` entry since logins are
-/// key-only, and a home directory 0700 owned by them). A declared user that exists is
+/// exactly), then users (their `passwd` line, a `shadow` entry with no usable password, `*`,
+/// since logins are key-only: not `!`, which OpenSSH takes for a locked account and refuses
+/// even a key; and a home directory 0700 owned by them). A declared user that exists is
 /// replaced by the declaration.
 ///
 /// # Errors
@@ -1000,7 +1034,7 @@ pub fn apply_profile_accounts(
         );
         replace_line(tree, "etc/passwd", &user.name, &line)?;
         if tree.lookup("/etc/shadow").is_some() {
-            let shadow = format!("{}:!:{}:0:99999:7:::", user.name, epoch / 86_400);
+            let shadow = format!("{}:*:{}:0:99999:7:::", user.name, epoch / 86_400);
             replace_line(tree, "etc/shadow", &user.name, &shadow)?;
         }
         if let Ok(home) = ImagePath::from_absolute(&user.home) {
@@ -1100,7 +1134,7 @@ mod profile_account_tests {
             "{passwd}"
         );
         let shadow = String::from_utf8(tree.read_file("/etc/shadow").unwrap().to_vec()).unwrap();
-        assert!(shadow.ends_with("ops:!:20000:0:99999:7:::\n"), "{shadow}");
+        assert!(shadow.ends_with("ops:*:20000:0:99999:7:::\n"), "{shadow}");
         let home = tree.get(&p("home/ops")).unwrap();
         assert_eq!((home.mode, home.uid, home.gid), (0o700, 1000, 1000));
     }

@@ -87,14 +87,14 @@ pub(super) fn network(cx: &mut Ctx, raw: Option<&S<RawNetwork>>, image_name: &st
             ),
         }
     }
-    if dns.len() > 3 {
-        if let Some(extra) = n.dns.get(3) {
-            cx.hint(
-                extra.span(),
-                "more than three name servers",
-                "the resolver (musl) uses at most three `nameserver` lines",
-            );
-        }
+    if dns.len() > 3
+        && let Some(extra) = n.dns.get(3)
+    {
+        cx.hint(
+            extra.span(),
+            "more than three name servers",
+            "the resolver (musl) uses at most three `nameserver` lines",
+        );
     }
     let mut search = Vec::new();
     for domain in &n.search {
