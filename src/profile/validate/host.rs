@@ -205,7 +205,7 @@ fn interface(cx: &mut Ctx, raw: &S<RawInterface>) -> Option<Interface> {
         .and_then(|m| cx.int_in::<u32>(m, "mtu", 576, 65536));
     let dhcp = r.dhcp.unwrap_or(false);
     let ipv6_ra = r.ipv6_ra.unwrap_or(false);
-    if !dhcp && !ipv6_ra && addresses.is_empty() {
+    if !dhcp && !ipv6_ra && r.address.is_none() {
         cx.hint(
             raw.span(),
             format!("interface `{name}` gets no address"),
