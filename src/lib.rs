@@ -59,6 +59,7 @@ pub mod repo;
 pub mod resolve;
 
 // Build stages, in order.
+pub mod certs;
 pub mod effects;
 pub mod image;
 pub mod initramfs;

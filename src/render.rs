@@ -566,7 +566,7 @@ fn context(profile: &Profile) -> serde_json::Value {
         .map(|p| {
             (
                 p.clone(),
-                json!({"device": "tmpfs", "path": p, "fstype": "tmpfs", "options": tmpfs_options(p), "pass": 0}),
+                json!({"device": "tmpfs", "path": p, "fstype": "tmpfs", "options": tmpfs_options(p), "pass": 0, "state": false}),
             )
         })
         .collect();
@@ -574,7 +574,9 @@ fn context(profile: &Profile) -> serde_json::Value {
         if let Some(device) = &v.device {
             mounts.push((
                 v.path.clone(),
-                json!({"device": device, "path": v.path, "fstype": v.fstype, "options": v.options, "pass": 2}),
+                // Not checked at boot (pass 0): `fsck -A` would stop the boot on a missing volume;
+                // basalt-state reports it instead.
+                json!({"device": device, "path": v.path, "fstype": v.fstype, "options": v.options, "pass": 0, "state": true}),
             ));
         }
     }

@@ -94,7 +94,7 @@ pub fn build(stub_name: &str, stub: &[u8], sections: &Sections) -> Result<Vec<u8
         || file_alignment == 0
         || !section_alignment.is_power_of_two()
         || !file_alignment.is_power_of_two()
-        || PAGE % section_alignment.min(PAGE) != 0
+        || !PAGE.is_multiple_of(section_alignment.min(PAGE))
     {
         return Err(bad("bad section or file alignment"));
     }
@@ -205,12 +205,26 @@ fn checksum(bytes: &[u8], field: usize) -> u32 {
     u32::try_from((sum & 0xffff) + bytes.len() as u64).unwrap_or(0)
 }
 
-/// A UKI's sections as `(name, virtual address, virtual size, file offset, bytes)`, for
-/// checks and tests.
+/// One section of a PE image, as [`sections`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// `.linux`, `.text`...
+    pub name: String,
+    /// Virtual address.
+    pub address: u32,
+    /// Virtual size.
+    pub size: u32,
+    /// Offset of its data in the file.
+    pub offset: u32,
+    /// Its data (virtual size bytes).
+    pub data: Vec<u8>,
+}
+
+/// The sections of a PE image (a UKI), for checks and tests.
 ///
 /// # Errors
 /// [`Error::Stub`] when the bytes are not a PE image.
-pub fn sections(bytes: &[u8]) -> Result<Vec<(String, u32, u32, u32, Vec<u8>)>, Error> {
+pub fn sections(bytes: &[u8]) -> Result<Vec<Section>, Error> {
     let bad = |reason: &str| Error::Stub {
         stub: "(image)".to_owned(),
         reason: reason.to_owned(),
@@ -234,7 +248,13 @@ pub fn sections(bytes: &[u8]) -> Result<Vec<(String, u32, u32, u32, Vec<u8>)>, E
             .get(raw_at as usize..raw_at as usize + vsize as usize)
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        out.push((name, va, vsize, raw_at, data));
+        out.push(Section {
+            name,
+            address: va,
+            size: vsize,
+            offset: raw_at,
+            data,
+        });
     }
     Ok(out)
 }
@@ -281,18 +301,21 @@ mod tests {
         let uki = build("stub", &stub(), &s).unwrap();
         assert_eq!(uki, build("stub", &stub(), &s).unwrap());
         let all = sections(&uki).unwrap();
-        let names: Vec<&str> = all.iter().map(|x| x.0.as_str()).collect();
+        let names: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
         assert_eq!(
             names,
             [".text", ".osrel", ".cmdline", ".uname", ".initrd", ".linux"]
         );
-        assert_eq!(all[1].1, 0x2000);
-        assert_eq!((all[2].1, all[3].1, all[4].1), (0x3000, 0x4000, 0x5000));
-        assert_eq!(all[5].1, 0x7000);
-        assert_eq!(all[5].4, s.linux);
-        assert_eq!(all[4].4, s.initrd);
+        assert_eq!(all[1].address, 0x2000);
+        assert_eq!(
+            (all[2].address, all[3].address, all[4].address),
+            (0x3000, 0x4000, 0x5000)
+        );
+        assert_eq!(all[5].address, 0x7000);
+        assert_eq!(all[5].data, s.linux);
+        assert_eq!(all[4].data, s.initrd);
         for x in &all[1..] {
-            assert_eq!(x.3 % 0x200, 0);
+            assert_eq!(x.offset % 0x200, 0);
         }
         let opt = 0x84 + 20;
         assert_eq!(u32_at(&uki, opt + 56), Some(0x7000 + 0xc00));

@@ -222,17 +222,16 @@ fn a_kernel_built_elsewhere_boots_from_reproducible_initramfs_and_uki() {
 
     // modules.dep: every module's `depends=` (from its own .modinfo, read by the real
     // modinfo format) is listed, transitively, and each dependency's own needs come after it.
+    let cpio = gunzip(&file(&first, "cpio.gz"));
+    let in_cpio = |name: &str| -> Vec<u8> {
+        let (_, at, size) = vm::newc_entries(&cpio)
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("no `{name}` in the initramfs"));
+        cpio[at..at + size].to_vec()
+    };
     let dep = parse_dep(
-        &String::from_utf8(fs_err::read(a.path().join("root-dep")).unwrap_or_else(|_| {
-            let entries = vm::newc_entries(&gunzip(&file(&first, "cpio.gz")));
-            let cpio = gunzip(&file(&first, "cpio.gz"));
-            let (_, at, size) = entries
-                .into_iter()
-                .find(|(n, _, _)| n == &format!("lib/modules/{version}/modules.dep"))
-                .unwrap();
-            cpio[at..at + size].to_vec()
-        }))
-        .unwrap(),
+        &String::from_utf8(in_cpio(&format!("lib/modules/{version}/modules.dep"))).unwrap(),
     );
     let by_name: BTreeMap<String, String> = dep
         .keys()
@@ -254,17 +253,11 @@ fn a_kernel_built_elsewhere_boots_from_reproducible_initramfs_and_uki() {
     }
 
     // The initramfs is a newc archive GNU cpio lists: sorted, with the boot devices.
+    let plain = a.path().join("plain.cpio");
+    fs_err::write(&plain, &cpio).unwrap();
     let listing = Command::new("cpio")
         .args(["-it", "--quiet"])
-        .stdin(
-            std::fs::File::open(first.join("minimal-1.0.0.cpio.gz"))
-                .map(|_| {
-                    let tmp = a.path().join("plain.cpio");
-                    fs_err::write(&tmp, gunzip(&file(&first, "cpio.gz"))).unwrap();
-                    std::fs::File::open(tmp).unwrap()
-                })
-                .unwrap(),
-        )
+        .stdin(std::fs::File::open(&plain).unwrap())
         .output()
         .unwrap();
     assert!(listing.status.success(), "{}", show(&listing));
@@ -292,23 +285,30 @@ fn a_kernel_built_elsewhere_boots_from_reproducible_initramfs_and_uki() {
     // The UKI: the stub's sections, then .osrel .cmdline .uname .initrd .linux, page-aligned.
     let uki = file(&first, "efi");
     let sections = basalt::uki::sections(&uki).unwrap();
-    let names: Vec<&str> = sections.iter().map(|s| s.0.as_str()).collect();
+    let names: Vec<&str> = sections.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         &names[names.len() - 5..],
         [".osrel", ".cmdline", ".uname", ".initrd", ".linux"]
     );
     let stub_end = sections[..sections.len() - 5]
         .iter()
-        .map(|s| s.1 + s.2)
+        .map(|s| s.address + s.size)
         .max()
         .unwrap();
     let mut previous_end = stub_end;
     for s in &sections[sections.len() - 5..] {
-        assert_eq!(s.1 % 4096, 0, "{}", s.0);
-        assert!(s.1 >= previous_end, "{} overlaps", s.0);
-        previous_end = s.1 + s.2;
+        assert_eq!(s.address % 4096, 0, "{}", s.name);
+        assert!(s.address >= previous_end, "{} overlaps", s.name);
+        previous_end = s.address + s.size;
     }
-    let section = |name: &str| sections.iter().find(|s| s.0 == name).unwrap().4.clone();
+    let section = |name: &str| {
+        sections
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .data
+            .clone()
+    };
     assert_eq!(section(".linux"), fs_err::read(&kernel.vmlinuz).unwrap());
     assert_eq!(section(".initrd"), file(&first, "cpio.gz"));
     assert_eq!(section(".uname"), version.as_bytes());

@@ -202,12 +202,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     let mut assembled = pipeline::assemble(packages, &options)
         .with_context(|| format!("failed to assemble `{}`", profile.image.name))?;
     pipeline::write_apk_database(&mut assembled, &options.world)?;
+    if plan.ram_root() || plan.disk() {
+        // A root in memory is verified as it is at runtime, and a disk's root cannot change:
+        // what OpenRC would change at the first boot is done now.
+        let applied = crate::effects::openrc_run_links(&mut assembled.tree)?;
+        assembled.effects.extend(applied);
+    }
     let kernel = plan
         .kernel(&profile, &mut assembled)
         .with_context(|| format!("failed to take the kernel of `{}`", profile.image.name))?;
 
     progress.stage("writing the image");
-    let policy = profile.filesystem.runtime_policy();
+    let mut policy = profile.filesystem.runtime_policy();
+    if (plan.ram_root() || plan.disk()) && !policy.ephemeral.iter().any(|p| p == "/dev") {
+        // A booted host has devtmpfs over /dev: what the image has there is never seen.
+        policy.ephemeral.push("/dev".to_owned());
+        policy.ephemeral.sort();
+    }
     let outputs = OutputOptions {
         name: profile.image.name.clone(),
         version: profile.image.version.clone(),

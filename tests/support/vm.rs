@@ -151,6 +151,9 @@ pub fn accel(kernel: &Path) -> &'static str {
     })
 }
 
+/// The longest a VM may run: its test kills it sooner, `timeout` at the latest.
+pub const LIFETIME: Duration = Duration::from_secs(1200);
+
 /// A free TCP port on 127.0.0.1 (for the forwarded SSH port).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -209,7 +212,13 @@ impl Vm {
         reboot: bool,
     ) -> Vm {
         let port = free_port();
-        let mut cmd = Command::new("qemu-system-x86_64");
+        // A VM never outlives its bound, even if the test process dies without dropping it.
+        let mut cmd = Command::new("timeout");
+        cmd.args([
+            "--kill-after=10",
+            &LIFETIME.as_secs().to_string(),
+            "qemu-system-x86_64",
+        ]);
         let accel_kernel = match firmware {
             Firmware::Direct { kernel, .. } => kernel.to_path_buf(),
             Firmware::Uefi { .. } | Firmware::UefiDisk { .. } => {
@@ -366,7 +375,18 @@ pub fn ssh_command(port: u16, key: &Path, user: &str) -> Command {
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        // Killed by its own PID, never by name.
+        // Killed by its own PID, never by name: SIGTERM to `timeout`, which passes it to QEMU;
+        // SIGKILL if that has not ended it within ten seconds.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {

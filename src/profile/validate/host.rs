@@ -87,14 +87,14 @@ pub(super) fn network(cx: &mut Ctx, raw: Option<&S<RawNetwork>>, image_name: &st
             ),
         }
     }
-    if dns.len() > 3 {
-        if let Some(extra) = n.dns.get(3) {
-            cx.hint(
-                extra.span(),
-                "more than three name servers",
-                "the resolver (musl) uses at most three `nameserver` lines",
-            );
-        }
+    if dns.len() > 3
+        && let Some(extra) = n.dns.get(3)
+    {
+        cx.hint(
+            extra.span(),
+            "more than three name servers",
+            "the resolver (musl) uses at most three `nameserver` lines",
+        );
     }
     let mut search = Vec::new();
     for domain in &n.search {
@@ -205,7 +205,7 @@ fn interface(cx: &mut Ctx, raw: &S<RawInterface>) -> Option<Interface> {
         .and_then(|m| cx.int_in::<u32>(m, "mtu", 576, 65536));
     let dhcp = r.dhcp.unwrap_or(false);
     let ipv6_ra = r.ipv6_ra.unwrap_or(false);
-    if !dhcp && !ipv6_ra && addresses.is_empty() {
+    if !dhcp && !ipv6_ra && r.address.is_none() {
         cx.hint(
             raw.span(),
             format!("interface `{name}` gets no address"),
