@@ -514,7 +514,19 @@ impl BuildReport {
             let _ = writeln!(out, "  root hash {}", disk.root_hash);
             let _ = writeln!(out, "  verity salt {}", disk.salt);
             let _ = writeln!(out, "  verity uuid {}", disk.verity_uuid);
-            let _ = writeln!(out, "  root filesystem sha256:{}", disk.root_filesystem_sha256);
+            let _ = writeln!(
+                out,
+                "  root filesystem sha256:{}",
+                disk.root_filesystem_sha256
+            );
+            let i = &disk.initramfs;
+            let _ = writeln!(
+                out,
+                "  initramfs: kernel {} modules {}; programs {}",
+                i.kernel_version,
+                i.modules.len(),
+                i.programs.join(" ")
+            );
             for p in &disk.partitions {
                 let _ = writeln!(
                     out,

@@ -532,6 +532,7 @@ fn the_disk_initramfs_takes_busybox_musl_and_the_modules_it_needs() {
     let config = initramfs::Config {
         mode: initramfs::VerityMode::Enforce,
         modules: Vec::new(),
+        optional_modules: Vec::new(),
         state: vec![initramfs::StateMount {
             path: "/var/lib".into(),
             device: "LABEL=state".into(),
@@ -605,9 +606,9 @@ fn the_disk_initramfs_takes_busybox_musl_and_the_modules_it_needs() {
     assert!(!reduced.contains("unrelated"), "{reduced}");
     let conf = String::from_utf8(file("/etc/basalt/disk.conf").unwrap()).unwrap();
     assert!(conf.contains("\nmode enforce\n"), "{conf}");
-    assert!(conf.contains("\nmodule virtio_blk\n"), "{conf}");
     assert!(conf.contains("\nmodule dm_verity\n"), "{conf}");
     assert!(!conf.contains("module nvme"), "{conf}");
+    assert!(conf.contains("\ntry-module virtio_blk\n"), "{conf}");
     assert!(!conf.contains("module squashfs"), "{conf}");
     assert!(
         conf.contains("\nstate /var/lib LABEL=state ext4 defaults,nodev,nosuid\n"),

@@ -47,8 +47,17 @@ fn stdout(out: &Output) -> String {
 }
 
 /// The inputs of a disk build: profile, keys, kernel, stub, static basalt.
+/// A directory of the test run.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
 struct Inputs {
-    dir: tempfile::TempDir,
+    dir: Scratch,
     profile: PathBuf,
     key: PathBuf,
     ssh_key: PathBuf,
@@ -63,14 +72,26 @@ fn inputs(test: &str, mode: &str) -> Option<Inputs> {
     let data = support::shared_data(test)?;
     if !vm::have_tools(
         test,
-        &["qemu-system-x86_64", "ssh", "ssh-keygen", "sgdisk", "veritysetup", "unsquashfs"],
+        &[
+            "qemu-system-x86_64",
+            "ssh",
+            "ssh-keygen",
+            "sgdisk",
+            "veritysetup",
+            "unsquashfs",
+        ],
     ) {
         return None;
     }
     let kernel = vm::test_kernel(test)?;
     vm::debian_file(test, STUB)?;
     let helper = static_basalt(test)?;
-    let dir = tempfile::tempdir().unwrap();
+    // Shared by the tests of this file for the whole run (statics are never dropped): kept
+    // under the target directory, emptied at the start of each run.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("disk_vm-{mode}"));
+    let _ = fs_err::remove_dir_all(&dir);
+    fs_err::create_dir_all(&dir).unwrap();
+    let dir = Scratch(dir);
     let ssh_key = dir.path().join("id_ed25519");
     run(Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "admin@test", "-f"])
@@ -78,7 +99,10 @@ fn inputs(test: &str, mode: &str) -> Option<Inputs> {
     let public = fs_err::read_to_string(ssh_key.with_extension("pub")).unwrap();
     let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
     let text = fs_err::read_to_string(minimal).unwrap();
-    assert!(text.contains(PLACEHOLDER_KEY), "the minimal profile's key changed");
+    assert!(
+        text.contains(PLACEHOLDER_KEY),
+        "the minimal profile's key changed"
+    );
     let mut text = text.replace(PLACEHOLDER_KEY, public.trim()).replace(
         "install = [\"alpine-base\", \"openssh-server\", \"chrony\"]",
         "install = [\"alpine-base\", \"openssh-server\", \"chrony\", \"doas\", \"e2fsprogs\"]",
@@ -86,7 +110,11 @@ fn inputs(test: &str, mode: &str) -> Option<Inputs> {
     text.push_str(&format!(
         "\n[verify]\nat_boot = \"{mode}\"\n\n[files]\nextra = [{{ path = \"/etc/doas.d/basalt.conf\", source = \"doas.conf\", mode = \"0600\" }}]\n"
     ));
-    fs_err::write(dir.path().join("doas.conf"), "permit nopass admin as root\n").unwrap();
+    fs_err::write(
+        dir.path().join("doas.conf"),
+        "permit nopass admin as root\n",
+    )
+    .unwrap();
     let profile = dir.path().join("minimal.toml");
     fs_err::write(&profile, text).unwrap();
     let key = dir.path().join("release");
@@ -169,9 +197,17 @@ impl Built {
         let mut raw = fs_err::read(self.file("raw")).unwrap();
         let (offset, _) = self.partition(1);
         let sb = offset as usize;
-        assert_eq!(&raw[sb..sb + 4], b"hsqs", "no squashfs at the root partition");
+        assert_eq!(
+            &raw[sb..sb + 4],
+            b"hsqs",
+            "no squashfs at the root partition"
+        );
         let used = u64::from_le_bytes(raw[sb + 40..sb + 48].try_into().unwrap());
-        assert_ne!(used % 4096, 0, "the filesystem fills its last block: no padding to change");
+        assert_ne!(
+            used % 4096,
+            0,
+            "the filesystem fills its last block: no padding to change"
+        );
         raw[sb + used as usize] ^= 0x5a;
         let path = self.inputs.dir.path().join("tampered.raw");
         fs_err::write(&path, raw).unwrap();
@@ -198,7 +234,7 @@ fn blank_state_disk(path: &Path) {
     file.set_len(64 << 20).unwrap();
     drop(file);
     run(Command::new("sgdisk")
-        .args(["-q", "-n", "1:0:0", "-c", "1:state", "-t", "1:8300"])
+        .args(["-o", "-n", "1:0:0", "-c", "1:state", "-t", "1:8300"])
         .arg(path));
 }
 
@@ -208,13 +244,21 @@ fn the_disk_is_reproducible_and_its_root_is_what_the_manifest_and_veritysetup_sa
     let Some(built) = built(test, "enforce") else {
         return;
     };
-    let manifest = basalt::manifest::Manifest::parse(&fs_err::read(built.file("manifest")).unwrap())
-        .unwrap();
-    let root_hash = hex::encode(manifest.header.root_hash.expect("the manifest names the root hash"));
+    let manifest =
+        basalt::manifest::Manifest::parse(&fs_err::read(built.file("manifest")).unwrap()).unwrap();
+    let root_hash = hex::encode(
+        manifest
+            .header
+            .root_hash
+            .expect("the manifest names the root hash"),
+    );
     let report = built.report();
     assert_eq!(report["disk"]["root_hash"], root_hash.as_str());
     let cmdline = fs_err::read_to_string(built.file("disk.cmdline")).unwrap();
-    assert!(cmdline.contains(&format!("roothash={root_hash}")), "{cmdline}");
+    assert!(
+        cmdline.contains(&format!("roothash={root_hash}")),
+        "{cmdline}"
+    );
     let text = fs_err::read_to_string(built.file("report.txt")).unwrap();
     assert!(text.contains(&format!("root hash {root_hash}")), "{text}");
     for name in ["esp", "root-x86-64", "root-x86-64-verity"] {
@@ -226,20 +270,29 @@ fn the_disk_is_reproducible_and_its_root_is_what_the_manifest_and_veritysetup_sa
     let section = |name: &str| {
         sections
             .iter()
-            .find(|s| s.0 == name)
-            .map(|s| s.4.clone())
+            .find(|s| s.name == name)
+            .map(|s| s.data.clone())
             .unwrap_or_else(|| panic!("no {name} section"))
     };
     assert_eq!(
-        String::from_utf8(section(".cmdline")).unwrap().trim_end_matches('\0'),
+        String::from_utf8(section(".cmdline"))
+            .unwrap()
+            .trim_end_matches('\0'),
         cmdline.trim()
     );
-    assert_eq!(section(".initrd"), fs_err::read(built.file("disk.cpio.gz")).unwrap());
+    assert_eq!(
+        section(".initrd"),
+        fs_err::read(built.file("disk.cpio.gz")).unwrap()
+    );
 
     // veritysetup accepts basalt's hash partition with the manifest's root hash.
     let root = built.cut(1, "root.img");
     let hash = built.cut(2, "verity.img");
-    run(Command::new("veritysetup").arg("verify").arg(&root).arg(&hash).arg(&root_hash));
+    run(Command::new("veritysetup")
+        .arg("verify")
+        .arg(&root)
+        .arg(&hash)
+        .arg(&root_hash));
 
     // unsquashfs lists exactly the manifest's entries, owners and modes.
     let out = run(Command::new("unsquashfs")
@@ -259,7 +312,11 @@ fn the_disk_is_reproducible_and_its_root_is_what_the_manifest_and_veritysetup_sa
         let name = tokens[date + 2..].join(" ");
         let name = name.split(" -> ").next().unwrap().to_owned();
         let (uid, gid) = tokens[1].split_once('/').unwrap();
-        let path = if name.is_empty() { "/".to_owned() } else { format!("/{}", name.trim_start_matches('/')) };
+        let path = if name.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/{}", name.trim_start_matches('/'))
+        };
         listed.insert(
             path,
             (
@@ -283,13 +340,25 @@ fn the_disk_is_reproducible_and_its_root_is_what_the_manifest_and_veritysetup_sa
                 basalt::manifest::Kind::Fifo => 'p',
                 _ => '?',
             };
-            (String::from_utf8(e.path.clone()).unwrap(), (kind, e.mode, e.uid, e.gid))
+            (
+                String::from_utf8(e.path.clone()).unwrap(),
+                (kind, e.mode, e.uid, e.gid),
+            )
         })
         .collect();
     assert!(expected.len() > 500, "{}", expected.len());
-    let missing: Vec<&String> = expected.keys().filter(|k| !listed.contains_key(*k)).collect();
-    let extra: Vec<&String> = listed.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    let missing: Vec<&String> = expected
+        .keys()
+        .filter(|k| !listed.contains_key(*k))
+        .collect();
+    let extra: Vec<&String> = listed
+        .keys()
+        .filter(|k| !expected.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     for (path, want) in &expected {
         assert_eq!(&listed[path], want, "{path}");
     }
@@ -311,7 +380,14 @@ fn the_disk_is_reproducible_and_its_root_is_what_the_manifest_and_veritysetup_sa
 fn mode_bits(text: &str) -> u32 {
     let b: Vec<char> = text.chars().collect();
     let mut mode = 0;
-    for (i, bit) in [(1, 0o400), (2, 0o200), (4, 0o40), (5, 0o20), (7, 0o4), (8, 0o2)] {
+    for (i, bit) in [
+        (1, 0o400),
+        (2, 0o200),
+        (4, 0o40),
+        (5, 0o20),
+        (7, 0o4),
+        (8, 0o2),
+    ] {
         if b[i] != '-' {
             mode |= bit;
         }
@@ -336,7 +412,9 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
     let Some(ovmf) = vm::debian_file(test, OVMF) else {
         return;
     };
-    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = built.inputs.dir.path();
     // The disk as a machine would have it (the built file stays as it is).
     let disk = dir.join("boot.raw");
@@ -367,8 +445,11 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
     // The console: the root verified block by block before it was mounted, the blank state
     // partition formatted, nothing failed.
     let text = vm.console_text();
-    assert!(text.contains("match root hash"), "no verification on the console");
-    assert!(text.contains("root filesystem verified and mounted read-only"));
+    assert!(
+        text.contains("match root hash"),
+        "no verification on the console"
+    );
+    assert!(text.contains("root filesystem mounted read-only from /dev/mapper/root (enforce)"));
     assert!(text.contains("formatting the blank partition /dev/vdb1 (GPT name state)"));
     assert!(!text.contains("ERROR"), "an error on the console");
     let cmdline = fs_err::read_to_string(built.file("disk.cmdline")).unwrap();
@@ -380,10 +461,17 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("/"))
         .unwrap();
-    assert!(root_line.starts_with("/dev/mapper/root / squashfs ro"), "{root_line}");
+    assert!(
+        root_line.starts_with("/dev/mapper/root / squashfs ro"),
+        "{root_line}"
+    );
     let write = root_sh(&vm, "echo x > /etc/basalt-probe");
     assert!(!write.status.success(), "{}", show(&write));
-    assert!(String::from_utf8_lossy(&write.stderr).contains("Read-only file system"), "{}", show(&write));
+    assert!(
+        String::from_utf8_lossy(&write.stderr).contains("Read-only file system"),
+        "{}",
+        show(&write)
+    );
     // Nothing but the state and ephemeral paths (and the kernel's own filesystems) is
     // writable.
     let writable: Vec<String> = mounts
@@ -391,14 +479,47 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let rw = f[3].split(',').any(|o| o == "rw");
-            let kernel_fs = ["proc", "sysfs", "devtmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "securityfs", "debugfs", "tracefs", "pstore", "bpf", "configfs", "fusectl", "hugetlbfs", "efivarfs", "binfmt_misc"].contains(&f[2]);
-            let under_kernel = ["/dev", "/proc", "/sys"].iter().any(|k| f[1] == *k || f[1].starts_with(&format!("{k}/")));
+            let kernel_fs = [
+                "proc",
+                "sysfs",
+                "devtmpfs",
+                "devpts",
+                "mqueue",
+                "cgroup",
+                "cgroup2",
+                "securityfs",
+                "debugfs",
+                "tracefs",
+                "pstore",
+                "bpf",
+                "configfs",
+                "fusectl",
+                "hugetlbfs",
+                "efivarfs",
+                "binfmt_misc",
+            ]
+            .contains(&f[2]);
+            let under_kernel = ["/dev", "/proc", "/sys"]
+                .iter()
+                .any(|k| f[1] == *k || f[1].starts_with(&format!("{k}/")));
             (rw && !kernel_fs && !under_kernel).then(|| format!("{} {}", f[1], f[2]))
         })
         .collect();
     for w in &writable {
         assert!(
-            ["/run tmpfs", "/tmp tmpfs", "/var/cache tmpfs", "/var/log tmpfs", "/var/tmp tmpfs", "/var/lib ext4"].contains(&w.as_str()),
+            [
+                // ephemeral
+                "/run tmpfs",
+                "/tmp tmpfs",
+                "/var/cache tmpfs",
+                "/var/log tmpfs",
+                "/var/tmp tmpfs",
+                // state
+                "/var/lib ext4",
+                // mutable: a writable copy of the image's file, in /run
+                "/etc/resolv.conf tmpfs",
+            ]
+            .contains(&w.as_str()),
             "{w} is writable: {mounts}"
         );
     }
@@ -416,11 +537,17 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
     );
     assert_eq!(verify.status.code(), Some(0), "{}", show(&verify));
     let inside = sh(&vm, "cat /etc/basalt/manifest");
-    assert_eq!(inside.as_bytes(), fs_err::read(built.file("manifest")).unwrap());
+    assert_eq!(
+        inside.as_bytes(),
+        fs_err::read(built.file("manifest")).unwrap()
+    );
 
     // A file on the state volume survives a reboot; one on an ephemeral path does not, and
     // the state volume is not formatted again.
-    let out = root_sh(&vm, "mkdir -p /var/lib/probe && echo kept > /var/lib/probe/state && echo gone > /tmp/ephemeral && sync");
+    let out = root_sh(
+        &vm,
+        "mkdir -p /var/lib/probe && echo kept > /var/lib/probe/state && echo gone > /tmp/ephemeral && sync",
+    );
     assert!(out.status.success(), "{}", show(&out));
     let _ = vm.ssh(key, "admin", "doas -n /sbin/reboot");
     vm.wait_for("Starting sshd", 2, BOOT);
@@ -429,7 +556,11 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
     let gone = vm.ssh(key, "admin", "cat /tmp/ephemeral");
     assert!(!gone.status.success(), "{}", show(&gone));
     let text = vm.console_text();
-    assert_eq!(text.matches("formatting the blank partition").count(), 1, "formatted twice");
+    assert_eq!(
+        text.matches("formatting the blank partition").count(),
+        1,
+        "formatted twice"
+    );
     assert!(text.contains("state volume LABEL=state (/dev/vdb1) mounted on /var/lib"));
 }
 
@@ -439,7 +570,9 @@ fn a_changed_root_partition_stops_the_boot_under_enforce() {
     let Some(built) = built(test, "enforce") else {
         return;
     };
-    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let disk = built.tampered();
     let console = built.inputs.dir.path().join("enforce-console.log");
     let cmdline = fs_err::read_to_string(built.file("disk.cmdline")).unwrap();
@@ -458,8 +591,14 @@ fn a_changed_root_partition_stops_the_boot_under_enforce() {
     vm.wait_for("BOOT STOPPED", 1, BOOT);
     std::thread::sleep(Duration::from_secs(5));
     let text = vm.console_text();
-    assert!(text.contains("is corrupted"), "the kernel did not report the verity error");
-    assert!(text.contains("VERIFICATION FAILED"), "no verification failure");
+    assert!(
+        text.contains("is corrupted"),
+        "the kernel did not report the verity error"
+    );
+    assert!(
+        text.contains("VERIFICATION FAILED"),
+        "no verification failure"
+    );
     assert!(text.contains("the root partition does not match its root hash"));
     assert!(!text.contains("OpenRC"), "the boot went on");
     assert!(!text.contains("Starting sshd"), "sshd started");
@@ -471,7 +610,9 @@ fn a_changed_root_partition_is_reported_and_the_boot_goes_on_under_warn() {
     let Some(built) = built(test, "warn") else {
         return;
     };
-    let _one = ONE_VM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let disk = built.tampered();
     let state = built.inputs.dir.path().join("warn-state.img");
     blank_state_disk(&state);
@@ -492,10 +633,20 @@ fn a_changed_root_partition_is_reported_and_the_boot_goes_on_under_warn() {
     vm.wait_for("Starting sshd", 1, BOOT);
     vm.wait_ssh(&built.inputs.ssh_key, "admin", Duration::from_secs(120));
     let text = vm.console_text();
-    assert!(text.contains("is corrupted"), "the kernel did not report the verity error");
+    assert!(
+        text.contains("is corrupted"),
+        "the kernel did not report the verity error"
+    );
     assert!(text.contains("WARNING"), "no warning");
     assert!(text.contains("the boot goes on"), "no warning");
-    let out = vm.ssh(&built.inputs.ssh_key, "admin", "cat /run/basalt/verity-failed");
+    let out = vm.ssh(
+        &built.inputs.ssh_key,
+        "admin",
+        "cat /run/basalt/verity-failed",
+    );
     assert!(out.status.success(), "{}", show(&out));
-    assert!(stdout(&out).contains("do not match root hash") || stdout(&out).contains("does not match root hash"));
+    assert!(
+        stdout(&out).contains("do not match root hash")
+            || stdout(&out).contains("does not match root hash")
+    );
 }

@@ -118,7 +118,11 @@ impl Plan {
             (true, None) => {
                 return Err(PlanError::Usage(format!(
                     "--emit {} needs the EFI stub to build on\n\nhint: pass `--efi-stub /usr/lib/systemd/boot/efi/linuxx64.efi.stub` (Debian's systemd-boot-efi)",
-                    if emit.contains(&Emit::Uki) { "uki" } else { "disk" }
+                    if emit.contains(&Emit::Uki) {
+                        "uki"
+                    } else {
+                        "disk"
+                    }
                 )));
             }
             (true, Some(path)) => {
@@ -171,7 +175,9 @@ impl Plan {
     /// The EFI stub (file name, bytes), when a UKI or a disk is written.
     #[must_use]
     pub fn stub(&self) -> Option<(&str, &[u8])> {
-        self.stub.as_ref().map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
+        self.stub
+            .as_ref()
+            .map(|(name, bytes)| (name.as_str(), bytes.as_slice()))
     }
 
     /// The files a kernel built elsewhere brings into the image (0644 root).
@@ -231,7 +237,11 @@ impl Plan {
         let initramfs = crate::initramfs::write(&built.tree, built.report.epoch, self.compression)
             .context("failed to write the initramfs")?;
         let cmdline = format!("{}\n", self.cmdline);
-        if let Some((stub_name, stub)) = self.stub.as_ref().filter(|_| self.emit.contains(&Emit::Uki)) {
+        if let Some((stub_name, stub)) = self
+            .stub
+            .as_ref()
+            .filter(|_| self.emit.contains(&Emit::Uki))
+        {
             let osrel = ["/usr/lib/os-release", "/etc/os-release"]
                 .iter()
                 .find_map(|p| built.tree.read_file(p))

@@ -118,6 +118,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     profile.boot.ram_root = plan.ram_root();
     // A disk's root is mounted by its initramfs: no root line either.
     profile.boot.verity_root = plan.disk();
+    if plan.disk() && !profile.filesystem.read_only_root {
+        progress.clear();
+        writeln!(
+            std::io::stderr(),
+            "error: --emit disk makes a read-only, verified root, but profile `{}` asks for a writable one (`[filesystem] read_only_root = false`)\n\nhint: keep what must change under `ephemeral` and `[[filesystem.state]]` paths and set `read_only_root = true`",
+            profile_path.display()
+        )?;
+        return Ok(ExitStatus::Error);
+    }
     let at_boot = profile.verify.at_boot != AtBoot::Off;
     if at_boot && sign_key.is_none() {
         progress.clear();
@@ -235,9 +244,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         },
         sign_key: secret,
         embed_manifest: at_boot,
-        disk: plan
-            .disk()
-            .then(crate::disk::squashfs::Options::default),
+        disk: plan.disk().then(crate::disk::squashfs::Options::default),
         kernel: kernel.as_ref().map(crate::kernel::Kernel::record),
     };
     let mut built = pipeline::finish(assembled, &outputs)?;

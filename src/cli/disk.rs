@@ -39,8 +39,12 @@ pub fn read_helper(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
         None => std::env::current_exe()
             .context("cannot find the running basalt to use as the disk's initramfs helper")?,
     };
-    let bytes = fs_err::read(&path)
-        .with_context(|| format!("failed to read the basalt for the disk's initramfs `{}`", path.display()))?;
+    let bytes = fs_err::read(&path).with_context(|| {
+        format!(
+            "failed to read the basalt for the disk's initramfs `{}`",
+            path.display()
+        )
+    })?;
     anyhow::ensure!(
         super::build::is_static_elf(&bytes),
         "`{}` is not a statically linked program, and the disk's initramfs has no C library for it\n\nhint: build one with `ci/build-static` and pass it with --verifier",
@@ -58,10 +62,8 @@ pub fn read_helper(path: Option<&Path>) -> anyhow::Result<Vec<u8>> {
 pub struct Outputs {
     /// `(file name, bytes)`.
     pub files: Vec<(String, Vec<u8>)>,
-    /// For the build report.
+    /// For the build report (with what went into the initramfs).
     pub report: disk::DiskReport,
-    /// What went into the initramfs.
-    pub contents: initramfs::Contents,
     /// Why no qcow2 was written, when it was not.
     pub qcow2_skipped: Option<String>,
 }
@@ -116,7 +118,7 @@ pub fn outputs(
         },
     )?;
     let made = disk::assemble(&root, &uki, &profile.image.arch, epoch)?;
-    let report = disk::DiskReport::new(&root, &made);
+    let report = disk::DiskReport::new(&root, &made, contents);
     drop(root);
 
     let mut files = Vec::new();
@@ -141,12 +143,14 @@ pub fn outputs(
     files.push((format!("{stem}.raw"), made.raw));
     files.push((format!("{stem}.disk.efi"), uki));
     files.push((format!("{stem}.disk.cpio.gz"), cpio));
-    files.push((format!("{stem}.disk.cmdline"), format!("{cmdline}\n").into_bytes()));
+    files.push((
+        format!("{stem}.disk.cmdline"),
+        format!("{cmdline}\n").into_bytes(),
+    ));
     files.push((format!("{stem}.vmlinuz"), kernel.image.clone()));
     Ok(Outputs {
         files,
         report,
-        contents,
         qcow2_skipped,
     })
 }
@@ -191,14 +195,18 @@ fn initramfs_config(profile: &Profile, built: &Built) -> initramfs::Config {
         .mutable
         .iter()
         .filter(|p| {
-            ![crate::pipeline::EMBEDDED_MANIFEST, crate::pipeline::EMBEDDED_SIGNATURE]
-                .contains(&p.as_str())
+            ![
+                crate::pipeline::EMBEDDED_MANIFEST,
+                crate::pipeline::EMBEDDED_SIGNATURE,
+            ]
+            .contains(&p.as_str())
         })
         .cloned()
         .collect();
     initramfs::Config {
         mode,
-        modules: profile.boot.modules.clone(),
+        modules: Vec::new(),
+        optional_modules: profile.boot.modules.clone(),
         state,
         ephemeral,
         mutable,

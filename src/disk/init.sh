@@ -39,7 +39,8 @@ mode=enforce
 while read -r kind a rest; do
 	case "$kind" in
 	mode) mode="$a" ;;
-	module) modprobe "$a" || say "module $a did not load" ;;
+	module) modprobe "$a" || say "ERROR: module $a did not load" ;;
+	try-module) modprobe "$a" 2>/dev/null ;;
 	esac
 done </etc/basalt/disk.conf
 
@@ -52,7 +53,7 @@ case $? in
 esac
 mount -t squashfs -o ro /dev/mapper/root /newroot ||
 	halt_boot "cannot mount the verified root filesystem"
-say "root filesystem verified and mounted read-only"
+say "root filesystem mounted read-only from /dev/mapper/root ($mode)"
 
 # The image's own mkfs runs inside the new root, which needs the kernel's filesystems.
 for fs in dev proc sys; do

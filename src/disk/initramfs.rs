@@ -136,8 +136,13 @@ pub struct EphemeralMount {
 pub struct Config {
     /// What a verity mismatch does.
     pub mode: VerityMode,
-    /// Modules to load, in order (dependencies are loaded by `modprobe`).
+    /// Modules to load, in order (dependencies are loaded by `modprobe`); a failure is said
+    /// on the console. [`build`] sets this to the storage, device-mapper and filesystem
+    /// modules the kernel has.
     pub modules: Vec<String>,
+    /// Modules loaded quietly when the kernel has them: given, the profile's own (a storage
+    /// driver the defaults lack); after [`build`], also the optional defaults.
+    pub optional_modules: Vec<String>,
     /// State volumes, by path.
     pub state: Vec<StateMount>,
     /// Ephemeral paths, by path.
@@ -159,6 +164,9 @@ impl Config {
         let _ = writeln!(out, "mode {}", self.mode.as_str());
         for module in &self.modules {
             let _ = writeln!(out, "module {module}");
+        }
+        for module in &self.optional_modules {
+            let _ = writeln!(out, "try-module {module}");
         }
         for e in &self.ephemeral {
             let _ = writeln!(
@@ -263,8 +271,9 @@ pub fn kernel_version(image: &ImageTree) -> Result<String, Error> {
 
 /// Builds the initramfs tree for booting the disk of `image`.
 ///
-/// `config.modules` are the profile's own modules (loaded, when the kernel has them, after the
-/// storage, device-mapper and filesystem ones); `helper` is the statically linked basalt; `manifest` the signed
+/// `config.modules` are more modules the disk needs (an error when the kernel has neither
+/// them nor their built-in form), `config.optional_modules` the profile's own (loaded when
+/// the kernel has them), both after the storage, device-mapper and filesystem ones; `helper` is the statically linked basalt; `manifest` the signed
 /// manifest and its signature, when the image verifies itself at boot.
 ///
 /// # Errors
@@ -368,9 +377,12 @@ pub fn build(
         }
         wanted.push((s.fstype.replace('-', "_"), true));
     }
+    for name in &config.modules {
+        wanted.push((name.replace('-', "_"), true));
+    }
     // The profile's own modules: loaded early too when the kernel has them (a storage
     // driver the defaults lack); the image's own boot loads them again in any case.
-    for name in &config.modules {
+    for name in &config.optional_modules {
         wanted.push((name.replace('-', "_"), false));
     }
     let mut files: BTreeSet<String> = BTreeSet::new();
@@ -436,9 +448,18 @@ pub fn build(
 
     let mut config = config.clone();
     config.modules = Vec::new();
-    for (name, _) in &wanted {
-        if deps.contains_key(name) && !config.modules.contains(name) {
+    config.optional_modules = Vec::new();
+    for (name, required) in &wanted {
+        if !deps.contains_key(name)
+            || config.modules.contains(name)
+            || config.optional_modules.contains(name)
+        {
+            continue;
+        }
+        if *required {
             config.modules.push(name.clone());
+        } else {
+            config.optional_modules.push(name.clone());
         }
     }
     config.manifest = manifest.is_some();
@@ -715,6 +736,7 @@ mod tests {
         let config = Config {
             mode: VerityMode::Enforce,
             modules: vec!["virtio_blk".into(), "dm_verity".into()],
+            optional_modules: vec!["nvme".into()],
             state: vec![StateMount {
                 path: "/var/lib".into(),
                 device: "LABEL=state".into(),
@@ -733,7 +755,7 @@ mod tests {
         assert_eq!(
             config.render(),
             "# Settings of basalt's disk initramfs; read by /init.\n\
-             mode enforce\nmodule virtio_blk\nmodule dm_verity\n\
+             mode enforce\nmodule virtio_blk\nmodule dm_verity\ntry-module nvme\n\
              ephemeral /tmp 1777 0 0\n\
              state /var/lib LABEL=state ext4 defaults,nodev\n\
              mutable /etc/resolv.conf\n\

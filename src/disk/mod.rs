@@ -168,13 +168,16 @@ pub struct DiskReport {
     pub disk_guid: String,
     /// The partitions.
     pub partitions: Vec<PartitionReport>,
+    /// What the UKI's initramfs holds.
+    pub initramfs: initramfs::Contents,
 }
 
 impl DiskReport {
-    /// The report of a disk made from `root`.
+    /// The report of a disk made from `root`, whose initramfs holds `contents`.
     #[must_use]
-    pub fn new(root: &Root, disk: &Disk) -> Self {
+    pub fn new(root: &Root, disk: &Disk, contents: initramfs::Contents) -> Self {
         DiskReport {
+            initramfs: contents,
             root_hash: root.root_hash_hex(),
             salt: hex::encode(root.hash_tree.salt),
             verity_uuid: root.hash_tree.uuid_text(),
