@@ -650,3 +650,88 @@ fn the_init_script_is_valid_shell() {
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
 }
+
+#[test]
+fn a_disk_needs_a_kernel_a_stub_a_read_only_root_and_a_static_device_mapper_helper() {
+    let bin = env!("CARGO_BIN_EXE_basalt");
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let out_dir = dir.path().join("out");
+    let run = |profile: &Path, args: &[&str]| {
+        Command::new(bin)
+            .arg("build")
+            .arg(profile)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = run(&minimal, &["--emit", "disk"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("--emit disk needs a kernel"),
+        "{}",
+        show(&out)
+    );
+    let vmlinuz = dir.path().join("vmlinuz");
+    fs_err::write(&vmlinuz, b"not a kernel").unwrap();
+    let vmlinuz = vmlinuz.display().to_string();
+    let out = run(&minimal, &["--kernel", &vmlinuz, "--emit", "disk"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("--emit disk needs the EFI stub"),
+        "{}",
+        show(&out)
+    );
+
+    // With a real kernel and stub: the root must be read-only, and the helper static with
+    // device-mapper support; all said before anything is fetched.
+    let Some(kernel) = support::vm::test_kernel(
+        "a_disk_needs_a_kernel_a_stub_a_read_only_root_and_a_static_device_mapper_helper",
+    ) else {
+        return;
+    };
+    let stub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+    let kernel_args = [
+        "--kernel",
+        kernel.vmlinuz.to_str().unwrap(),
+        "--kernel-modules",
+        kernel.modules.to_str().unwrap(),
+        "--emit",
+        "disk",
+        "--efi-stub",
+        stub,
+    ];
+    let writable = dir.path().join("writable.toml");
+    fs_err::write(
+        &writable,
+        fs_err::read_to_string(&minimal)
+            .unwrap()
+            .replace("read_only_root = true", "read_only_root = false"),
+    )
+    .unwrap();
+    let out = run(&writable, &kernel_args);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("read_only_root = false"),
+        "{}",
+        show(&out)
+    );
+    // This test's basalt is dynamically linked, and without device-mapper support.
+    let mut args = kernel_args.to_vec();
+    args.extend(["--verifier", bin]);
+    let out = run(&minimal, &args);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("not a statically linked program"),
+        "{}",
+        show(&out)
+    );
+    assert!(stderr(&out).contains("ci/build-static"), "{}", show(&out));
+    assert!(!out_dir.exists());
+    assert!(!basalt::cli::disk::supports_device_mapper(
+        &fs_err::read(bin).unwrap()
+    ));
+}

@@ -529,6 +529,9 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
         assert!(!out.status.success(), "{dir} is writable: {}", show(&out));
     }
 
+    // The mutable resolver file took DHCP's name server, on the read-only root.
+    assert!(sh(&vm, "cat /etc/resolv.conf").contains("nameserver 10.0.2.3"));
+
     // basalt verify / inside is clean against the signed manifest the UKI brought.
     let verify = vm.ssh(
         key,

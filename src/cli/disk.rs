@@ -213,3 +213,20 @@ fn initramfs_config(profile: &Profile, built: &Built) -> initramfs::Config {
         manifest: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_device_mapper_marker_is_found_whole_only() {
+        let marker = DM_MARKER_HALVES.concat();
+        assert!(supports_device_mapper(
+            &[&b"\x7fELF.."[..], &marker, b"tail"].concat()
+        ));
+        assert!(!supports_device_mapper(DM_MARKER_HALVES[0]));
+        assert!(!supports_device_mapper(b""));
+        #[cfg(feature = "dm")]
+        assert_eq!(marker, crate::disk::setup::dm::MARKER);
+    }
+}

@@ -182,6 +182,9 @@ impl Config {
                 s.path, s.device, s.fstype, s.options
             );
         }
+        for path in &self.mutable {
+            let _ = writeln!(out, "mutable {path}");
+        }
         if self.manifest {
             let _ = writeln!(out, "manifest /{MANIFEST_PATH} /{SIGNATURE_PATH}");
         }
