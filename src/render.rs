@@ -205,10 +205,8 @@ const BUILTINS: &[Builtin] = &[
     builtin!("etc/syslog-ng/syslog-ng.conf", 0o640, |p| p
         .logging
         .is_some()),
-    builtin!("etc/udhcpc/udhcpc.conf", 0o644, |p| p
-        .network
-        .static_resolver()
-        && p.network.uses_dhcp()),
+    builtin!("etc/udhcpc/udhcpc.conf", 0o644, |p| p.network.uses_dhcp()
+        && (p.network.static_resolver() || p.boot.verity_root)),
 ];
 
 /// Whether the image gets `/etc/network/interfaces`: `[network]` is written, or the

@@ -614,6 +614,7 @@ fn the_disk_initramfs_takes_busybox_musl_and_the_modules_it_needs() {
         conf.contains("\nstate /var/lib LABEL=state ext4 defaults,nodev,nosuid\n"),
         "{conf}"
     );
+    assert!(conf.contains("\nmutable /etc/resolv.conf\n"), "{conf}");
     assert!(
         conf.contains("\nmanifest /etc/basalt/manifest /etc/basalt/manifest.minisig\n"),
         "{conf}"

@@ -217,6 +217,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         let applied = crate::effects::openrc_run_links(&mut assembled.tree)?;
         assembled.effects.extend(applied);
     }
+    if plan.disk() {
+        let dhcp_resolver = profile.network.uses_dhcp() && !profile.network.static_resolver();
+        let applied = crate::disk::read_only_root_links(&mut assembled.tree, dhcp_resolver)
+            .context("failed to prepare the read-only root")?;
+        assembled.effects.extend(applied);
+    }
     let kernel = plan
         .kernel(&profile, &mut assembled)
         .with_context(|| format!("failed to take the kernel of `{}`", profile.image.name))?;

@@ -122,7 +122,7 @@ while read -r kind a b c d; do
 	ephemeral) ephemeral "$a" "$b" "$c" "$d" ;;
 	mutable)
 		# A file that may change on the read-only root: a writable copy bound over it.
-		if [ -f "/newroot$a" ]; then
+		if [ -f "/newroot$a" ] && [ ! -L "/newroot$a" ]; then
 			mkdir -p "/run/basalt/mutable${a%/*}"
 			cp -p "/newroot$a" "/run/basalt/mutable$a" &&
 				mount --bind "/run/basalt/mutable$a" "/newroot$a" ||

@@ -96,6 +96,28 @@ impl Root {
     }
 }
 
+/// What a disk's read-only root needs that a writable one does without: `/etc/resolv.conf`
+/// as a link to `/run/resolv.conf`, where DHCP writes the name servers (the profile's
+/// `udhcpc.conf` says so), when the image has no resolver file of its own. Returns what was
+/// done, for the build report.
+///
+/// # Errors
+/// When the link cannot be placed (`/etc` is not a directory).
+pub fn read_only_root_links(
+    tree: &mut ImageTree,
+    dhcp_resolver: bool,
+) -> Result<Vec<crate::effects::Applied>, crate::tree::Error> {
+    let resolv = crate::tree::ImagePath::new(b"etc/resolv.conf")?;
+    if !dhcp_resolver || tree.get(&resolv).is_some() {
+        return Ok(Vec::new());
+    }
+    tree.insert(resolv, crate::tree::Node::symlink(&b"/run/resolv.conf"[..]))?;
+    Ok(vec![crate::effects::Applied {
+        effect: "read-only root".to_owned(),
+        detail: "/etc/resolv.conf -> /run/resolv.conf (written by DHCP)".to_owned(),
+    }])
+}
+
 /// A 32-byte value derived from `input` for one purpose.
 #[must_use]
 pub fn derive(purpose: &str, input: &[u8]) -> [u8; 32] {
