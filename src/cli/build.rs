@@ -116,6 +116,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
     // A root in memory has no root line in its fstab.
     profile.boot.ram_root = plan.ram_root();
+    if kernel_path.is_some() && kernel_modules.is_none() {
+        progress.warn(
+            "--kernel without --kernel-modules: the image gets no kernel modules, so only what is built into the kernel works (disks, network)",
+        );
+    }
     let at_boot = profile.verify.at_boot != AtBoot::Off;
     if at_boot && sign_key.is_none() {
         progress.clear();
