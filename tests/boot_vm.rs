@@ -229,7 +229,7 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
         },
         &[&state],
         &console,
-        true,
+        false,
     );
     vm.wait_for("Starting sshd", 1, BOOT);
     vm.wait_ssh(&built.ssh_key, "admin", Duration::from_secs(120));
@@ -288,10 +288,10 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
         }
     }
 
-    // The network: eth0 by DHCP from QEMU's user network (address and default route; the
-    // restricted network offers no name server), chronyd.
+    // The network: eth0 by DHCP from QEMU's user network (a restricted one offers an address,
+    // no router and no name server), chronyd.
+    assert!(text.contains("udhcpc: lease of 10.0.2.15 obtained from 10.0.2.2"));
     assert!(sh("ip -4 addr show dev eth0").contains("inet 10.0.2.15/24"));
-    assert!(sh("ip -4 route").contains("default via 10.0.2.2 dev eth0"));
     assert_eq!(sh("hostname").trim(), "minimal");
     sh("pidof chronyd");
     assert!(sh("cat /etc/network/interfaces").contains("use dhcp"));
@@ -360,8 +360,25 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
             .any(|l| l.split_whitespace().nth(1) == Some("/"))
     );
     let host_key = sh("cat /var/lib/ssh/etc/ssh/ssh_host_ed25519_key.pub");
+
+    // Reboot: the guest shuts down cleanly (QEMU runs with -no-reboot, so this is a power
+    // cycle) and the same disks boot again.
     let _ = vm.ssh(key, "admin", "doas -n /sbin/reboot");
-    vm.wait_for("Starting sshd", 2, BOOT);
+    vm.wait_exit(Duration::from_secs(180));
+    assert!(vm.console_text().contains("Unmounting /var/lib"));
+    drop(vm);
+    let console = built.dir.path().join("console-after-reboot.log");
+    let mut vm = Vm::start(
+        test,
+        &Firmware::Uefi {
+            ovmf: &ovmf,
+            esp: &esp,
+        },
+        &[&state],
+        &console,
+        false,
+    );
+    vm.wait_for("Starting sshd", 1, BOOT);
     vm.wait_ssh(key, "admin", Duration::from_secs(120));
     let again = vm.ssh(
         key,
@@ -369,11 +386,8 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
         "cat /var/lib/ssh/etc/ssh/ssh_host_ed25519_key.pub",
     );
     assert_eq!(stdout(&again), host_key, "{}", show(&again));
-    assert_eq!(
-        vm.console_text()
-            .matches("generating new host keys")
-            .count(),
-        1,
+    assert!(
+        !vm.console_text().contains("generating new host keys"),
         "host keys were made again after the reboot"
     );
 }

@@ -116,7 +116,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
     };
     // A root in memory has no root line in its fstab.
     profile.boot.ram_root = plan.ram_root();
-    // A disk's root is mounted by its initramfs: no root line either.
+    // A disk's root is mounted by its initramfs; its fstab line only keeps it read-only.
     profile.boot.verity_root = plan.disk();
     if plan.disk() && !profile.filesystem.read_only_root {
         progress.clear();
@@ -126,6 +126,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             profile_path.display()
         )?;
         return Ok(ExitStatus::Error);
+    }
+    if kernel_path.is_some() && kernel_modules.is_none() {
+        progress.warn(
+            "--kernel without --kernel-modules: the image gets no kernel modules, so only what is built into the kernel works (disks, network)",
+        );
     }
     let at_boot = profile.verify.at_boot != AtBoot::Off;
     if at_boot && sign_key.is_none() {

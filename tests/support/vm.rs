@@ -320,6 +320,23 @@ impl Vm {
         }
     }
 
+    /// Waits for QEMU to exit (the guest powered off, or rebooted under `-no-reboot`).
+    pub fn wait_exit(&mut self, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                eprintln!("{}: QEMU exited after {:.0?}", self.name, start.elapsed());
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{}: QEMU still runs after {timeout:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// Runs `command` over SSH as `user` with `key`; `BatchMode`, no host key checks, a
     /// connect timeout, and only the given key.
     pub fn ssh(&self, key: &Path, user: &str, command: &str) -> Output {
