@@ -17,6 +17,7 @@ pub type Body = fn(&[u8]);
 pub const TARGETS: &[(&str, Body)] = &[
     ("audit_config", audit_config),
     ("audit_image", audit_image),
+    ("boot_inputs", boot_inputs),
     ("index", index),
     ("installed", installed),
     ("manifest", manifest),
@@ -78,6 +79,30 @@ pub fn audit_image(bytes: &[u8]) {
         let _ = audit(&fs, &AuditPolicy::default(), 0);
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// What a bootable build reads from outside: kernel modules (`.modinfo` of an ELF, gzip
+/// inflated), boot images (the setup header's version), EFI stubs (PE headers) and CA
+/// certificates (PEM, DER subject names): no panic, whatever the bytes.
+pub fn boot_inputs(bytes: &[u8]) {
+    use basalt::build::{certs, kernel, uki};
+    let _ = kernel::modinfo("fuzz.ko", bytes);
+    let _ = kernel::modinfo("fuzz.ko.gz", bytes);
+    let _ = kernel::bzimage_version("vmlinuz", bytes);
+    let _ = kernel::parse_builtin(&String::from_utf8_lossy(bytes));
+    let sections = uki::Sections {
+        osrel: b"ID=alpine\n".to_vec(),
+        cmdline: b"console=ttyS0".to_vec(),
+        uname: b"6.1.0".to_vec(),
+        initrd: vec![0; 16],
+        linux: vec![0; 16],
+    };
+    let _ = uki::build("stub", bytes, &sections);
+    let _ = uki::sections(bytes);
+    let _ = certs::subject_hash(bytes);
+    for der in certs::pem_certificates(bytes) {
+        let _ = certs::subject_hash(&der);
+    }
 }
 
 fn small_limits() -> basalt::apk::Limits {

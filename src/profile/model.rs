@@ -78,6 +78,10 @@ pub struct Profile {
     /// profile; what is accepted the audit of a host still reports.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub accept: BTreeMap<String, String>,
+    /// `[network]`: interfaces, host name, resolver.
+    pub network: super::host::Network,
+    /// `[boot]`: the kernel, its command line and the modules loaded at boot.
+    pub boot: super::host::Boot,
 }
 
 /// `[image]`.

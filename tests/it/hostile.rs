@@ -1007,6 +1007,16 @@ fn a_non_utf8_signature_is_a_bad_signature_and_revocation_comments_are_comments(
 // 2. A user's home is a new directory of its own; the audit finds system directories owned
 //    by users.
 
+/// The number of the first line of the file `path` that starts with `start`.
+fn line_of(path: &Path, start: &str) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with(start))
+        .unwrap()
+        + 1
+}
+
 fn profile_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let path = dir.join(name);
     write(&path, &edit(minimal_profile()));
@@ -1022,10 +1032,11 @@ fn a_home_is_never_a_system_or_package_directory() {
         });
         let run = basalt(&["profile", "check", s(&profile)]);
         assert_eq!(run.code, 2, "{home}: {run:?}");
+        let line = line_of(&profile, "home = ");
         assert_eq!(
             run.stderr,
             format!(
-                "error: {}:28:8: home `{home}` of user `admin` is not below `/home` or a state path\n   |\n28 | home = \"{home}\"\n   |        {}\n\nhint: a home is a new directory the user owns: use the default `/home/admin`, or a directory below a [[filesystem.state]] path\n",
+                "error: {}:{line}:8: home `{home}` of user `admin` is not below `/home` or a state path\n   |\n{line} | home = \"{home}\"\n   |        {}\n\nhint: a home is a new directory the user owns: use the default `/home/admin`, or a directory below a [[filesystem.state]] path\n",
                 profile.display(),
                 "^".repeat(home.len() + 2)
             )
@@ -1417,10 +1428,11 @@ fn an_invalid_uid_is_not_reported_as_a_missing_user() {
     });
     let run = basalt(&["profile", "check", s(&profile)]);
     assert_eq!(run.code, 2);
+    let line = line_of(&profile, "uid = 70000");
     assert_eq!(
         run.stderr,
         format!(
-            "error: {}:27:7: uid 70000 is out of range (expected 1 to 65533)\n   |\n27 | uid = 70000\n   |       ^^^^^\n",
+            "error: {}:{line}:7: uid 70000 is out of range (expected 1 to 65533)\n   |\n{line} | uid = 70000\n   |       ^^^^^\n",
             profile.display()
         )
     );

@@ -32,25 +32,21 @@ pub fn has_interpreter(bin: &Path) -> bool {
         })
 }
 
-/// A statically linked basalt: `$BASALT_STATIC_BIN`, or what `ci/build-static` left in
-/// `target/` (built here when `BASALT_REQUIRE_SHARED_DATA=1`). `None`, after a visible skip
-/// message, otherwise.
+/// A statically linked basalt: `$BASALT_STATIC_BIN`; or, when `BASALT_REQUIRE_SHARED_DATA=1`,
+/// what `ci/build-static` builds now (cargo rebuilds it when the sources changed, so a test
+/// never embeds a stale binary); else what `ci/build-static` left in `target/`. `None`, after
+/// a visible skip message, otherwise.
 pub fn static_basalt(test: &str) -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("BASALT_STATIC_BIN") {
         return Some(PathBuf::from(bin));
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        root.join("target/x86_64-unknown-linux-musl/release/basalt"),
-        root.join("target/x86_64-unknown-linux-gnu/release/basalt"),
-    ];
-    if let Some(found) = candidates
-        .iter()
-        .find(|p| p.is_file() && !has_interpreter(p))
-    {
-        return Some(found.clone());
-    }
     if std::env::var("BASALT_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1") {
+        // One build at a time: tests that need the binary run in parallel.
+        static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = BUILD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = Command::new("bash")
             .arg(root.join("ci/build-static"))
             .output()
@@ -66,6 +62,16 @@ pub fn static_basalt(test: &str) -> Option<PathBuf> {
         } else {
             root.join(path)
         });
+    }
+    let candidates = [
+        root.join("target/x86_64-unknown-linux-musl/release/basalt"),
+        root.join("target/x86_64-unknown-linux-gnu/release/basalt"),
+    ];
+    if let Some(found) = candidates
+        .iter()
+        .find(|p| p.is_file() && !has_interpreter(p))
+    {
+        return Some(found.clone());
     }
     eprintln!("SKIPPED {test}: no static basalt (run ci/build-static, or set BASALT_STATIC_BIN)");
     None

@@ -455,6 +455,9 @@ checks! {
     SystemDirOwner = "system-dir-owner", Immutability, Access, High, [],
         "a system directory is owned by, or writable through the group of, an account that is not a system account (uid or gid 1000 and above)",
         "chown the directory to root:root (or the owner its package declares) and remove group write; give the account a home below /home.";
+    StateVolumeMissing = "state-volume-missing", Immutability, Immutability, High, [],
+        "a state volume is not mounted where /etc/fstab puts it, so what is written there does not survive a reboot (a live host only)",
+        "Attach the volume /etc/fstab names (its LABEL= or UUID=) and reboot; until then nothing written below its path is kept.";
     WorldWritable = "world-writable", Immutability, Immutability, Medium, [],
         "a file or directory outside the temporary paths is world-writable",
         "Remove the write permission for others (chmod o-w PATH).";

@@ -41,6 +41,10 @@ pub struct AuditPolicy {
     pub audit_watches: Vec<String>,
     /// Paths the profile mounts from state volumes of their own (`[[filesystem.state]]`).
     pub state_paths: Vec<String>,
+    /// Whether the root is the image unpacked into memory from the initramfs (a build with
+    /// `--emit initramfs`): writable, but nothing written to it survives a reboot, so an
+    /// `/etc/fstab` without a line for `/` is what such a host has.
+    pub ram_root: bool,
     /// The packages the repositories offer now (from their signed indexes), to tell whether
     /// the Docker engine is up to date; `None` when no repository was given.
     pub repository_packages: Option<Vec<crate::posture::outdated::Available>>,
@@ -80,6 +84,7 @@ impl Default for AuditPolicy {
                 .collect(),
             audit_watches: Vec::new(),
             state_paths: Vec::new(),
+            ram_root: false,
             repository_packages: None,
         }
     }
@@ -154,6 +159,7 @@ impl AuditPolicy {
             .filter(|s| s.device.is_some())
             .map(|s| s.path.clone())
             .collect();
+        p.ram_root = profile.boot.ram_root && !profile.boot.verity_root;
         if let Some(audit) = &profile.audit {
             p.audit_watches = audit.watches.iter().map(|w| w.path.clone()).collect();
         }

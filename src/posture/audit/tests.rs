@@ -370,7 +370,7 @@ fn the_hardened_host_passes_every_check() {
     assert_eq!(report.release.as_deref(), Some("3.22.2"));
     assert!(report.image);
     // What did not run: the profile-only checks; what only a live host has (the sockets,
-    // swarm state); what the host does not use (AppArmor, SELinux, TLS, registry
+    // swarm state, the mount table); what the host does not use (AppArmor, SELinux, TLS, registry
     // certificates, systemd units, optional files); and 1.2.2 without a repository.
     let skipped: BTreeSet<(CheckId, Option<&str>, Option<&str>)> = report
         .skipped
@@ -405,6 +405,7 @@ fn the_hardened_host_passes_every_check() {
             "/usr/bin/containerd-shim-runc-v2",
         ),
         live(CheckId::DockerFileOwner, "3.7", "/etc/docker/certs.d"),
+        (CheckId::StateVolumeMissing, None, Some("/proc/self/mounts")),
         (CheckId::ContainerApparmor, Some("5.2"), None),
         (CheckId::ContainerSelinux, Some("5.3"), None),
         (
@@ -420,7 +421,7 @@ fn the_hardened_host_passes_every_check() {
         .iter()
         .filter(|s| s.reason.starts_with("only a live host can answer"))
         .collect();
-    assert_eq!(live_only.len(), 5, "{live_only:#?}");
+    assert_eq!(live_only.len(), 6, "{live_only:#?}");
     assert!(!report.fails(Severity::Low));
 }
 
@@ -1034,6 +1035,29 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
         (&[CheckId::WorldWritable], |h| {
             h.mode("/etc/doas.conf", 0o646);
         }),
+        // A live host (a mount table) whose state volume is absent, then stood in for.
+        (&[CheckId::StateVolumeMissing], |h| {
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n",
+            );
+        }),
+        (&[CheckId::StateVolumeMissing], |h| {
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /var/lib tmpfs rw 0 0\n",
+            );
+        }),
         (&[CheckId::SetuidBinary], |h| {
             h.file("/usr/bin/su", "elf").mode("/usr/bin/su", 0o4755);
         }),
@@ -1569,4 +1593,30 @@ fn a_profile_becomes_the_expectations() {
     assert!(p.userns_remap);
     assert!(p.temporary_paths.contains(&"/var/log".to_owned()));
     assert!(p.audit_watches.contains(&"/usr/bin/docker".to_owned()));
+}
+
+#[test]
+fn a_root_in_memory_needs_no_fstab_line_for_root() {
+    let mut host = Host::hardened();
+    host.edit("/etc/fstab", "/dev/sda1 / ext4 ro,noatime 0 1\n", "");
+    let ids = |r: &Report| -> Vec<CheckId> {
+        r.findings
+            .iter()
+            .map(|f| f.check)
+            .filter(|c| *c == CheckId::RootNotReadonly)
+            .collect()
+    };
+    // On a disk, a root without a line is mounted read-write.
+    assert_eq!(ids(&host.audit()), [CheckId::RootNotReadonly]);
+    // Unpacked into memory from the initramfs, nothing written to it survives a reboot.
+    let mut ram = policy();
+    ram.ram_root = true;
+    assert_eq!(ids(&host.audit_with(&ram, NOW)), []);
+    // A line that mounts it read-write is still a finding.
+    host.edit(
+        "/etc/fstab",
+        "tmpfs /tmp",
+        "/dev/sda1 / ext4 rw 0 1\ntmpfs /tmp",
+    );
+    assert_eq!(ids(&host.audit_with(&ram, NOW)), [CheckId::RootNotReadonly]);
 }
