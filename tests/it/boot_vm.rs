@@ -91,7 +91,7 @@ fn build(test: &str, mode: &str) -> Option<Built> {
         "install = [\"alpine-base\", \"openssh-server\", \"chrony\", \"doas\"]",
     );
     text.push_str(&format!(
-        "\n[verify]\nat_boot = \"{mode}\"\n\n[files]\nextra = [{{ path = \"/etc/doas.d/basalt.conf\", source = \"doas.conf\", mode = \"0600\" }}]\n"
+        "\n[verify]\nat_boot = \"{mode}\"\n\n[files]\nextra = [{{ path = \"/etc/doas.d/basalt.conf\", source = \"doas.conf\", mode = \"0600\" }}]\n\n[accept]\n\"privilege-rule\" = \"the tests run basalt as root over SSH\"\n\"privilege-nopass\" = \"the tests run basalt as root over SSH, without a terminal\"\n"
     ));
     fs_err::write(
         dir.path().join("doas.conf"),

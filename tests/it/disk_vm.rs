@@ -108,7 +108,7 @@ fn inputs(test: &str, mode: &str) -> Option<Inputs> {
         "install = [\"alpine-base\", \"openssh-server\", \"chrony\", \"doas\", \"e2fsprogs\"]",
     );
     text.push_str(&format!(
-        "\n[verify]\nat_boot = \"{mode}\"\n\n[files]\nextra = [{{ path = \"/etc/doas.d/basalt.conf\", source = \"doas.conf\", mode = \"0600\" }}]\n"
+        "\n[verify]\nat_boot = \"{mode}\"\n\n[files]\nextra = [{{ path = \"/etc/doas.d/basalt.conf\", source = \"doas.conf\", mode = \"0600\" }}]\n\n[accept]\n\"privilege-rule\" = \"the tests run basalt as root over SSH\"\n\"privilege-nopass\" = \"the tests run basalt as root over SSH, without a terminal\"\n"
     ));
     fs_err::write(
         dir.path().join("doas.conf"),
