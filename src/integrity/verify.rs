@@ -508,6 +508,15 @@ where
             if expected_here || policy.is_inside_free_area(path) {
                 continue;
             }
+            // A file mounted over a mutable file changes only what a mutable path may change,
+            // its content (the file it shows is compared as the path's entry): the disk's
+            // initramfs puts the signed manifest over its placeholder so.
+            if mount.listed == Some("file")
+                && !mount.hidden
+                && policy.mutable.iter().any(|m| m.as_bytes() == path)
+            {
+                continue;
+            }
             let actual = match (mount.listed, mount.hidden) {
                 (_, true) => "dir with another filesystem mounted over its content".to_owned(),
                 (Some("dir") | None, false) => {

@@ -655,15 +655,19 @@ fn a_bind_mount_over_a_listed_directory_is_found() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = small_root(dir.path());
-    let manifest = manifest_of(&root, dir.path(), &[]);
+    write(&root.join("etc/signed"), "placeholder\n");
+    let manifest = manifest_of(&root, dir.path(), &["/etc/signed"]);
     // An exact copy of /etc/sub from the writable state area mounted over it (the same
     // filesystem: the same device), a file mounted over a listed file, and the ephemeral
-    // /tmp mounted as it should be.
+    // /tmp mounted as it should be; a file mounted over the mutable /etc/signed (content
+    // only: the same mode and owner) is what a mutable path allows.
     let copy = root.join("var/lib/docker/sub");
     std::fs::create_dir(&copy).unwrap();
     std::fs::copy(root.join("etc/sub/a"), copy.join("a")).unwrap();
+    write(&root.join("var/lib/docker/signed"), "the real content\n");
     let script = "mount --bind \"$1/var/lib/docker/sub\" \"$1/etc/sub\" \
         && mount --bind \"$1/var/lib/docker/sub/a\" \"$1/usr/bin/tool\" \
+        && mount --bind \"$1/var/lib/docker/signed\" \"$1/etc/signed\" \
         && mount --bind \"$1/var/lib/docker\" \"$1/tmp\" \
         && exec \"$2\" verify --no-signature --format json --manifest \"$3\" \"$1\"";
     let mut command = Command::new("unshare");
