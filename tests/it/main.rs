@@ -22,6 +22,7 @@ mod build_vs_apk;
 mod ci_recipes;
 mod cli_help;
 mod cli_profile;
+mod default_profiles;
 mod diff;
 mod fleet_ansible;
 mod hostile_image;

@@ -168,7 +168,10 @@ fn offline_profile_is_the_minimal_host_without_its_firewall() {
         .enabled()
         .filter(|(_, s)| *s != "nftables")
         .collect();
-    assert_eq!(offline.services.enabled().collect::<Vec<_>>(), without_firewall);
+    assert_eq!(
+        offline.services.enabled().collect::<Vec<_>>(),
+        without_firewall
+    );
 }
 
 #[test]
