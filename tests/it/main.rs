@@ -36,6 +36,7 @@ mod manifest_formats;
 mod outdated;
 mod profile;
 mod profile_build;
+mod readme;
 mod render;
 mod repo;
 mod resolve_vs_apk;
