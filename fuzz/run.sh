@@ -56,6 +56,17 @@ seed() {
     profile_parse)
         cp ../profiles/*.toml "$dir/"
         ;;
+    boot_inputs)
+        local kernel="${BASALT_TEST_KERNEL:-$HOME/.cache/basalt-test/kernel/root}"
+        for ko in "$kernel"/lib/modules/*/kernel/fs/ext4/ext4.ko "$kernel"/lib/modules/*/kernel/lib/crc16.ko; do
+            [ -f "$ko" ] && cp "$ko" "$dir/"
+        done
+        [ -f /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] && cp /usr/lib/systemd/boot/efi/linuxx64.efi.stub "$dir/"
+        if [ -f "$shared/alpine/repos/v3.19-boot/x86_64/ca-certificates-bundle-20230506-r0.apk" ]; then
+            tar -xzOf "$shared/alpine/repos/v3.19-boot/x86_64/ca-certificates-bundle-20230506-r0.apk" \
+                etc/ssl/certs/ca-certificates.crt 2>/dev/null | head -c 4000 >"$dir/certs.pem" || true
+        fi
+        ;;
     manifest)
         local tree
         tree=$(mktemp -d)

@@ -1,4 +1,5 @@
-//! basalt builds minimal, hardened Alpine container hosts, signs a manifest of every file, and
+//! basalt builds minimal, hardened Alpine container hosts (root archives, and images that
+//! boot: initramfs, UKI, a disk with a dm-verity root), signs a manifest of every file, and
 //! later verifies and audits hosts and images against it.
 //!
 //! # Code map, in layers
@@ -13,7 +14,7 @@
 //! | formats | [`accounts`], [`apk/`](apk) | the account databases (`/etc/passwd`, `/etc/group`, `/etc/shadow`); Alpine's formats, pure: versions, dependencies, indexes, packages, signatures, the installed database |
 //! | inputs | [`profile/`](profile), [`repo/`](repo) | what the user asked for (validated, with the [hardening defaults](profile::hardening)); where package bytes come from |
 //! | integrity | [`integrity/`](integrity) | one archive reader, the host walk, the read-only root, the manifest, signatures, comparison, verification |
-//! | build | [`build/`](build) | resolve, lock, fetch, unpack, script effects, render, image, SBOM, the pipeline |
+//! | build | [`build/`](build) | resolve, lock, fetch, unpack, script effects, render, image, SBOM, the pipeline; the kernel, initramfs, UKI and verified disk an image boots from |
 //! | posture | [`posture/`](posture) | audit (one module per check family), vulnerability scan, outdated packages, redeploy diff, and what they read |
 //! | shell | [`cli/`](cli) | argument parsing, output and exit codes; nothing uses it |
 //!

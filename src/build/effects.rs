@@ -454,16 +454,21 @@ pub fn busybox_links(tree: &mut ImageTree) -> Result<Vec<Applied>, Error> {
 /// What `update-ca-certificates` writes: `/etc/ssl/certs/ca-certificates.crt` from the
 /// certificates `/etc/ca-certificates.conf` enables under `/usr/share/ca-certificates` (in its
 /// order; lines starting with `!` or `#` are skipped), then `/usr/local/share/ca-certificates`
-/// in path order. Does nothing when the image has no `/etc/ca-certificates.conf`.
+/// in path order; a link `/etc/ssl/certs/ca-cert-NAME.pem` to each of them (`NAME` is the file
+/// name without `.crt`, `,` and space written `_`, parentheses `=`); and, as OpenSSL's
+/// `rehash` then makes them in that directory, a link `HASH.N` to every file there that holds
+/// exactly one certificate (`HASH` is the subject name hash, `N` counts collisions in file
+/// name order, duplicates are skipped). Does nothing when the image has no
+/// `/etc/ca-certificates.conf`.
 ///
 /// # Errors
-/// When the tree refuses the bundle.
+/// When the tree refuses the bundle or a link.
 pub fn ca_bundle(tree: &mut ImageTree) -> Result<Vec<Applied>, Error> {
     let Some(conf) = tree.read_file("/etc/ca-certificates.conf") else {
         return Ok(Vec::new());
     };
     let mut bundle = Vec::new();
-    let mut count = 0;
+    let mut sources: Vec<ImagePath> = Vec::new();
     for line in conf.split(|&b| b == b'\n') {
         let line = line.trim_ascii();
         if line.is_empty() || line.starts_with(b"#") || line.starts_with(b"!") {
@@ -479,23 +484,24 @@ pub fn ca_bundle(tree: &mut ImageTree) -> Result<Vec<Applied>, Error> {
         }) = tree.file_node(&path)
         {
             push_pem(&mut bundle, content.bytes());
-            count += 1;
+            sources.push(path);
         }
     }
     if let Ok(local) = ImagePath::new(b"usr/local/share/ca-certificates") {
-        let local: Vec<Vec<u8>> = tree
+        let local: Vec<(ImagePath, Vec<u8>)> = tree
             .descendants(&local)
             .filter(|(p, _)| p.file_name().ends_with(b".crt"))
             .filter_map(|(p, _)| match &tree.file_node(p)?.kind {
-                NodeKind::File(c) => Some(c.bytes().to_vec()),
+                NodeKind::File(c) => Some((p.clone(), c.bytes().to_vec())),
                 _ => None,
             })
             .collect();
-        for pem in local {
+        for (path, pem) in local {
             push_pem(&mut bundle, &pem);
-            count += 1;
+            sources.push(path);
         }
     }
+    let count = sources.len();
     let certs = ImagePath::new(b"etc/ssl/certs").map_err(tree_err("etc/ssl/certs"))?;
     tree.create_dir_all(&certs, &Node::dir(0o755))
         .map_err(tree_err("etc/ssl/certs"))?;
@@ -504,10 +510,104 @@ pub fn ca_bundle(tree: &mut ImageTree) -> Result<Vec<Applied>, Error> {
         .map_err(tree_err("etc/ssl/certs/ca-certificates.crt"))?;
     tree.insert(path, Node::file(bundle, 0o644))
         .map_err(tree_err("etc/ssl/certs/ca-certificates.crt"))?;
+
+    // ca-cert-NAME.pem → the certificate, absolute.
+    let mut links = 0;
+    for source in &sources {
+        let name = source.file_name();
+        let stem = name.strip_suffix(b".crt").unwrap_or(name);
+        let mut link = b"ca-cert-".to_vec();
+        link.extend(stem.iter().map(|&b| match b {
+            b',' | b' ' => b'_',
+            b'(' | b')' => b'=',
+            other => other,
+        }));
+        link.extend_from_slice(b".pem");
+        let Ok(link) = certs.join(&link) else {
+            continue;
+        };
+        if tree.get(&link).is_none() {
+            let target = [b"/".as_slice(), source.as_bytes()].concat();
+            tree.insert(link, Node::symlink(target))
+                .map_err(tree_err("etc/ssl/certs"))?;
+            links += 1;
+        }
+    }
+
+    // HASH.N → every single-certificate file of the directory, as `openssl rehash`.
+    let mut names: Vec<(ImagePath, Vec<u8>)> = tree
+        .descendants(&certs)
+        .filter(|(p, _)| p.parent().as_ref() == Some(&certs))
+        .filter(|(p, _)| {
+            let n = p.file_name();
+            [b".pem".as_slice(), b".crt", b".cer"]
+                .iter()
+                .any(|s| n.len() > s.len() && n[n.len() - s.len()..].eq_ignore_ascii_case(s))
+        })
+        .map(|(p, _)| (p.clone(), p.file_name().to_vec()))
+        .collect();
+    names.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut buckets: BTreeMap<u32, Vec<[u8; 20]>> = BTreeMap::new();
+    let mut hashed = Vec::new();
+    for (path, name) in names {
+        let Some(pem) = resolve_file(tree, &path) else {
+            continue;
+        };
+        let mut all = crate::build::certs::pem_certificates(&pem);
+        if all.len() != 1 {
+            continue;
+        }
+        let der = all.remove(0);
+        let Ok(hash) = crate::build::certs::subject_hash(&der) else {
+            continue;
+        };
+        let seen = buckets.entry(hash).or_default();
+        let fingerprint = crate::build::certs::fingerprint(&der);
+        if seen.contains(&fingerprint) {
+            continue;
+        }
+        let link = format!("{hash:08x}.{}", seen.len());
+        seen.push(fingerprint);
+        hashed.push((link, name));
+    }
+    for (link, target) in &hashed {
+        let path = certs
+            .join(link.as_bytes())
+            .map_err(tree_err("etc/ssl/certs"))?;
+        tree.insert(path, Node::symlink(target.clone()))
+            .map_err(tree_err("etc/ssl/certs"))?;
+    }
     Ok(vec![Applied {
         effect: "ca-certificates trigger".to_owned(),
-        detail: format!("/etc/ssl/certs/ca-certificates.crt from {count} certificates"),
+        detail: format!(
+            "/etc/ssl/certs/ca-certificates.crt from {count} certificates, {links} ca-cert-*.pem links, {} hash links",
+            hashed.len()
+        ),
     }])
+}
+
+/// The bytes of a regular file, following symbolic links inside the tree (a few hops).
+fn resolve_file(tree: &ImageTree, path: &ImagePath) -> Option<Vec<u8>> {
+    let mut path = path.clone();
+    for _ in 0..8 {
+        let node = tree.get(&path)?;
+        match &node.kind {
+            NodeKind::File(c) => return Some(c.bytes().to_vec()),
+            NodeKind::Hardlink(_) => match &tree.file_node(&path)?.kind {
+                NodeKind::File(c) => return Some(c.bytes().to_vec()),
+                _ => return None,
+            },
+            NodeKind::Symlink(target) => {
+                path = if let Some(abs) = target.strip_prefix(b"/") {
+                    ImagePath::new(abs).ok()?
+                } else {
+                    path.parent()?.join(target).ok()?
+                };
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 fn push_pem(bundle: &mut Vec<u8>, pem: &[u8]) {
@@ -515,6 +615,39 @@ fn push_pem(bundle: &mut Vec<u8>, pem: &[u8]) {
     if !pem.ends_with(b"\n") {
         bundle.push(b'\n');
     }
+}
+
+/// What OpenRC's `bootmisc` does at the first boot of a host, done at build time so that the
+/// root never has to change: `/var/lock` becomes a link to `/run/lock` (its content, empty
+/// directories in Alpine's layout, moved there). Nothing happens when the image has no
+/// `bootmisc` service or `/var/lock` is already a link.
+///
+/// # Errors
+/// When the tree refuses the link.
+pub fn openrc_run_links(tree: &mut ImageTree) -> Result<Vec<Applied>, Error> {
+    let Ok(bootmisc) = ImagePath::new(b"etc/init.d/bootmisc") else {
+        return Ok(Vec::new());
+    };
+    if tree.get(&bootmisc).is_none() {
+        return Ok(Vec::new());
+    }
+    let lock = ImagePath::new(b"var/lock").map_err(tree_err("var/lock"))?;
+    match tree.get(&lock) {
+        Some(node) if node.is_dir() => {}
+        _ => return Ok(Vec::new()),
+    }
+    // Only empty directories move: files there would be state the build should not hold.
+    let only_dirs = tree.descendants(&lock).all(|(_, n)| n.is_dir());
+    if !only_dirs {
+        return Ok(Vec::new());
+    }
+    tree.remove_all(&lock);
+    tree.insert(lock, Node::symlink(&b"/run/lock"[..]))
+        .map_err(tree_err("var/lock"))?;
+    Ok(vec![Applied {
+        effect: "openrc bootmisc".to_owned(),
+        detail: "/var/lock -> /run/lock".to_owned(),
+    }])
 }
 
 /// OpenRC runlevels in the order the system enters them.
@@ -820,8 +953,9 @@ mod tests {
 }
 
 /// Applies the profile's accounts: groups first (created, or their gid and member list set
-/// exactly), then users (their `passwd` line, a locked `shadow` entry since logins are
-/// key-only, and a home directory 0700 owned by them). A declared user that exists is
+/// exactly), then users (their `passwd` line, a `shadow` entry with no usable password, `*`,
+/// since logins are key-only: not `!`, which OpenSSH takes for a locked account and refuses
+/// even a key; and a home directory 0700 owned by them). A declared user that exists is
 /// replaced by the declaration.
 ///
 /// # Errors
@@ -875,7 +1009,7 @@ pub fn apply_profile_accounts(
         );
         replace_line(tree, "etc/passwd", &user.name, &line)?;
         if tree.lookup("/etc/shadow").is_some() {
-            let shadow = format!("{}:!:{}:0:99999:7:::", user.name, epoch / 86_400);
+            let shadow = format!("{}:*:{}:0:99999:7:::", user.name, epoch / 86_400);
             replace_line(tree, "etc/shadow", &user.name, &shadow)?;
         }
         if let Ok(home) = ImagePath::from_absolute(&user.home) {
@@ -977,7 +1111,7 @@ mod profile_account_tests {
             "{passwd}"
         );
         let shadow = String::from_utf8(tree.read_file("/etc/shadow").unwrap().to_vec()).unwrap();
-        assert!(shadow.ends_with("ops:!:20000:0:99999:7:::\n"), "{shadow}");
+        assert!(shadow.ends_with("ops:*:20000:0:99999:7:::\n"), "{shadow}");
         let home = tree.get(&p("home/ops")).unwrap();
         assert_eq!((home.mode, home.uid, home.gid), (0o700, 1000, 1000));
     }

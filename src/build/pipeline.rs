@@ -14,8 +14,10 @@ use crate::apk::installed;
 use crate::apk::keys::Keyring;
 use crate::apk::package::{self, ReadOptions};
 use crate::apk::tar;
+use crate::build::disk;
 use crate::build::effects::{self, Applied};
 use crate::build::image;
+use crate::build::kernel::{self, Kernel};
 use crate::build::lock::{self, Lockfile};
 use crate::build::render;
 use crate::build::sbom;
@@ -115,6 +117,27 @@ pub enum Error {
     /// The lock could not be written as text (for its digest).
     #[error(transparent)]
     Lock(#[from] lock::Error),
+    /// The disk's verified root filesystem could not be made.
+    #[error("cannot make the root filesystem of the disk")]
+    Disk(#[from] disk::Error),
+    /// The read-only root of a disk could not be prepared.
+    #[error("failed to prepare the read-only root")]
+    ReadOnlyRoot(#[source] tree::Error),
+    /// The kernel the image boots could not be taken from its package.
+    #[error("failed to take the kernel of `{image}`")]
+    Kernel {
+        /// The image name.
+        image: String,
+        /// The reason.
+        #[source]
+        source: kernel::Error,
+    },
+    /// The profile's kernel package is not among the installed packages.
+    #[error("the kernel package `{package}` was not installed")]
+    KernelNotInstalled {
+        /// The package the profile's `[boot] kernel` names.
+        package: String,
+    },
     /// The manifest could not be signed.
     #[error("cannot sign the manifest of image `{image}`")]
     Sign {
@@ -234,6 +257,9 @@ pub struct Options {
     pub users: Vec<crate::profile::User>,
     /// Memory bounds for package contents.
     pub limits: unpack::Limits,
+    /// Files a kernel built elsewhere brings (its modules and their index files), placed
+    /// after the packages and before the profile's files.
+    pub kernel_files: BTreeMap<String, Node>,
 }
 
 /// The assembled image and what happened on the way.
@@ -342,6 +368,9 @@ pub fn assemble(packages: Vec<LoadedPackage>, options: &Options) -> Result<Assem
         applied.extend(effects::ca_bundle(&mut tree)?);
     }
 
+    for (path, node) in &options.kernel_files {
+        place_profile_file(&mut tree, path, node.clone())?;
+    }
     applied.extend(effects::apply_profile_accounts(
         &mut tree,
         &options.groups,
@@ -405,6 +434,15 @@ pub struct OutputOptions {
     /// [`EMBEDDED_SIGNATURE`] (needs `sign_key`). Both are mutable in the manifest's policy:
     /// the manifest cannot describe its own bytes, and the signature protects them.
     pub embed_manifest: bool,
+    /// Also make the image's verified root filesystem for a disk (squashfs and its dm-verity
+    /// hash tree, [`Built::disk_root`]) and record its root hash in the manifest's header.
+    /// The root holds the embedded manifest's paths as empty files: the manifest names the
+    /// root hash, so it cannot live in the root it describes (the disk's initramfs brings it).
+    pub disk: Option<disk::squashfs::Options>,
+    /// The kernel the image boots, when it has one: listed in the report and, when it came
+    /// from files rather than a package, in the SBOM and as the owner of its files in the
+    /// manifest.
+    pub kernel: Option<kernel::KernelRecord>,
 }
 
 /// A package as the report lists it.
@@ -452,6 +490,12 @@ pub struct BuildReport {
     pub profile_files: Vec<String>,
     /// Output file name → hex SHA-256 (empty inside the image).
     pub outputs: BTreeMap<String, String>,
+    /// The kernel the image boots, and the files it brought.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<kernel::KernelRecord>,
+    /// The disk: its root hash and partitions with their digests (not inside the image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<disk::DiskReport>,
 }
 
 impl BuildReport {
@@ -494,9 +538,58 @@ impl BuildReport {
         for (level, services) in &self.services {
             let _ = writeln!(out, "  {level}: {}", services.join(" "));
         }
+        if let Some(k) = &self.kernel {
+            let origin = match &k.origin {
+                kernel::Origin::Package { name, version } => {
+                    format!("package {name} {version}")
+                }
+                kernel::Origin::Files { image_file } => format!("file {image_file}"),
+            };
+            let _ = writeln!(
+                out,
+                "\nkernel {} from {origin} sha256:{}",
+                k.version, k.image_sha256
+            );
+            let _ = writeln!(out, "kernel files ({}):", k.files.len());
+            for f in &k.files {
+                let _ = writeln!(out, "  {} sha256:{}", f.path, f.sha256);
+            }
+        }
         let _ = writeln!(out, "\nprofile files ({}):", self.profile_files.len());
         for f in &self.profile_files {
             let _ = writeln!(out, "  {f}");
+        }
+        if let Some(disk) = &self.disk {
+            let _ = writeln!(out, "\ndisk {}:", disk.disk_guid);
+            let _ = writeln!(out, "  root hash {}", disk.root_hash);
+            let _ = writeln!(out, "  verity salt {}", disk.salt);
+            let _ = writeln!(out, "  verity uuid {}", disk.verity_uuid);
+            let _ = writeln!(
+                out,
+                "  root filesystem sha256:{}",
+                disk.root_filesystem_sha256
+            );
+            let i = &disk.initramfs;
+            let _ = writeln!(
+                out,
+                "  initramfs: kernel {} modules {}; programs {}",
+                i.kernel_version,
+                i.modules.len(),
+                i.programs.join(" ")
+            );
+            for p in &disk.partitions {
+                let _ = writeln!(
+                    out,
+                    "  partition {} {} type {} guid {} offset {} size {} sha256:{}",
+                    p.placed.number,
+                    p.placed.name,
+                    p.placed.type_guid,
+                    p.placed.guid,
+                    p.placed.offset,
+                    p.placed.size,
+                    p.sha256
+                );
+            }
         }
         if !self.outputs.is_empty() {
             let _ = writeln!(out, "\noutputs:");
@@ -525,6 +618,12 @@ pub struct Built {
     pub sbom: Vec<u8>,
     /// The build report; `outputs` lists the image, manifest and SBOM.
     pub report: BuildReport,
+    /// The verified root filesystem, with [`OutputOptions::disk`].
+    pub disk_root: Option<disk::Root>,
+    /// The final tree (what the archive holds), for the boot outputs.
+    pub tree: ImageTree,
+    /// The kernel the image boots, when it has one ([`build`] fills it in).
+    pub kernel: Option<Kernel>,
 }
 
 impl Built {
@@ -559,6 +658,8 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         services: assembled.services.clone(),
         profile_files: assembled.profile_files.clone(),
         outputs: BTreeMap::new(),
+        kernel: options.kernel.clone(),
+        disk: None,
     };
     let mut metadata = serde_json::to_vec_pretty(&report).expect("a report serialises");
     metadata.push(b'\n');
@@ -582,6 +683,11 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
     }
 
     let mut image = image_bytes(&assembled.tree, options.epoch)?;
+    let disk_root = options
+        .disk
+        .as_ref()
+        .map(|disk| disk::root(&assembled.tree, options.epoch, disk))
+        .transpose()?;
     let stem = format!("{}-{}", options.name, options.version);
     let image_file = format!("{stem}.tar.gz");
 
@@ -597,11 +703,24 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         profile_digest: options.profile_digest.clone(),
         lock_digest: options.lock_digest.clone(),
         build_time: options.epoch,
+        root_hash: disk_root.as_ref().map(|root| root.hash_tree.root_hash),
         packages: Vec::new(),
         policy,
     };
-    let manifest = host::manifest_from_scan(scan, header)
+    let mut manifest = host::manifest_from_scan(scan, header)
         .map_err(|source| Error::Describe(Box::new(source)))?;
+    if let Some(kernel) = &options.kernel
+        && let Some(component) = &kernel.component
+    {
+        // Files no package owns but the kernel brought: named after it.
+        let paths: std::collections::BTreeSet<&[u8]> =
+            kernel.files.iter().map(|f| f.path.as_bytes()).collect();
+        for entry in &mut manifest.entries {
+            if entry.package.is_none() && paths.contains(entry.path.as_slice()) {
+                entry.package = Some(component.clone());
+            }
+        }
+    }
     let manifest_text = manifest.render();
     let signature = options
         .sign_key
@@ -649,6 +768,10 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         },
         &sbom_packages,
     );
+    let mut document = document;
+    if let Some(kernel) = &options.kernel {
+        kernel::add_to_sbom(&mut document, kernel, &assembled.tree);
+    }
     let mut sbom = serde_json::to_vec_pretty(&document).expect("an SBOM serialises");
     sbom.push(b'\n');
 
@@ -677,6 +800,9 @@ pub fn finish(mut assembled: Assembled, options: &OutputOptions) -> Result<Built
         signature,
         sbom,
         report,
+        disk_root,
+        tree: assembled.tree,
+        kernel: None,
     })
 }
 
@@ -713,6 +839,7 @@ impl Options {
             groups: profile.groups.clone(),
             users: profile.users.clone(),
             limits: unpack::Limits::default(),
+            kernel_files: BTreeMap::new(),
         })
     }
 }
@@ -741,6 +868,9 @@ pub struct BuildOptions {
     pub sign_key: Option<sign::SecretKey>,
     /// More files for the image, by absolute path (the boot-time verifier's).
     pub extra_files: BTreeMap<String, Node>,
+    /// A kernel built elsewhere ([`kernel::from_files`]) for the image to boot, instead of
+    /// the profile's `[boot] kernel` package; its modules enter the image.
+    pub kernel: Option<Kernel>,
 }
 
 /// Builds the image of `profile` from the packages `lock` pins (fetched and checked, in
@@ -748,9 +878,19 @@ pub struct BuildOptions {
 /// with the profile's runtime policy and the digests of the profile and the lock, signature,
 /// SBOM, report). The manifest is embedded when the profile verifies at boot.
 ///
+/// A profile that boots (`[boot] ram_root` or `verity_root`, which the caller sets from the
+/// outputs it asks for) gets at build time what OpenRC would change at the first boot
+/// ([`effects::openrc_run_links`]), `/dev` among its ephemeral paths (devtmpfs covers it),
+/// and its kernel ([`BuildOptions::kernel`], else the profile's kernel package, whose
+/// `modules.dep` and `modules.alias` are added when it ships none) in [`Built::kernel`]. A
+/// disk's root (`verity_root`) is also made read-only-ready
+/// ([`disk::read_only_root_links`]) and packed as squashfs with its dm-verity hash tree
+/// ([`Built::disk_root`]), whose root hash the manifest records.
+///
 /// # Errors
 /// As [`assemble`], [`write_apk_database`] and [`finish`]; [`Error::Render`] when the
-/// profile's configuration cannot be rendered.
+/// profile's configuration cannot be rendered; [`Error::Kernel`] and
+/// [`Error::KernelNotInstalled`] when the kernel cannot be taken from its package.
 pub fn build(
     profile: &Profile,
     lock: &Lockfile,
@@ -761,15 +901,46 @@ pub fn build(
         source_date_epoch,
         sign_key,
         extra_files,
+        kernel,
     } = options;
     let epoch = epoch(source_date_epoch, profile, &packages);
     let mut assembly = Options::from_profile(profile, epoch)?;
     assembly.files.extend(extra_files);
+    if let Some(kernel) = &kernel {
+        assembly.kernel_files = kernel
+            .files
+            .iter()
+            .map(|(path, bytes)| (path.clone(), Node::file(bytes.clone(), 0o644)))
+            .collect();
+    }
     let mut assembled = assemble(packages, &assembly).map_err(|source| Error::Assemble {
         image: profile.image.name.clone(),
         source: Box::new(source),
     })?;
     write_apk_database(&mut assembled, &assembly.world)?;
+    let boots = profile.boot.ram_root || profile.boot.verity_root;
+    if boots {
+        // A root in memory is verified as it is at runtime, and a disk's root cannot change:
+        // what OpenRC would change at the first boot is done now.
+        let applied = effects::openrc_run_links(&mut assembled.tree)?;
+        assembled.effects.extend(applied);
+    }
+    if profile.boot.verity_root {
+        let dhcp_resolver = profile.network.uses_dhcp() && !profile.network.static_resolver();
+        let applied = disk::read_only_root_links(&mut assembled.tree, dhcp_resolver)
+            .map_err(Error::ReadOnlyRoot)?;
+        assembled.effects.extend(applied);
+    }
+    let kernel = match kernel {
+        Some(kernel) => Some(kernel),
+        None => package_kernel(profile, &mut assembled)?,
+    };
+    let mut policy = profile.filesystem.runtime_policy();
+    if boots && !policy.ephemeral.iter().any(|p| p == "/dev") {
+        // A booted host has devtmpfs over /dev: what the image has there is never seen.
+        policy.ephemeral.push("/dev".to_owned());
+        policy.ephemeral.sort();
+    }
     let outputs = OutputOptions {
         name: profile.image.name.clone(),
         version: profile.image.version.clone(),
@@ -779,11 +950,43 @@ pub fn build(
             "sha256:{}",
             hex::encode(Sha256::digest(lock.to_text()?.as_bytes()))
         )),
-        policy: profile.filesystem.runtime_policy(),
+        policy,
         sign_key,
         embed_manifest: profile.verify.embeds_verifier(),
+        disk: profile
+            .boot
+            .verity_root
+            .then(disk::squashfs::Options::default),
+        kernel: kernel.as_ref().map(Kernel::record),
     };
-    finish(assembled, &outputs)
+    let mut built = finish(assembled, &outputs)?;
+    built.kernel = kernel;
+    Ok(built)
+}
+
+/// The kernel of the profile's `[boot] kernel` package as it was unpacked, with the
+/// `modules.dep` and `modules.alias` it lacks added to the image; `None` without one.
+fn package_kernel(profile: &Profile, assembled: &mut Assembled) -> Result<Option<Kernel>, Error> {
+    let Some(package) = &profile.boot.kernel else {
+        return Ok(None);
+    };
+    let version = assembled
+        .packages
+        .iter()
+        .find(|p| &p.record.name == package)
+        .map(|p| p.record.version.clone())
+        .ok_or_else(|| Error::KernelNotInstalled {
+            package: package.clone(),
+        })?;
+    let kernel = kernel::from_tree(&assembled.tree, package, &version, &profile.boot.modules)
+        .map_err(|source| Error::Kernel {
+            image: profile.image.name.clone(),
+            source,
+        })?;
+    for (path, bytes) in &kernel.files {
+        add_file(assembled, path, Node::file(bytes.clone(), 0o644))?;
+    }
+    Ok(Some(kernel))
 }
 
 /// Writes apk's database into the image: `lib/apk/db/installed` (packages sorted by name, each
@@ -938,6 +1141,15 @@ fn replacement(package: &str, action: &str, accounts: bool) -> Option<String> {
         ("ca-certificates", "post-install" | "trigger") => Some("CA bundle".to_owned()),
         _ => None,
     }
+}
+
+/// Adds a file the build generates after assembly (a kernel's `modules.dep`), creating
+/// missing parent directories (0755 root).
+///
+/// # Errors
+/// [`Error::ProfileFile`] when the path cannot hold it.
+pub fn add_file(assembled: &mut Assembled, path: &str, node: Node) -> Result<(), Error> {
+    place_profile_file(&mut assembled.tree, path, node)
 }
 
 /// Places a profile file, creating missing parent directories (0755 root).
@@ -1104,6 +1316,13 @@ mod tests {
     use crate::integrity::verify;
 
     fn embedding(key: Option<sign::SecretKey>) -> Result<Built, Error> {
+        embedding_with(key, None)
+    }
+
+    fn embedding_with(
+        key: Option<sign::SecretKey>,
+        disk: Option<disk::squashfs::Options>,
+    ) -> Result<Built, Error> {
         let mut files = BTreeMap::new();
         files.insert("/etc/motd".to_owned(), Node::file(&b"welcome\n"[..], 0o644));
         files.insert(
@@ -1126,6 +1345,7 @@ mod tests {
                 epoch: 1_700_000_000,
                 sign_key: key,
                 embed_manifest: true,
+                disk,
                 ..OutputOptions::default()
             },
         )
@@ -1185,6 +1405,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(findings, Vec::new());
+    }
+
+    #[test]
+    fn a_disk_root_is_named_by_the_manifest_and_holds_its_paths_empty() {
+        let key = sign::SecretKey::from_seed(sign::KeyId([7; 8]), [9; 32]);
+        let built = embedding_with(Some(key), Some(disk::squashfs::Options::default())).unwrap();
+        let root = built.disk_root.as_ref().unwrap();
+        assert_eq!(
+            built.manifest.header.root_hash,
+            Some(root.hash_tree.root_hash)
+        );
+        let text = String::from_utf8(built.manifest.render()).unwrap();
+        assert!(
+            text.contains(&format!("\nroot-hash {}\n", root.root_hash_hex())),
+            "{text}"
+        );
+        // The archive carries the signed manifest; the verified root only its empty file,
+        // which the disk's initramfs covers with the signed one.
+        let dir = tempfile::tempdir().unwrap();
+        let fs = dir.path().join("root.squashfs");
+        fs_err::write(&fs, &root.filesystem).unwrap();
+        let cat = std::process::Command::new("unsquashfs")
+            .args(["-cat"])
+            .arg(&fs)
+            .arg(EMBEDDED_MANIFEST)
+            .output()
+            .unwrap();
+        assert!(cat.status.success(), "{cat:?}");
+        assert!(cat.stdout.is_empty());
+        let scan = host::scan_archive(
+            &built.image[..],
+            std::path::Path::new(&built.image_file),
+            &host::ScanOptions::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            &scan.entry(EMBEDDED_MANIFEST.as_bytes()).unwrap().kind,
+            manifest::Kind::File { size, .. } if *size == text.len() as u64
+        ));
+        // Without a disk, no root hash.
+        let plain = embedding(Some(sign::SecretKey::from_seed(
+            sign::KeyId([7; 8]),
+            [9; 32],
+        )))
+        .unwrap();
+        assert_eq!(plain.manifest.header.root_hash, None);
+        assert!(plain.disk_root.is_none());
     }
 
     #[test]

@@ -190,18 +190,43 @@ const BUILTINS: &[Builtin] = &[
     builtin!("etc/docker/daemon.json", 0o644, |p| p.docker.is_some()),
     builtin!("etc/fstab", 0o644, always),
     builtin!("etc/crontabs/root", 0o600, |p| p.verify.every.is_some()),
+    builtin!("etc/hostname", 0o644, always),
+    builtin!("etc/hosts", 0o644, always),
+    builtin!("etc/init.d/basalt-state", 0o755, has_state_volumes),
     builtin!("etc/init.d/basalt-verify", 0o755, embeds_verifier),
     builtin!("etc/init.d/sshd-keygen", 0o755, |p| p.ssh.is_some()),
     builtin!("etc/issue", 0o644, always),
+    builtin!("etc/modules-load.d/basalt.conf", 0o644, |p| !p
+        .boot
+        .modules
+        .is_empty()),
     builtin!("etc/motd", 0o644, always),
+    builtin!("etc/network/interfaces", 0o644, configures_interfaces),
     builtin!("etc/nftables.nft", 0o644, |p| p.firewall.is_some()),
     builtin!("etc/rc.conf.d/basalt-verify.conf", 0o644, verifies_at_boot),
+    builtin!("etc/resolv.conf", 0o644, |p| p.network.static_resolver()),
     builtin!("etc/ssh/sshd_config", 0o600, |p| p.ssh.is_some()),
     builtin!("etc/sysctl.d/90-basalt.conf", 0o644, always),
     builtin!("etc/syslog-ng/syslog-ng.conf", 0o640, |p| p
         .logging
         .is_some()),
+    builtin!("etc/udhcpc/udhcpc.conf", 0o644, |p| p.network.uses_dhcp()
+        && (p.network.static_resolver() || p.boot.verity_root)),
 ];
+
+/// Whether the image gets `/etc/network/interfaces`: `[network]` is written, or the
+/// `networking` service runs.
+fn configures_interfaces(p: &Profile) -> bool {
+    p.network.declared
+        || p.services
+            .runlevel_of(crate::profile::NETWORKING_SERVICE)
+            .is_some()
+}
+
+/// Whether a state volume lives on its own device (checked at boot by `basalt-state`).
+fn has_state_volumes(p: &Profile) -> bool {
+    p.filesystem.state.iter().any(|v| v.device.is_some())
+}
 
 /// The paths (inside the image, relative) of the built-in templates.
 pub fn builtin_paths() -> impl Iterator<Item = &'static str> {
@@ -524,6 +549,9 @@ fn context(profile: &Profile) -> serde_json::Value {
         let text = serde_json::to_string_pretty(&docker.daemon).unwrap_or_default();
         ctx["docker"]["daemon_json"] = json!(text);
     }
+    ctx["network"]["host_address"] = json!(profile.network.host_address());
+    ctx["boot"]["ram_root"] = json!(profile.boot.ram_root);
+    ctx["boot"]["verity_root"] = json!(profile.boot.verity_root);
     let fs = &profile.filesystem;
     let mut mounts: Vec<(String, serde_json::Value)> = fs
         .ephemeral
@@ -531,7 +559,7 @@ fn context(profile: &Profile) -> serde_json::Value {
         .map(|p| {
             (
                 p.clone(),
-                json!({"device": "tmpfs", "path": p, "fstype": "tmpfs", "options": hardening::tmpfs_options(p), "pass": 0}),
+                json!({"device": "tmpfs", "path": p, "fstype": "tmpfs", "options": hardening::tmpfs_options(p), "pass": 0, "state": false}),
             )
         })
         .collect();
@@ -539,7 +567,9 @@ fn context(profile: &Profile) -> serde_json::Value {
         if let Some(device) = &v.device {
             mounts.push((
                 v.path.clone(),
-                json!({"device": device, "path": v.path, "fstype": v.fstype, "options": v.options, "pass": 2}),
+                // Not checked at boot (pass 0): `fsck -A` would stop the boot on a missing volume;
+                // basalt-state reports it instead.
+                json!({"device": device, "path": v.path, "fstype": v.fstype, "options": v.options, "pass": 0, "state": true}),
             ));
         }
     }

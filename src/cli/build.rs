@@ -6,6 +6,10 @@
 //! executable; it must be statically linked, see `ci/build-static`), the public key of
 //! `--sign-key` in `/etc/basalt/keys/`, and the signed manifest with its signature at
 //! `/etc/basalt/manifest` and `/etc/basalt/manifest.minisig`.
+//!
+//! With `--emit initramfs`, `uki` or `disk` (and a kernel: `--kernel`, or the profile's
+//! `[boot] kernel` package), the image boots: [`super::boot`] plans and writes the initramfs
+//! and UKI, [`super::disk`] the verified disk.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -13,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Context;
+use sha2::Digest as _;
 
 use super::repo_args::RepoArgs;
 use super::{ExitStatus, Format};
@@ -40,13 +45,34 @@ pub struct Args {
     /// at boot)
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
-    /// The statically linked basalt to embed as the boot-time verifier (default: this
-    /// executable); see `ci/build-static`
+    /// The statically linked basalt to embed as the boot-time verifier and, with `--emit
+    /// disk`, to set up dm-verity in the disk's initramfs (default: this executable); see
+    /// `ci/build-static`
     #[arg(long, value_name = "PATH")]
     pub verifier: Option<PathBuf>,
     /// How to print the report on stdout
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// A kernel built elsewhere (a Linux boot image, `vmlinuz`) to boot the image with,
+    /// instead of the profile's `[boot] kernel` package
+    #[arg(long, value_name = "VMLINUZ")]
+    pub kernel: Option<PathBuf>,
+    /// The modules directory of that kernel (`/lib/modules/VERSION`); the modules a host needs
+    /// enter the image with their dependencies, `modules.dep` and `modules.alias`
+    #[arg(long, value_name = "DIR", requires = "kernel")]
+    pub kernel_modules: Option<PathBuf>,
+    /// What to write besides the manifest, SBOM and report: `archive` (NAME-VERSION.tar.gz),
+    /// `initramfs` (NAME-VERSION.cpio.gz with NAME-VERSION.vmlinuz and .cmdline beside it:
+    /// the root in memory), `uki` (NAME-VERSION.efi, needs --efi-stub) and `disk`
+    /// (NAME-VERSION.raw: a GPT disk with a dm-verity root, needs --efi-stub)
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "archive")]
+    pub emit: Vec<super::boot::Emit>,
+    /// The EFI stub a UKI is built on (e.g. systemd's `linuxx64.efi.stub`)
+    #[arg(long, value_name = "PATH")]
+    pub efi_stub: Option<PathBuf>,
+    /// How the initramfs is compressed
+    #[arg(long, value_enum, default_value_t)]
+    pub initramfs_compression: super::boot::CompressionArg,
     #[command(flatten)]
     pub repo: RepoArgs,
 }
@@ -64,10 +90,49 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         verifier,
         format,
         repo,
+        kernel: kernel_path,
+        kernel_modules,
+        emit,
+        efi_stub,
+        initramfs_compression,
     } = args;
     let progress = Progress::new();
     progress.stage("reading profile");
-    let profile = profile::load(profile_path)?;
+    let mut profile = profile::load(profile_path)?;
+    let mut plan = match super::boot::Plan::new(
+        &profile,
+        emit,
+        kernel_path.as_deref(),
+        kernel_modules.as_deref(),
+        efi_stub.as_deref(),
+        (*initramfs_compression).into(),
+    ) {
+        Ok(plan) => plan,
+        Err(super::boot::PlanError::Usage(message)) => {
+            progress.clear();
+            writeln!(std::io::stderr(), "error: {message}")?;
+            return Ok(ExitStatus::Error);
+        }
+        Err(super::boot::PlanError::Failed(e)) => return Err(e),
+    };
+    // A root in memory has no root line in its fstab.
+    profile.boot.ram_root = plan.ram_root();
+    // A disk's root is mounted by its initramfs; its fstab line only keeps it read-only.
+    profile.boot.verity_root = plan.disk();
+    if plan.disk() && !profile.filesystem.read_only_root {
+        progress.clear();
+        writeln!(
+            std::io::stderr(),
+            "error: --emit disk makes a read-only, verified root, but profile `{}` asks for a writable one (`[filesystem] read_only_root = false`)\n\nhint: keep what must change under `ephemeral` and `[[filesystem.state]]` paths and set `read_only_root = true`",
+            profile_path.display()
+        )?;
+        return Ok(ExitStatus::Error);
+    }
+    if kernel_path.is_some() && kernel_modules.is_none() {
+        progress.warn(
+            "--kernel without --kernel-modules: the image gets no kernel modules, so only what is built into the kernel works (disks, network)",
+        );
+    }
     let at_boot = profile.verify.embeds_verifier();
     if at_boot && sign_key.is_none() {
         progress.clear();
@@ -89,6 +154,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
         })
         .transpose()?;
     // The verifier is read before anything is fetched: a bad path fails the build at once.
+    let disk_helper = if plan.disk() {
+        Some(super::disk::read_helper(verifier.as_deref())?)
+    } else {
+        None
+    };
     let verifier = match (&secret, at_boot) {
         (Some(secret), true) => verifier_files(verifier.as_deref(), secret, &progress)?,
         _ => BTreeMap::new(),
@@ -152,16 +222,50 @@ pub fn run(args: &Args) -> anyhow::Result<ExitStatus> {
             source_date_epoch,
             sign_key: secret,
             extra_files: verifier,
+            kernel: plan.take_kernel(),
         },
     )?;
 
     progress.stage("writing the image");
     let stem = built.stem();
-    let mut files: Vec<(String, Vec<u8>)> = vec![
-        (built.image_file.clone(), std::mem::take(&mut built.image)),
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    if plan.archive() {
+        files.push((built.image_file.clone(), std::mem::take(&mut built.image)));
+    } else {
+        built.report.outputs.remove(&built.image_file);
+    }
+    files.extend([
         (format!("{stem}.manifest"), built.manifest.render()),
         (format!("{stem}.spdx.json"), built.sbom.clone()),
-    ];
+    ]);
+    if let Some(kernel) = built.kernel.take() {
+        progress.stage("writing the boot outputs");
+        for (name, bytes) in plan.boot_outputs(&stem, &built, &kernel)? {
+            built
+                .report
+                .outputs
+                .insert(name.clone(), hex::encode(sha2::Sha256::digest(&bytes)));
+            files.push((name, bytes));
+        }
+        if let (Some(helper), Some(stub)) = (&disk_helper, plan.stub()) {
+            progress.stage("writing the disk");
+            let disk = super::disk::outputs(&profile, stub, &stem, &mut built, &kernel, helper)?;
+            if let Some(why) = &disk.qcow2_skipped {
+                progress.warn(why);
+            }
+            for (name, bytes) in disk.files {
+                if files.iter().any(|(existing, _)| *existing == name) {
+                    continue;
+                }
+                built
+                    .report
+                    .outputs
+                    .insert(name.clone(), hex::encode(sha2::Sha256::digest(&bytes)));
+                files.push((name, bytes));
+            }
+            built.report.disk = Some(disk.report);
+        }
+    }
     if let Some(signature) = &built.signature {
         files.push((
             format!("{stem}.manifest.minisig"),

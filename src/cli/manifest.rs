@@ -101,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         profile_digest,
         lock_digest: None,
         build_time: super::build_time()?,
+        root_hash: None,
         packages: Vec::new(),
         policy: policy.normalised(),
     };

@@ -11,9 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod apk;
 pub mod apk_version;
 pub mod audit;
+pub mod boot;
 pub mod build;
 pub mod completions;
 pub mod diff;
+pub mod disk;
+pub mod initramfs;
 pub mod keygen;
 pub mod lock;
 pub mod man;
@@ -105,6 +108,7 @@ enum Command {
     Completions(completions::Args),
     /// Write a manual page for basalt and each subcommand into a directory
     Man(man::Args),
+    Initramfs(initramfs::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
@@ -123,6 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Apk(args) => apk::run(args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
+        Command::Initramfs(args) => initramfs::run(args),
     }
 }
 

@@ -215,6 +215,41 @@ fn summary(out: &mut impl Write, p: &Profile) -> io::Result<()> {
             |s| format!("{} ({})", s.every, s.cron)
         )
     )?;
+    writeln!(out, "hostname     {}", p.network.hostname)?;
+    for i in &p.network.interfaces {
+        let mut how: Vec<String> = Vec::new();
+        if i.dhcp {
+            how.push("dhcp".into());
+        }
+        if i.ipv6_ra {
+            how.push("ipv6-ra".into());
+        }
+        how.extend(i.addresses.iter().cloned());
+        how.extend(i.gateways.iter().map(|g| format!("via {g}")));
+        writeln!(out, "interface    {}: {}", i.name, how.join(", "))?;
+    }
+    if !p.network.dns.is_empty() || !p.network.search.is_empty() {
+        writeln!(
+            out,
+            "dns          {} (search: {})",
+            p.network.dns.join(", "),
+            p.network.search.join(" ")
+        )?;
+    }
+    writeln!(
+        out,
+        "kernel       {} ({}){}",
+        p.boot
+            .kernel
+            .as_deref()
+            .unwrap_or("none: `basalt build --kernel`"),
+        p.boot.cmdline,
+        if p.boot.modules.is_empty() {
+            String::new()
+        } else {
+            format!(", modules at boot: {}", p.boot.modules.join(", "))
+        }
+    )?;
     writeln!(out, "digest       {}", p.digest())?;
     Ok(())
 }

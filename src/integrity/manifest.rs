@@ -20,6 +20,7 @@
 //! profile sha256:HEX | -
 //! lock sha256:HEX | -
 //! built SECONDS-SINCE-EPOCH
+//! root-hash HEX                                                 (only for a disk image)
 //! package NAME VERSION ORIGIN|- IDENTITY|- RECORD-SHA256|-      (sorted by name)
 //! ephemeral PATH                                                (sorted, one per path)
 //! state PATH
@@ -117,6 +118,9 @@ pub struct Header {
     pub lock_digest: Option<String>,
     /// Build time in seconds since the epoch (`SOURCE_DATE_EPOCH` for reproducible builds).
     pub build_time: u64,
+    /// The dm-verity root hash of the image's root filesystem, when it was built as a disk:
+    /// it binds this manifest to the one root the kernel will accept.
+    pub root_hash: Option<[u8; 32]>,
     /// Installed packages, sorted by name.
     pub packages: Vec<Package>,
     /// Where the running host may differ from the image.
@@ -348,6 +352,9 @@ impl Manifest {
         let _ = writeln!(out, "profile {}", escape_opt(h.profile_digest.as_deref()));
         let _ = writeln!(out, "lock {}", escape_opt(h.lock_digest.as_deref()));
         let _ = writeln!(out, "built {}", h.build_time);
+        if let Some(root_hash) = &h.root_hash {
+            let _ = writeln!(out, "root-hash {}", hex::encode(root_hash));
+        }
         for p in &h.packages {
             let _ = writeln!(
                 out,
@@ -408,6 +415,7 @@ impl Manifest {
             "profile_digest": h.profile_digest,
             "lock_digest": h.lock_digest,
             "build_time": h.build_time,
+            "root_hash": h.root_hash.map(hex::encode),
             "digest": self.digest_string(),
             "packages": h.packages.iter().map(|p| json!({
                 "name": p.name,
@@ -739,6 +747,9 @@ fn parse_header(bytes: &[u8]) -> Result<(Header, usize, Lines<'_>), Error> {
     header.profile_digest = parse_opt(lines.expect("profile")?, &lines)?;
     header.lock_digest = parse_opt(lines.expect("lock")?, &lines)?;
     header.build_time = parse_number(lines.expect("built")?, &lines)?;
+    if lines.peek_word() == Some("root-hash") {
+        header.root_hash = Some(parse_sha(lines.expect("root-hash")?, &lines)?);
+    }
 
     while lines.peek_word() == Some("package") {
         let rest = lines.expect("package")?;
@@ -908,6 +919,7 @@ mod tests {
                 profile_digest: Some("sha256:00ff".into()),
                 lock_digest: None,
                 build_time: 1_700_000_000,
+                root_hash: Some([0xab; 32]),
                 packages: vec![Package {
                     name: "musl".into(),
                     version: "1.2.5-r0".into(),
@@ -964,6 +976,13 @@ mod tests {
         let s = String::from_utf8(text.clone()).unwrap();
         assert!(s.starts_with("basalt-manifest 1\nimage web\\040host\nversion 1.0\n"));
         assert!(s.contains("\nephemeral /tmp\n"), "{s}");
+        assert!(
+            s.contains(&format!(
+                "\nbuilt 1700000000\nroot-hash {}\npackage ",
+                "ab".repeat(32)
+            )),
+            "{s}"
+        );
         assert!(s.contains("\n/odd\\040name\\012\\377 file 4755 0 0 size=1 sha256="));
         assert!(s.contains(" hardlink=/etc/passwd xattrs=0101"));
         assert!(s.contains("\n/dev/null char 0666 0 0 rdev=1,3\n"));
@@ -990,6 +1009,14 @@ mod tests {
             "declares 1 entries but holds 0",
         );
         rejects(&format!("{head}entries 0"), "newline");
+        rejects(
+            &format!("{head}root-hash {}\nentries 0\n", "AB".repeat(32)),
+            "lowercase SHA-256",
+        );
+        rejects(
+            &format!("{head}root-hash abc\nentries 0\n"),
+            "lowercase SHA-256",
+        );
         rejects(
             &format!("{head}entries 2\n/b dir 0755 0 0\n/a dir 0755 0 0\n"),
             "out of order",

@@ -9,6 +9,7 @@
 
 mod cidr;
 pub mod hardening;
+mod host;
 mod model;
 mod paths;
 mod raw;
@@ -20,6 +21,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use cidr::{Cidr, CidrError};
+pub use host::*;
 pub use model::*;
 pub use paths::{PathError, is_within, normalise_absolute, normalise_relative};
 pub use schedule::{Schedule, ScheduleError};

@@ -73,6 +73,10 @@ pub struct Profile {
     pub files: Files,
     /// `[verify]`.
     pub verify: Verify,
+    /// `[network]`: interfaces, host name, resolver.
+    pub network: super::host::Network,
+    /// `[boot]`: the kernel, its command line and the modules loaded at boot.
+    pub boot: super::host::Boot,
 }
 
 /// `[image]`.

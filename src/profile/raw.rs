@@ -30,6 +30,8 @@ pub(super) struct RawProfile {
     pub filesystem: Option<S<RawFilesystem>>,
     pub files: Option<S<RawFiles>>,
     pub verify: Option<S<RawVerify>>,
+    pub network: Option<S<RawNetwork>>,
+    pub boot: Option<S<RawBoot>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,4 +209,52 @@ pub(super) struct RawExtraFile {
 pub(super) struct RawVerify {
     pub at_boot: Option<S<String>>,
     pub every: Option<S<String>>,
+}
+
+/// A string, or an array of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    pub hostname: Option<S<String>>,
+    pub interfaces: Option<Vec<S<RawInterface>>>,
+    #[serde(default)]
+    pub dns: Vec<S<String>>,
+    #[serde(default)]
+    pub search: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInterface {
+    pub name: S<String>,
+    pub dhcp: Option<bool>,
+    pub ipv6_ra: Option<bool>,
+    pub address: Option<S<OneOrMany>>,
+    pub gateway: Option<S<OneOrMany>>,
+    pub mtu: Option<S<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBoot {
+    pub kernel: Option<S<String>>,
+    pub cmdline: Option<S<String>>,
+    #[serde(default)]
+    pub modules: Vec<S<String>>,
 }

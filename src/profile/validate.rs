@@ -12,6 +12,8 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::Value;
 
+mod host;
+
 use super::Diagnostic;
 use super::cidr::{Cidr, CidrError};
 use super::hardening::{self, Installed};
@@ -106,6 +108,8 @@ const SECTIONS: &[&str] = &[
     "filesystem",
     "files",
     "verify",
+    "network",
+    "boot",
 ];
 
 /// serde's type names in TOML's words.
@@ -312,6 +316,8 @@ pub(super) fn validate(
     let sysctl = sysctl(&mut cx, raw.sysctl.as_ref(), has_docker);
     let files = files(&mut cx, raw.files.as_ref(), &dir, &filesystem);
     let verify = verify(&mut cx, &raw);
+    let network = host::network(&mut cx, raw.network.as_ref(), &image.name);
+    let boot = host::boot(&mut cx, raw.boot.as_ref());
     check_homes(&mut cx, &raw.users, &users, &filesystem);
     let services = services(
         &mut cx,
@@ -326,7 +332,40 @@ pub(super) fn validate(
         },
         &verify,
     );
+    let mut services = services;
+    if let Some(level) = services.runlevel_of("localmount")
+        && filesystem.state.iter().any(|v| v.device.is_some())
+    {
+        // Companion: a missing state volume is said on the console, not hidden.
+        services
+            .runlevels
+            .entry(level)
+            .or_default()
+            .insert(super::host::STATE_SERVICE.to_owned());
+    }
 
+    let mut packages = packages;
+    if let Some(kernel) = &boot.kernel
+        && !packages.installs(kernel)
+    {
+        // The kernel is a package like every other: resolved, locked and verified.
+        packages.install.push(kernel.clone());
+    }
+    if services
+        .runlevel_of(super::host::NETWORKING_SERVICE)
+        .is_some()
+        && network.interfaces.is_empty()
+    {
+        let span = raw
+            .network
+            .as_ref()
+            .map_or_else(|| raw.packages.span(), S::span);
+        cx.hint(
+            span,
+            "the `networking` service is enabled but no interface is configured",
+            "declare one, e.g. `interfaces = [{ name = \"eth0\", dhcp = true }]`, or remove `networking` from [services]",
+        );
+    }
     if !cx.diags.is_empty() {
         cx.diags.sort_by_key(|d| (d.line, d.column));
         return Err(cx.diags);
@@ -349,6 +388,8 @@ pub(super) fn validate(
         filesystem,
         files,
         verify,
+        network,
+        boot,
     })
 }
 

@@ -6,7 +6,9 @@
 //!   `manifest`, `sign`), never the checks (`verify`, `compare`, `rootfs`);
 //! - `posture` uses `build` only to read lock files (`lock`);
 //!
-//! and nothing but `cli` knows about `clap` or `anyhow`, and nothing uses `cli`.
+//! and nothing but `cli` knows about `clap` or `anyhow`, and nothing uses `cli`. Outside `cli`,
+//! the library runs a program in two places only ([`RUNS_PROGRAMS`]): the disk's squashfs
+//! packer (`tar2sqfs`) and its qcow2 conversion (`qemu-img`).
 //!
 //! Test modules (`tests.rs`, and whatever follows `#[cfg(test)]` in a file) may use anything.
 
@@ -290,6 +292,38 @@ fn lib_rs_states_the_layers() {
             "`{folder}` is a folder with a mod.rs map"
         );
     }
+}
+
+/// The library files outside `cli` that may start a program (`std::process::Command`), and
+/// which: everything else is pure, or reads and writes through its own code.
+/// Sorted by path.
+const RUNS_PROGRAMS: &[(&str, &str)] = &[
+    (
+        "build/disk/mod.rs",
+        "qemu-img converts the raw disk to qcow2",
+    ),
+    ("build/disk/squashfs.rs", "tar2sqfs packs the root"),
+];
+
+#[test]
+fn only_the_disk_runs_programs() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut found = Vec::new();
+    for file in &files {
+        let shown = file.strip_prefix(&src).unwrap().display().to_string();
+        if shown.starts_with("cli/") || file.file_name().is_some_and(|n| n == "tests.rs") {
+            continue;
+        }
+        let code = code(&std::fs::read_to_string(file).unwrap());
+        if code.contains("Command::new") || code.contains("process::Command") {
+            found.push(shown);
+        }
+    }
+    let allowed: Vec<String> = RUNS_PROGRAMS.iter().map(|(f, _)| (*f).to_owned()).collect();
+    assert_eq!(found, allowed, "only these library files may run a program");
 }
 
 /// The reader of `use` lines sees what it must: grouped and nested imports, and paths in code.

@@ -98,7 +98,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
             proptest::option::of(text()),
             proptest::option::of(text()),
         ),
-        any::<u64>(),
+        (any::<u64>(), proptest::option::of(any::<[u8; 32]>())),
         prop::collection::vec(package, 0..4),
         (
             prop::collection::vec(policy_path(), 0..3),
@@ -108,7 +108,13 @@ fn manifest() -> impl Strategy<Value = Manifest> {
         prop::collection::vec(entry(), 0..12),
     )
         .prop_map(
-            |((image, version, profile, lock), build_time, packages, (e, s, m), entries)| {
+            |(
+                (image, version, profile, lock),
+                (build_time, root_hash),
+                packages,
+                (e, s, m),
+                entries,
+            )| {
                 let mut manifest = Manifest {
                     header: Header {
                         image,
@@ -116,6 +122,7 @@ fn manifest() -> impl Strategy<Value = Manifest> {
                         profile_digest: profile,
                         lock_digest: lock,
                         build_time,
+                        root_hash,
                         packages,
                         policy: RuntimePolicy {
                             ephemeral: e,

@@ -58,6 +58,7 @@ pub mod apk;
 pub mod boot;
 pub mod built;
 pub mod tools;
+pub mod vm;
 
 /// Runs the `basalt` binary as a user would; returns its exit code, stdout and stderr.
 pub fn run_basalt(args: &[&str]) -> (i32, String, String) {

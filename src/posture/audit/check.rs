@@ -452,6 +452,9 @@ checks! {
     RootNotReadonly = "root-not-readonly", Immutability, Immutability, High, [],
         "the root file system is not mounted read-only",
         "Mount / read-only in /etc/fstab (`ro` option) and keep state on the declared volumes.";
+    StateVolumeMissing = "state-volume-missing", Immutability, Immutability, High, [],
+        "a state volume is not mounted where /etc/fstab puts it, so what is written there does not survive a reboot (a live host only)",
+        "Attach the volume /etc/fstab names (its LABEL= or UUID=) and reboot; until then nothing written below its path is kept.";
     WorldWritable = "world-writable", Immutability, Immutability, Medium, [],
         "a file or directory outside the temporary paths is world-writable",
         "Remove the write permission for others (chmod o-w PATH).";

@@ -1,5 +1,10 @@
-//! Family `immutability`: the root is mounted read-only, and nothing outside the temporary
-//! paths is world-writable or setuid beyond the allow-list.
+//! Family `immutability`: the root is mounted read-only, every state volume is mounted where
+//! `/etc/fstab` puts it, and nothing outside the temporary paths is world-writable or setuid
+//! beyond the allow-list.
+//!
+//! `state-volume-missing` is the one check here that reads the kernel's view of the host
+//! (`/proc/self/mounts`) rather than files of the image: only a live host can answer it, and
+//! on an image it is skipped, with the reason.
 
 use crate::integrity::rootfs::Kind;
 
@@ -111,8 +116,105 @@ impl Host<'_> {
         for (id, message, evidence, path) in found {
             self.emit(id, &path, None, message, evidence);
         }
+        self.state_volumes();
+    }
+
+    /// Every state volume of `/etc/fstab` (a device mounted below `/`, not tmpfs or swap) is
+    /// mounted at its path, and not by the tmpfs that `basalt-state` puts in its place.
+    pub(super) fn state_volumes(&mut self) {
+        let id = CheckId::StateVolumeMissing;
+        let mounts = match self.fs.read("/proc/self/mounts") {
+            Ok(Some(bytes)) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+            _ => {
+                let reason = if self.fs.is_image() {
+                    "only a live host can answer: an image has no mount table"
+                } else {
+                    "the mount table cannot be read: /proc is not mounted in this root, or the root is not a live host"
+                };
+                self.skip_path(id, None, "/proc/self/mounts", reason);
+                return;
+            }
+        };
+        let Some(fstab) = self.text("/etc/fstab") else {
+            return;
+        };
+        // Mount point → file system type, the last mount winning (it is the one visible).
+        let mut mounted = std::collections::BTreeMap::new();
+        for line in mounts.lines() {
+            let mut f = line.split_whitespace();
+            let (Some(_), Some(point), Some(fstype)) = (f.next(), f.next(), f.next()) else {
+                continue;
+            };
+            mounted.insert(unescape(point), fstype.to_owned());
+        }
+        for entry in config::parse_fstab(&fstab) {
+            let volume = entry.file != "/"
+                && entry.file.starts_with('/')
+                && !matches!(
+                    entry.vfstype.as_str(),
+                    "tmpfs" | "swap" | "proc" | "sysfs" | "devtmpfs"
+                );
+            if !volume {
+                continue;
+            }
+            match mounted.get(&entry.file).map(String::as_str) {
+                Some("tmpfs") => self.emit(
+                    id,
+                    &entry.file,
+                    Some(entry.line),
+                    format!(
+                        "state volume {} is missing: a tmpfs stands in at {}, and nothing written there survives a reboot",
+                        entry.spec, entry.file
+                    ),
+                    format!("/proc/self/mounts: tmpfs on {}", entry.file),
+                ),
+                Some(_) => {}
+                None => self.emit(
+                    id,
+                    &entry.file,
+                    Some(entry.line),
+                    format!(
+                        "state volume {} is not mounted at {}: what is written there stays on the root",
+                        entry.spec, entry.file
+                    ),
+                    format!("/proc/self/mounts has no mount on {}", entry.file),
+                ),
+            }
+        }
     }
 }
 
 /// The most walk errors reported one by one.
 const MAX_WALK_ERRORS: usize = 20;
+
+/// `/proc/self/mounts` escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len() + 1
+            && bytes
+                .get(i + 1..i + 4)
+                .is_some_and(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+        {
+            let d = &bytes[i + 1..i + 4];
+            out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mount_points_are_unescaped() {
+        assert_eq!(super::unescape("/var/lib/my\\040data"), "/var/lib/my data");
+        assert_eq!(super::unescape("/a\\"), "/a\\");
+    }
+}

@@ -356,7 +356,7 @@ fn the_hardened_host_passes_every_check() {
     assert_eq!(report.release.as_deref(), Some("3.22.2"));
     assert!(report.image);
     // What did not run: the profile-only checks; what only a live host has (the sockets,
-    // swarm state); what the host does not use (AppArmor, SELinux, TLS, registry
+    // swarm state, the mount table); what the host does not use (AppArmor, SELinux, TLS, registry
     // certificates, systemd units, optional files); and 1.2.2 without a repository.
     let skipped: BTreeSet<(CheckId, Option<&str>, Option<&str>)> = report
         .skipped
@@ -391,6 +391,7 @@ fn the_hardened_host_passes_every_check() {
             "/usr/bin/containerd-shim-runc-v2",
         ),
         live(CheckId::DockerFileOwner, "3.7", "/etc/docker/certs.d"),
+        (CheckId::StateVolumeMissing, None, Some("/proc/self/mounts")),
         (CheckId::ContainerApparmor, Some("5.2"), None),
         (CheckId::ContainerSelinux, Some("5.3"), None),
         (
@@ -406,7 +407,7 @@ fn the_hardened_host_passes_every_check() {
         .iter()
         .filter(|s| s.reason.starts_with("only a live host can answer"))
         .collect();
-    assert_eq!(live_only.len(), 5, "{live_only:#?}");
+    assert_eq!(live_only.len(), 6, "{live_only:#?}");
     assert!(!report.fails(Severity::Low));
 }
 
@@ -1004,6 +1005,29 @@ fn cases() -> Vec<(&'static [CheckId], Mutation)> {
         }),
         (&[CheckId::WorldWritable], |h| {
             h.mode("/etc/doas.conf", 0o646);
+        }),
+        // A live host (a mount table) whose state volume is absent, then stood in for.
+        (&[CheckId::StateVolumeMissing], |h| {
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n",
+            );
+        }),
+        (&[CheckId::StateVolumeMissing], |h| {
+            h.edit(
+                "/etc/fstab",
+                "tmpfs /tmp",
+                "LABEL=state /var/lib ext4 defaults,nofail 0 2\ntmpfs /tmp",
+            )
+            .file(
+                "/proc/self/mounts",
+                "rootfs / rootfs rw 0 0\ntmpfs /var/lib tmpfs rw 0 0\n",
+            );
         }),
         (&[CheckId::SetuidBinary], |h| {
             h.file("/usr/bin/su", "elf").mode("/usr/bin/su", 0o4755);
