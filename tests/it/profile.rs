@@ -163,6 +163,8 @@ fn offline_profile_is_the_minimal_host_without_its_firewall() {
     assert_eq!(offline.users, shipped.users);
     assert_eq!(offline.ssh, shipped.ssh);
     assert_eq!(offline.filesystem, shipped.filesystem);
+    assert_eq!(offline.network, shipped.network);
+    assert_eq!(offline.boot, shipped.boot);
     let without_firewall: Vec<(Runlevel, &str)> = shipped
         .services
         .enabled()

@@ -12,8 +12,10 @@ use crate::support;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use support::boot::{is_root, show};
+use support::vm::{self, Vm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const README: &str = include_str!("../../README.md");
@@ -134,8 +136,9 @@ fn line_matches(pattern: &str, line: &str) -> bool {
     rest.ends_with(last)
 }
 
-/// Every shown line (but blank ones and `…` alone) is in `output`, in order.
-fn check_shown(step: &Step, output: &str) {
+/// The first shown line (but blank ones and `…` alone) that is not in `output` after the
+/// ones before it, with the line it was looked for after; `None` when all are, in order.
+fn missing_line<'a>(step: &'a Step, output: &str) -> Option<(&'a str, usize)> {
     let lines: Vec<&str> = output.lines().map(str::trim_end).collect();
     let mut at = 0;
     for pattern in &step.shown {
@@ -145,31 +148,88 @@ fn check_shown(step: &Step, output: &str) {
         }
         match lines[at..].iter().position(|l| line_matches(pattern, l)) {
             Some(i) => at += i + 1,
-            None => panic!(
-                "`{}`: the README shows\n    {pattern}\nwhich is not in the output (after line {at}):\n{output}",
-                step.command
-            ),
+            None => return Some((pattern, at)),
         }
+    }
+    None
+}
+
+/// Every shown line (but blank ones and `…` alone) is in `output`, in order.
+fn check_shown(step: &Step, output: &str) {
+    if let Some((pattern, at)) = missing_line(step, output) {
+        panic!(
+            "`{}`: the README shows\n    {pattern}\nwhich is not in the output (after line {at}):\n{output}",
+            step.command
+        );
     }
 }
 
-/// Runs `command` with `sh` in `dir` as a user's shell would, stdout and stderr together, with
-/// the test's basalt first on `PATH` and a cache of its own.
-fn sh(command: &str, dir: &Path, home: &Path) -> Output {
+/// The environment of the walkthrough's shell: the test's basalt first on `PATH`, and a home
+/// and cache of its own.
+fn user_env(home: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
     let bin_dir = Path::new(BIN).parent().unwrap();
+    vec![
+        (
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()).into(),
+        ),
+        ("HOME", home.into()),
+        ("XDG_CACHE_HOME", home.join(".cache").into()),
+    ]
+}
+
+/// Runs `command` with `sh` in `dir` as a user's shell would, stdout and stderr together.
+fn sh(command: &str, dir: &Path, home: &Path) -> Output {
     Command::new("sh")
         .arg("-c")
         .arg(format!("exec 2>&1\n{command}"))
         .current_dir(dir)
         .env_clear()
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin_dir.display()),
-        )
-        .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .envs(user_env(home))
         .output()
         .unwrap()
+}
+
+/// `NAME=value` alone: a shell variable the later commands use.
+fn is_assignment(command: &str) -> bool {
+    command.split_once('=').is_some_and(|(name, value)| {
+        !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !name.as_bytes()[0].is_ascii_digit()
+            && !value.contains(char::is_whitespace)
+    })
+}
+
+/// How long the walkthrough's VM may take to show its lines (sshd under TCG, loaded).
+const BOOT: Duration = Duration::from_secs(480);
+
+/// Boots the README's QEMU command (with a free port for its `127.0.0.1:2222`) until the
+/// console shows every line the README shows; the VM is killed by its PID on return.
+fn boot(test: &str, step: &Step, command: &str, dir: &Path, home: &Path) {
+    assert!(
+        command.contains("127.0.0.1:2222-:22") && command.contains("restrict=on"),
+        "`{}`: the VM reaches nothing but its forwarded SSH port",
+        step.command
+    );
+    let port = vm::free_port();
+    let command = command.replace("127.0.0.1:2222-:22", &format!("127.0.0.1:{port}-:22"));
+    let env = user_env(home);
+    let env: Vec<(&str, &std::ffi::OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    let _one = vm::one_vm();
+    let vm = Vm::start_shell(test, &command, dir, &env, &dir.join("console.log"), port);
+    let start = Instant::now();
+    loop {
+        let console = vm.console_text();
+        let Some((pattern, _)) = missing_line(step, &console) else {
+            eprintln!("{test}: every line shown after {:.0?}", start.elapsed());
+            return;
+        };
+        assert!(
+            start.elapsed() < BOOT,
+            "{test}: the console did not show `{pattern}` within {BOOT:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 fn shell_quote(path: &Path) -> String {
@@ -278,8 +338,19 @@ fn your_first_host_runs_as_shown() {
     let Some(data) = support::shared_data(test) else {
         return;
     };
-    let boot = data.join("alpine/repos/v3.19-boot");
+    if !vm::have_tools(test, &["qemu-system-x86_64"]) {
+        return;
+    }
+    let Some(kernel) = vm::test_kernel(test) else {
+        return;
+    };
+    let repo = data.join("alpine/repos/v3.19-boot");
     let tmp = tempfile::tempdir().unwrap();
+    // The README's kernel, `~/.cache/basalt-test/kernel/root`, in the walkthrough's home.
+    let kernel_root = kernel.vmlinuz.parent().unwrap().parent().unwrap();
+    let cache = tmp.path().join(".cache/basalt-test/kernel");
+    fs_err::create_dir_all(&cache).unwrap();
+    std::os::unix::fs::symlink(kernel_root, cache.join("root")).unwrap();
     let work = tmp.path().join("basalt");
     fs_err::create_dir_all(work.join("profiles")).unwrap();
     fs_err::copy(
@@ -287,8 +358,9 @@ fn your_first_host_runs_as_shown() {
         work.join("profiles/minimal.toml"),
     )
     .unwrap();
-    let offline = format!(" --repository {} --offline", shell_quote(&boot));
+    let offline = format!(" --repository {} --offline", shell_quote(&repo));
     let mut seen = BTreeSet::new();
+    let mut variables = String::new();
     for step in &steps {
         assert!(
             step.command.matches("basalt build").count()
@@ -301,7 +373,26 @@ fn your_first_host_runs_as_shown() {
         } else {
             step.command.clone()
         };
-        let out = sh(&command, &work, tmp.path());
+        if is_assignment(&command) {
+            assert!(step.shown.is_empty() && step.exit == 0, "{step:?}");
+            variables.push_str(&command);
+            variables.push('\n');
+            continue;
+        }
+        if command.starts_with("qemu-system-") {
+            // `sh` execs QEMU, so the walkthrough's variables are not set for it.
+            assert!(
+                !variables
+                    .lines()
+                    .filter_map(|v| v.split_once('='))
+                    .any(|(name, _)| command.contains(&format!("${name}"))),
+                "`{command}`: QEMU's command line uses no variable"
+            );
+            boot(test, step, &command, &work, tmp.path());
+            seen.insert("qemu".to_owned());
+            continue;
+        }
+        let out = sh(&format!("{variables}{command}"), &work, tmp.path());
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(
             out.status.code(),
@@ -326,8 +417,8 @@ fn your_first_host_runs_as_shown() {
         }
     }
     // The walkthrough's steps, each run above.
-    for verb in ["keygen", "build", "verify", "audit", "diff"] {
-        assert!(seen.contains(verb), "no `basalt {verb}` step: {seen:?}");
+    for verb in ["keygen", "build", "qemu", "verify", "audit", "diff"] {
+        assert!(seen.contains(verb), "no `{verb}` step: {seen:?}");
     }
     assert!(
         steps
