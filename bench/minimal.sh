@@ -1,6 +1,6 @@
 #!/bin/sh
 # Times the minimal build two ways, side by side, on the same machine:
-#   basalt:  basalt build profiles/minimal.toml --repository <v3.19-boot> --offline
+#   basalt:  basalt build tests/data/profiles/alpine-3.19-offline.toml --repository <v3.19-boot> --offline
 #   apk:     an empty apk root, `apk add --no-scripts` of the same packages, then
 #            `tar --sort=name | gzip` of the result (what a reproducible image needs at least)
 # and prints every run and the median of each (RUNS runs, 7 by default).
@@ -35,7 +35,7 @@ while [ "$i" -lt "$runs" ]; do
     i=$((i + 1))
     out="$work/out.$i"
     start=$(now)
-    "$basalt" build "$top/profiles/minimal.toml" --repository "$repo" --offline \
+    "$basalt" build "$top/tests/data/profiles/alpine-3.19-offline.toml" --repository "$repo" --offline \
         --cache-dir "$work/cache" --out "$out" >/dev/null
     end=$(now)
     echo "$end - $start" | bc >> "$work/basalt.times"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The check a host pays for at each boot: `basalt verify` of the minimal image's root against
 # the image's own signed manifest (its runtime policy included), with an empty page cache, beside
-# the parallel cold-read limit of the same tree and rhash. Builds profiles/minimal.toml from the
-# shared Alpine repository, extracts the image as root (owners, modes and attributes kept) to
-# DEST/root, then runs bench/verify.sh on it with CACHE=cold.
+# the parallel cold-read limit of the same tree and rhash. Builds the offline minimal profile
+# (tests/data/profiles/alpine-3.19-offline.toml) from the shared Alpine repository, extracts
+# the image as root (owners, modes and attributes kept) to DEST/root, then runs
+# bench/verify.sh on it with CACHE=cold.
 #
 # Usage: bench/verify-boot.sh [DEST] [RUNS]   (DEST defaults to /var/tmp/basalt-bench/minimal,
 # RUNS to 9; needs root and ../shared/data, or BASALT_SHARED_DATA)
@@ -17,7 +18,7 @@ repo="$shared/alpine/repos/v3.19-boot"
 basalt="$PWD/$(bash ci/build-static)"
 rm -rf "$dest"
 mkdir -p "$dest/out" "$dest/root"
-SOURCE_DATE_EPOCH=1700000000 "$basalt" build profiles/minimal.toml --repository "$repo" \
+SOURCE_DATE_EPOCH=1700000000 "$basalt" build tests/data/profiles/alpine-3.19-offline.toml --repository "$repo" \
     --offline --cache-dir "$dest/cache" --out "$dest/out" >/dev/null
 image=$(ls "$dest"/out/*.tar.gz)
 tar --numeric-owner --xattrs --xattrs-include='*' -xpzf "$image" -C "$dest/root"

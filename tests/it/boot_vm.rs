@@ -18,9 +18,8 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use support::boot::{show, static_basalt};
@@ -31,8 +30,6 @@ const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 /// The minimal profile's placeholder key, replaced by the test's own.
 const PLACEHOLDER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMz admin@example.invalid";
-/// Boots share the machine's two cores: one VM at a time.
-static ONE_VM: Mutex<()> = Mutex::new(());
 const BOOT: Duration = Duration::from_secs(420);
 
 /// Everything a boot test needs, built: the images of the minimal profile for one mode.
@@ -80,7 +77,7 @@ fn build(test: &str, mode: &str) -> Option<Built> {
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "admin@test", "-f"])
         .arg(&ssh_key));
     let public = fs_err::read_to_string(ssh_key.with_extension("pub")).unwrap();
-    let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let minimal = support::offline_profile();
     let text = fs_err::read_to_string(minimal).unwrap();
     assert!(
         text.contains(PLACEHOLDER_KEY),
@@ -212,9 +209,7 @@ fn the_uki_boots_a_verified_host_under_ovmf_and_its_state_survives_a_reboot() {
     let Some(ovmf) = vm::debian_file(test, OVMF) else {
         return;
     };
-    let _one = ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = vm::one_vm();
     let esp = built.dir.path().join("esp");
     fs_err::create_dir_all(esp.join("EFI/BOOT")).unwrap();
     fs_err::copy(built.file("efi"), esp.join("EFI/BOOT/BOOTX64.EFI")).unwrap();
@@ -401,9 +396,7 @@ fn a_tampered_initramfs_keeps_sshd_down_under_enforce() {
     let Some(built) = build(test, "enforce") else {
         return;
     };
-    let _one = ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = vm::one_vm();
     let tampered = tamper(&built, "etc/motd");
     let state = built.dir.path().join("state.img");
     vm::ext4_disk(&state, "state", 64);
@@ -449,9 +442,7 @@ fn warn_boots_everything_and_a_missing_state_volume_is_reported() {
     let Some(built) = build(test, "warn") else {
         return;
     };
-    let _one = ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = vm::one_vm();
     let tampered = tamper(&built, "etc/motd");
     let console = built.dir.path().join("console.log");
     let cmdline = built.cmdline();

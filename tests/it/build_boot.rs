@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const IMAGE: &str = "minimal-1.0.0.tar.gz";
 
-/// The minimal profile with `[verify] at_boot = "enforce"`, a key pair made by
+/// The offline minimal profile with `[verify] at_boot = "enforce"`, a key pair made by
 /// `basalt keygen`, and the shared boot repository.
 struct Setup {
     dir: tempfile::TempDir,
@@ -30,8 +30,7 @@ impl Setup {
     fn new(test: &str) -> Option<Setup> {
         let data = support::shared_data(test)?;
         let dir = tempfile::tempdir().unwrap();
-        let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
-        let mut text = fs_err::read_to_string(minimal).unwrap();
+        let mut text = fs_err::read_to_string(support::offline_profile()).unwrap();
         text.push_str("\n[verify]\nat_boot = \"enforce\"\n");
         let profile = dir.path().join("minimal.toml");
         fs_err::write(&profile, text).unwrap();

@@ -1,4 +1,4 @@
-//! `basalt build` as a user runs it: the minimal profile against the shared boot repository,
+//! `basalt build` as a user runs it: the offline minimal profile against the shared boot repository,
 //! reproducible across directories, umask, time zone and user; atomic output; `--locked`.
 
 use crate::support;
@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 
 fn profile() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml")
+    support::offline_profile()
 }
 
 fn is_root() -> bool {

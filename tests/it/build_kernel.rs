@@ -26,7 +26,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 
 fn profile() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml")
+    support::offline_profile()
 }
 
 struct Run<'a> {

@@ -281,8 +281,8 @@ struct Workspace {
 fn workspace(test: &str) -> Option<Workspace> {
     let data = support::shared_data(test)?;
     let dir = tempfile::tempdir().unwrap();
-    // The user's repository: the minimal profile (its repository the shared offline copy of
-    // Alpine 3.19) and its committed lock.
+    // The user's repository: the offline minimal profile (its repository the shared offline
+    // copy of Alpine 3.19) and its committed lock.
     let profiles = dir.path().join("profiles");
     std::fs::create_dir_all(&profiles).unwrap();
     let repo = data.join("alpine/repos/v3.19-boot");

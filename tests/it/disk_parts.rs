@@ -661,7 +661,7 @@ fn the_init_script_is_valid_shell() {
 fn a_disk_needs_a_kernel_a_stub_a_read_only_root_and_a_static_device_mapper_helper() {
     let bin = env!("CARGO_BIN_EXE_basalt");
     let dir = tempfile::tempdir().unwrap();
-    let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let minimal = support::offline_profile();
     let out_dir = dir.path().join("out");
     let run = |profile: &Path, args: &[&str]| {
         Command::new(bin)
@@ -788,7 +788,7 @@ fn a_disk_verified_only_periodically_carries_its_signed_manifest() {
     };
     let bin = env!("CARGO_BIN_EXE_basalt");
     let dir = tempfile::tempdir().unwrap();
-    let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let minimal = support::offline_profile();
     let profile = dir.path().join("minimal.toml");
     let mut text = fs_err::read_to_string(minimal).unwrap();
     text.push_str("\n[verify]\nat_boot = \"off\"\nevery = \"hourly\"\n");

@@ -21,7 +21,7 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use support::boot::{show, static_basalt};
@@ -31,8 +31,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 const PLACEHOLDER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMz admin@example.invalid";
-/// Boots share the machine's two cores: one VM at a time.
-static ONE_VM: Mutex<()> = Mutex::new(());
 const BOOT: Duration = Duration::from_secs(480);
 const STEM: &str = "minimal-1.0.0";
 
@@ -97,7 +95,7 @@ fn inputs(test: &str, mode: &str) -> Option<Inputs> {
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "admin@test", "-f"])
         .arg(&ssh_key));
     let public = fs_err::read_to_string(ssh_key.with_extension("pub")).unwrap();
-    let minimal = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let minimal = support::offline_profile();
     let text = fs_err::read_to_string(minimal).unwrap();
     assert!(
         text.contains(PLACEHOLDER_KEY),
@@ -414,9 +412,7 @@ fn ovmf_boots_the_disk_read_only_with_state_that_survives_a_reboot() {
     let Some(ovmf) = vm::debian_file(test, OVMF) else {
         return;
     };
-    let _one = ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = vm::one_vm();
     let dir = built.inputs.dir.path();
     // The disk as a machine would have it (the built file stays as it is).
     let disk = dir.join("boot.raw");
@@ -586,9 +582,7 @@ fn a_changed_root_partition_stops_the_boot_under_enforce() {
     let Some(built) = built(test, "enforce") else {
         return;
     };
-    let _one = ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = vm::one_vm();
     let disk = built.tampered();
     let console = built.inputs.dir.path().join("enforce-console.log");
     let cmdline = fs_err::read_to_string(built.file("disk.cmdline")).unwrap();
@@ -626,9 +620,7 @@ fn a_changed_root_partition_is_reported_and_the_boot_goes_on_under_warn() {
     let Some(built) = built(test, "warn") else {
         return;
     };
-    let _one = ONE_VM
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = vm::one_vm();
     let disk = built.tampered();
     let state = built.inputs.dir.path().join("warn-state.img");
     blank_state_disk(&state);

@@ -175,9 +175,9 @@ fn shared_repo(test: &str) -> Option<PathBuf> {
     Some(support::shared_data(test)?.join("alpine/repos/v3.19-boot"))
 }
 
+/// The offline profile: it builds from the shared repository.
 fn minimal_profile() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml"))
-        .unwrap()
+    std::fs::read_to_string(support::offline_profile()).unwrap()
 }
 
 // ------------------------------------------------------------------------------------------

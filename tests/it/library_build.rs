@@ -1,5 +1,5 @@
-//! The main job, `basalt build profiles/minimal.toml`, done by the library alone: lock,
-//! fetch, build, verify, from the real Alpine 3.19 boot repository. The command line adds
+//! The main job, `basalt build PROFILE`, done by the library alone: lock, fetch, build,
+//! verify, for the offline minimal profile from the real Alpine 3.19 boot repository. The command line adds
 //! nothing to the image: the binary's output is byte for byte the library's.
 
 use std::path::Path;
@@ -44,7 +44,7 @@ fn the_library_builds_what_the_binary_builds() {
         return;
     };
     let repository = data.join("alpine/repos/v3.19-boot");
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let profile = support::offline_profile();
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
 

@@ -302,7 +302,7 @@ fn a_lock_of_the_boot_repository_records_the_real_datahashes() {
     };
     let repo = data.join("alpine/repos/v3.19-boot");
     let dir = tempfile::tempdir().unwrap();
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
+    let profile = support::offline_profile();
     let lock_path = dir.path().join("minimal.lock");
     let cache = dir.path().join("cache");
     let out = run(

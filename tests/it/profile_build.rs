@@ -1,4 +1,4 @@
-//! The shipped minimal profile against real packages: its services exist in the image the
+//! The offline minimal profile against real packages: its services exist in the image the
 //! build assembles from the shared v3.19 boot repository, and its rendered files land there.
 
 use crate::support;
@@ -18,10 +18,7 @@ fn minimal_profile_assembles_with_its_services_and_files() {
     };
     let data = support::shared_data(test).unwrap();
     let repo = data.join("alpine/repos/v3.19-boot");
-    let p = profile::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml"),
-    )
-    .unwrap();
+    let p = profile::load(&support::offline_profile()).unwrap();
 
     // The install order, from the real apk.
     let root = tempfile::tempdir().unwrap();

@@ -32,36 +32,36 @@ pub fn has_interpreter(bin: &Path) -> bool {
         })
 }
 
-/// A statically linked basalt: `$BASALT_STATIC_BIN`; or, when `BASALT_REQUIRE_SHARED_DATA=1`,
-/// what `ci/build-static` builds now (cargo rebuilds it when the sources changed, so a test
-/// never embeds a stale binary); else what `ci/build-static` left in `target/`. `None`, after
-/// a visible skip message, otherwise.
+/// A statically linked basalt: `$BASALT_STATIC_BIN`; or, when `BASALT_REQUIRE_SHARED_DATA=1`
+/// (as in CI), what `ci/build-static` builds from this checkout, run once per test process so
+/// that no binary of older sources is embedded (cargo rebuilds only what changed); or else what
+/// `ci/build-static` left in `target/`. `None`, after a visible skip message, otherwise.
 pub fn static_basalt(test: &str) -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("BASALT_STATIC_BIN") {
         return Some(PathBuf::from(bin));
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if std::env::var("BASALT_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1") {
-        // One build at a time: tests that need the binary run in parallel.
-        static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _guard = BUILD
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let out = Command::new("bash")
-            .arg(root.join("ci/build-static"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{test}: ci/build-static: {}",
-            show(&out)
-        );
-        let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-        return Some(if path.is_absolute() {
-            path
-        } else {
-            root.join(path)
+        static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+        let built = BUILT.get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root.join("ci/build-static"))
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                return Err(show(&out));
+            }
+            let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+            Ok(if path.is_absolute() {
+                path
+            } else {
+                root.join(path)
+            })
         });
+        return match built {
+            Ok(path) => Some(path.clone()),
+            Err(why) => panic!("{test}: ci/build-static: {why}"),
+        };
     }
     let candidates = [
         root.join("target/x86_64-unknown-linux-musl/release/basalt"),

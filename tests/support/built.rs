@@ -1,4 +1,4 @@
-//! Host images built by `basalt build` from the minimal profile and the shared boot
+//! Host images built by `basalt build` from the offline minimal profile and the shared boot
 //! repository, with the static verifier embedded, extracted as chroots: the hosts of the
 //! fleet and periodic-verification tests.
 
@@ -9,10 +9,9 @@ use super::boot::{is_root, show, static_basalt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_basalt");
 
-/// The shipped minimal profile's text.
+/// The offline minimal profile's text ([`super::offline_profile`]).
 pub fn minimal_profile() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/minimal.toml");
-    std::fs::read_to_string(path).unwrap()
+    std::fs::read_to_string(super::offline_profile()).unwrap()
 }
 
 /// What the hosts are built with: the boot repository, a key pair, the static verifier.

@@ -43,6 +43,17 @@ pub fn alpine_apk(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// The minimal host on Alpine 3.19 that the shared offline boot repository
+/// (`alpine/repos/v3.19-boot`) can build: the profile of the tests and benchmarks that build
+/// real hosts offline. The shipped `profiles/minimal.toml` targets a supported release,
+/// whose packages only the mirror has.
+pub fn offline_profile() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(OFFLINE_PROFILE)
+}
+
+/// [`offline_profile`], relative to the project.
+pub const OFFLINE_PROFILE: &str = "tests/data/profiles/alpine-3.19-offline.toml";
+
 pub mod apk;
 pub mod boot;
 pub mod built;

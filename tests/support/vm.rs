@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Debian's kernel, unpacked (never installed) by `ci/install-test-deps`.
@@ -151,6 +151,15 @@ pub fn accel(kernel: &Path) -> &'static str {
     })
 }
 
+/// Boots share the machine's two cores: every test that boots holds this while its VM runs,
+/// so that the test binary runs one VM at a time.
+pub fn one_vm() -> MutexGuard<'static, ()> {
+    static ONE_VM: Mutex<()> = Mutex::new(());
+    ONE_VM
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The longest a VM may run: its test kills it sooner, `timeout` at the latest.
 pub const LIFETIME: Duration = Duration::from_secs(1200);
 
@@ -279,6 +288,47 @@ impl Vm {
             .stderr(Stdio::null())
             .spawn()
             .expect("qemu-system-x86_64 starts");
+        eprintln!(
+            "{name}: QEMU pid {} (console {})",
+            child.id(),
+            console.display()
+        );
+        Vm {
+            child,
+            console: console.to_path_buf(),
+            port,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Starts QEMU from a command line as a user types it (`qemu-system-x86_64 … -nographic
+    /// …`): `sh` runs it in `dir` with only `env`, and execs QEMU, whose output (the serial
+    /// console, with `-nographic`) goes to `console`. Bounded by [`LIFETIME`] and killed by
+    /// its PID like [`Vm::start`]'s. `port` is the forwarded SSH port the command names.
+    pub fn start_shell(
+        name: &str,
+        command: &str,
+        dir: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        console: &Path,
+        port: u16,
+    ) -> Vm {
+        assert!(
+            command.starts_with("qemu-system-"),
+            "not a QEMU command: {command}"
+        );
+        let out = std::fs::File::create(console).unwrap();
+        let child = Command::new("timeout")
+            .args(["--kill-after=10", &LIFETIME.as_secs().to_string()])
+            .args(["sh", "-c", &format!("exec {command}")])
+            .current_dir(dir)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("timeout and sh start");
         eprintln!(
             "{name}: QEMU pid {} (console {})",
             child.id(),
