@@ -1,16 +1,15 @@
 //! `basalt apk`: tools for people debugging Alpine repositories and packages.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use serde::Serialize;
 use sha1::{Digest as _, Sha1};
 
 use super::terminal::{self, shown};
 use super::{ExitStatus, Format, apk_version};
-use crate::apk::keys::{Keyring, MAX_KEY_FILE};
+use crate::apk::keys::Keyring;
 use crate::apk::package::{self, DataEntry, ReadOptions, Script};
 use crate::apk::tar::EntryKind;
 use crate::apk::{Limits, SignatureStatus, index};
@@ -79,36 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
 /// # Errors
 /// Unreadable paths and invalid keys.
 pub fn load_keyring(paths: &[PathBuf]) -> anyhow::Result<Keyring> {
-    let mut ring = Keyring::alpine();
-    for path in paths {
-        let meta = fs_err::metadata(path)?;
-        if meta.is_dir() {
-            let mut files: Vec<PathBuf> = fs_err::read_dir(path)?
-                .map(|e| e.map(|e| e.path()))
-                .collect::<Result<_, _>>()?;
-            files.sort();
-            for file in files {
-                if file.extension().is_some_and(|e| e == "pub") && file.is_file() {
-                    add_key_file(&mut ring, &file)?;
-                }
-            }
-        } else {
-            add_key_file(&mut ring, path)?;
-        }
-    }
-    Ok(ring)
-}
-
-fn add_key_file(ring: &mut Keyring, path: &Path) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("key file `{}` has no UTF-8 file name", path.display()))?;
-    let text = crate::input::read_text(path, MAX_KEY_FILE as u64, "a key file")
-        .with_context(|| format!("failed to read key file `{}`", path.display()))?;
-    ring.add_pem(name, &text)
-        .with_context(|| format!("failed to load key file `{}`", path.display()))?;
-    Ok(())
+    Ok(crate::repo::keyring(paths)?)
 }
 
 #[derive(Serialize)]

@@ -4,7 +4,6 @@
 //! Invariant: a key is named by its file name (the name apk signatures refer to), and the 17
 //! Alpine release keys are always in the keyring.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use crate::apk::keys::{self, Keyring, MAX_KEY_FILE};
@@ -23,13 +22,13 @@ pub enum KeyError {
         /// The file.
         path: PathBuf,
     },
-    /// The key file cannot be read.
+    /// The key file cannot be read (or is not a regular file, or is too large).
     #[error("failed to read key file `{}`", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        source: crate::input::Error,
     },
     /// The key file is not a usable RSA public key.
     #[error("failed to load key file `{}`", path.display())]
@@ -74,13 +73,12 @@ fn add_key_file(ring: &mut Keyring, path: &Path) -> Result<(), KeyError> {
         .ok_or_else(|| KeyError::Name {
             path: path.to_owned(),
         })?;
-    let mut text = String::new();
-    fs_err::File::open(path)?
-        .take(MAX_KEY_FILE as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(|source| KeyError::Read {
-            path: path.to_owned(),
-            source,
+    let text =
+        crate::input::read_text(path, MAX_KEY_FILE as u64, "a key file").map_err(|source| {
+            KeyError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
     ring.add_pem(name, &text).map_err(|source| KeyError::Load {
         path: path.to_owned(),
