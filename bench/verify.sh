@@ -13,6 +13,9 @@
 #   ONLY=regex limits the rows to those whose name matches (cold default: the limits, basalt
 #   and rhash).
 #   READERS="2 8 16 32 64": the numbers of readers of the limit rows (cold; warm: the cores).
+#   INTERLEAVE=1 (the default when cold): run the rows round by round, one run of each per
+#   round, so that the machine's drift over the minutes of a run falls on every row alike;
+#   INTERLEAVE=0: each row's runs one after the other (the default when warm).
 #   MANIFEST=FILE: verify against this manifest (signed here) instead of one made of TREE.
 #   BUSY_MAX=10: before each run, wait until the machine's CPUs were busy less than this many
 #   percent over 5 seconds (other jobs; 100: never wait). The load average is no measure of
@@ -103,51 +106,70 @@ drop_caches() {
 declare -A median_of
 raw=()
 
-# measure NAME CMD...: RUNS runs (after a warm-up run, or each after dropping the page cache);
-# prints "| NAME | median s | min s | max s | user s | system s | peak MiB |" and keeps the runs.
-measure() {
+# Rows are measured as they are declared, each RUNS times in a row; or, interleaved
+# (INTERLEAVE=1, the default with a cold cache), declared first and then measured round by
+# round, one run of every row per round, so that a drift of the machine over the minutes of a
+# cold run (the host's own caches, other guests) falls on every row alike and the ratios hold.
+interleave="${INTERLEAVE:-}"
+if [ -z "$interleave" ]; then
+    if [ "$cache" = cold ]; then interleave=1; else interleave=0; fi
+fi
+plan_kinds=()
+plan_names=()
+plan_cmds=()
+
+# emit KIND NAME [CMD]: a table line now, or its place in the plan.
+emit() {
+    if [ "$interleave" = 1 ]; then
+        plan_kinds+=("$1")
+        plan_names+=("$2")
+        plan_cmds+=("${3:-}")
+    else
+        line_of "$1" "$2"
+    fi
+}
+
+# line_of KIND NAME: the table line of a section, a text row or a tool that is not installed.
+line_of() {
+    case "$1" in
+    section) echo "| **$2** | | | | | | |" ;;
+    text) echo "$2" ;;
+    missing) echo "| $2 | not installed | | | | | |" ;;
+    esac
+}
+
+# run_once NAME CMD...: one timed run (after dropping the page cache when cold); sets $status,
+# and on success appends "wall user system maxrss" to $work/rows.NAME's file and the run to
+# $runs_shown_of[NAME].
+declare -A runs_shown_of=() rows_file_of=()
+row_count=0
+run_once() {
     local name="$1"
     shift
-    if ! [[ "$name" =~ $only ]]; then
+    quiet
+    runs_shown_of["$name"]+="[CPUs $busy_now% busy, load $(load)] "
+    [ "$cache" = cold ] && drop_caches
+    status=0
+    local t0 t1 wall
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
+    t1=$(date +%s%N)
+    if [ "$status" -ne 0 ]; then
+        tail -5 "$work/out" >&2
         return
     fi
-    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
-        echo "| $name | not installed | | | | | |"
-        return
-    fi
-    echo "measuring: $name" >&2
-    local status=0
-    if [ "$cache" = warm ]; then
-        "$@" >"$work/out" 2>&1 || status=$?
-        if [ "$status" -ne 0 ]; then
-            echo "| $name | failed (exit $status) | | | | | |"
-            tail -5 "$work/out" >&2
-            return
-        fi
-    fi
-    local rows=() i runs_shown=""
-    for ((i = 0; i < runs; i++)); do
-        quiet
-        runs_shown+="[CPUs $busy_now% busy, load $(load)] "
-        [ "$cache" = cold ] && drop_caches
-        status=0
-        local t0 t1 wall
-        t0=$(date +%s%N)
-        /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
-        t1=$(date +%s%N)
-        if [ "$status" -ne 0 ]; then
-            echo "| $name | failed (exit $status) | | | | | |"
-            tail -5 "$work/out" >&2
-            return
-        fi
-        # Wall time to the millisecond (time's own is to the hundredth).
-        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-        rows+=("$wall $(tail -1 "$work/time")")
-        runs_shown+="$wall s, "
-    done
-    raw+=("$name: ${runs_shown%, }")
-    local line
-    line=$(printf '%s\n' "${rows[@]}" | sort -g | awk -v name="$name" '
+    # Wall time to the millisecond (time's own is to the hundredth).
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    echo "$wall $(tail -1 "$work/time")" >>"${rows_file_of[$name]}"
+    runs_shown_of["$name"]+="$wall s, "
+}
+
+# summary NAME: prints "| NAME | median s | min s | max s | user s | system s | peak MiB |" from
+# the row's runs and keeps its median and runs.
+summary() {
+    local name="$1" shown="${runs_shown_of[$1]}" line
+    raw+=("$name: ${shown%, }")
+    line=$(sort -g "${rows_file_of[$name]}" | awk -v name="$name" '
         { t[NR] = $1; u[NR] = $2; s[NR] = $3; if ($4 > m) m = $4 }
         END {
             k = int((NR + 1) / 2)
@@ -155,6 +177,91 @@ measure() {
         }')
     echo "$line"
     median_of["$name"]=$(echo "$line" | awk -F'|' '{gsub(/ /, "", $3); print $3}')
+}
+
+# warm_up NAME CMD...: the untimed first run of a warm measure; false (with the row said) if
+# the command fails.
+warm_up() {
+    local name="$1"
+    shift
+    status=0
+    "$@" >"$work/out" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "| $name | failed (exit $status) | | | | | |"
+        tail -5 "$work/out" >&2
+        return 1
+    fi
+}
+
+# measure NAME CMD...: RUNS runs of CMD (after a warm-up run, or each after dropping the page
+# cache), or its place in the plan when interleaved.
+measure() {
+    local name="$1"
+    shift
+    if ! [[ "$name" =~ $only ]]; then
+        return
+    fi
+    if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then
+        emit missing "$name"
+        return
+    fi
+    row_count=$((row_count + 1))
+    rows_file_of["$name"]="$work/rows.$row_count"
+    : >"${rows_file_of[$name]}"
+    if [ "$interleave" = 1 ]; then
+        emit run "$name" "$(printf '%q ' "$@")"
+        return
+    fi
+    echo "measuring: $name" >&2
+    if [ "$cache" = warm ]; then
+        warm_up "$name" "$@" || return 0
+    fi
+    local i
+    for ((i = 0; i < runs; i++)); do
+        run_once "$name" "$@"
+        if [ "$status" -ne 0 ]; then
+            echo "| $name | failed (exit $status) | | | | | |"
+            return
+        fi
+    done
+    summary "$name"
+}
+
+# run_plan: the interleaved rows, RUNS rounds of one run each, then their table lines in order.
+run_plan() {
+    [ "$interleave" = 1 ] || return 0
+    local i j round name
+    declare -A failed=()
+    if [ "$cache" = warm ]; then
+        for j in "${!plan_kinds[@]}"; do
+            [ "${plan_kinds[j]}" = run ] || continue
+            name="${plan_names[j]}"
+            eval "warm_up \"\$name\" ${plan_cmds[j]}" >"$work/failed.$j" || failed["$name"]=1
+        done
+    fi
+    for ((round = 1; round <= runs; round++)); do
+        echo "round $round of $runs" >&2
+        for j in "${!plan_kinds[@]}"; do
+            [ "${plan_kinds[j]}" = run ] || continue
+            name="${plan_names[j]}"
+            [ -z "${failed[$name]:-}" ] || continue
+            eval "run_once \"\$name\" ${plan_cmds[j]}"
+            if [ "$status" -ne 0 ]; then
+                echo "| $name | failed (exit $status) | | | | | |" >"$work/failed.$j"
+                failed["$name"]=1
+            fi
+        done
+    done
+    for j in "${!plan_kinds[@]}"; do
+        name="${plan_names[j]}"
+        if [ "${plan_kinds[j]}" != run ]; then
+            line_of "${plan_kinds[j]}" "$name"
+        elif [ -n "${failed[$name]:-}" ]; then
+            cat "$work/failed.$j"
+        else
+            summary "$name"
+        fi
+    done
 }
 
 # --- baselines (created once, outside the timings) -------------------------------------------
@@ -178,6 +285,7 @@ fi
 # rhash -r follows symlinks: give it the same regular files as the others, one per line. rhash
 # reads a backslash in a file name as a path separator, so such names (a few systemd units)
 # cannot be given to it at all and are left out of its list.
+# shellcheck disable=SC1003 # a backslash, not an escaped quote
 tr '\0' '\n' <"$work/files" | grep -v '\\' >"$work/files.txt"
 if command -v rhash >/dev/null; then
     rhash --sha256 --file-list="$work/files.txt" -o "$work/rhash.sums"
@@ -227,7 +335,7 @@ fi
 # --- timings ------------------------------------------------------------------------------------
 echo "| tool | median s | min s | max s | user s | system s | peak RSS MiB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-echo "| **the machine's limits** | | | | | | |"
+emit section "the machine's limits"
 if [ "$cache" = warm ]; then
     readers="${READERS:-$cores}"
 else
@@ -238,13 +346,13 @@ for n in $readers; do
 done
 if [ "$cache" = warm ] && [[ "SHA-256 of every byte" =~ $only ]]; then
     rate=$(openssl speed -seconds 3 -bytes 1048576 -evp sha256 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $NF); print $NF * 1000}')
-    awk -v b="$bytes" -v r="$rate" -v c="$cores" \
-        'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | | | | |\n", c, r / 1e9, b / (r * c) }'
+    emit text "$(awk -v b="$bytes" -v r="$rate" -v c="$cores" \
+        'BEGIN { printf "| SHA-256 of every byte on %d cores (openssl: %.2f GB/s per core) | %.2f | | | | | |", c, r / 1e9, b / (r * c) }')"
 fi
 hash_readers=$cores
 [ "$cache" = cold ] && hash_readers=32
 measure "read and SHA-256 every file ($hash_readers readers)" "$read_limit" --sha256 --threads "$hash_readers" --input "$work/files"
-echo "| **verify** | | | | | | |"
+emit section verify
 measure "basalt verify (signature + tree)" "$basalt" verify --manifest "$work/manifest" --key "$work/key.pub" "$tree"
 measure "rhash --sha256 -c" rhash --sha256 -c "$work/rhash.sums"
 measure "sha256sum -c (two processes)" bash -c "sha256sum --quiet -c '$work/sha256sums.00' & a=\$!; sha256sum --quiet -c '$work/sha256sums.01'; b=\$?; wait \$a && exit \$b"
@@ -252,7 +360,7 @@ measure "hashdeep -a (audit)" hashdeep -c sha256 -r -l -o f -a -k "$work/hashdee
 measure "mtree -f" mtree -f "$work/mtree.spec" -p "$tree"
 measure "aide --check" aide --check -c "$work/aide.conf"
 measure "tripwire --check" tripwire --check --cfgfile "$tw/tw.cfg"
-echo "| **create a baseline** | | | | | | |"
+emit section "create a baseline"
 measure "basalt manifest" "$basalt" manifest "$tree" --out "$work/m2"
 measure "rhash --sha256 (create)" rhash --sha256 --file-list="$work/files.txt" -o "$work/rhash.new"
 measure "sha256sum (two processes)" bash -c "xargs -0 -P 2 -n 4096 sha256sum <'$work/files' >'$work/sums.new'"
@@ -260,6 +368,7 @@ measure "hashdeep -c sha256" hashdeep -c sha256 -r -l -o f "$tree"
 measure "mtree -c (sha256digest)" mtree -c -K sha256digest,mode,uid,gid,type,link,size -p "$tree"
 measure "aide --init" aide --init -c "$work/aide.conf"
 measure "tripwire --init" tripwire --init --cfgfile "$tw/tw.cfg" --local-passphrase bench
+run_plan
 
 # --- ratios -------------------------------------------------------------------------------------
 echo
@@ -279,9 +388,9 @@ else
     limit="${median_of[$limit_name]:-}"
 fi
 ratio() {
-    local a="${median_of[$1]:-}" b="${median_of[$2]:-}"
-    if [ -n "$a" ] && [ -n "$b" ]; then
-        awk -v a="$a" -v b="$b" -v n1="$1" -v n2="$2" 'BEGIN { printf "- %s / %s: %.2f\n", n1, n2, a / b }'
+    local x="${median_of[$1]:-}" y="${median_of[$2]:-}"
+    if [ -n "$x" ] && [ -n "$y" ]; then
+        awk -v a="$x" -v b="$y" -v n1="$1" -v n2="$2" 'BEGIN { printf "- %s / %s: %.2f\n", n1, n2, a / b }'
     fi
 }
 if [ -n "$limit" ]; then
