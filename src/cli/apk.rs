@@ -9,7 +9,6 @@ use sha1::{Digest as _, Sha1};
 
 use super::terminal::{self, shown};
 use super::{ExitStatus, Format, apk_version};
-use crate::apk::keys::Keyring;
 use crate::apk::package::{self, DataEntry, ReadOptions, Script};
 use crate::apk::tar::EntryKind;
 use crate::apk::{Limits, SignatureStatus, index};
@@ -72,15 +71,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The built-in Alpine keys plus every key named by `paths` (files, or directories whose
-/// `*.pub` files are read); a key's name is its file name.
-///
-/// # Errors
-/// Unreadable paths and invalid keys.
-pub fn load_keyring(paths: &[PathBuf]) -> anyhow::Result<Keyring> {
-    Ok(crate::repo::keyring(paths)?)
-}
-
 #[derive(Serialize)]
 struct IndexReport<'a> {
     file: String,
@@ -91,7 +81,7 @@ struct IndexReport<'a> {
 
 fn run_index(args: IndexArgs) -> anyhow::Result<ExitStatus> {
     let IndexArgs { path, keys, format } = args;
-    let ring = load_keyring(&keys)?;
+    let ring = crate::repo::keyring(&keys)?;
     let label = path.display().to_string();
     let file = crate::input::open(&path)?;
     // Every package is parsed and validated; none needs to be kept.
@@ -154,7 +144,7 @@ struct InspectReport<'a> {
 
 fn run_inspect(args: InspectArgs) -> anyhow::Result<ExitStatus> {
     let InspectArgs { path, keys, format } = args;
-    let ring = load_keyring(&keys)?;
+    let ring = crate::repo::keyring(&keys)?;
     let label = path.display().to_string();
     let file = crate::input::open(&path)?;
     let mut entries = Vec::new();
