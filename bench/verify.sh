@@ -230,7 +230,7 @@ measure() {
 # run_plan: the interleaved rows, RUNS rounds of one run each, then their table lines in order.
 run_plan() {
     [ "$interleave" = 1 ] || return 0
-    local i j round name
+    local j round name
     declare -A failed=()
     if [ "$cache" = warm ]; then
         for j in "${!plan_kinds[@]}"; do
