@@ -17,6 +17,10 @@
 #   round, so that the machine's drift over the minutes of a run falls on every row alike;
 #   INTERLEAVE=0: each row's runs one after the other (the default when warm).
 #   MANIFEST=FILE: verify against this manifest (signed here) instead of one made of TREE.
+#   THROTTLE=BYTES (cold only): every timed command runs in a block I/O cgroup that lets it
+#   read at most BYTES per second from the tree's disk (cgroup v2 `io.max`, or v1
+#   `blkio.throttle.read_bps_device`): a disk-bound machine, where the disk and not the CPUs
+#   sets the pace, as on a host with a slower disk than its cores can hash.
 #   BUSY_MAX=10: before each run, wait until the machine's CPUs were busy less than this many
 #   percent over 5 seconds (other jobs; 100: never wait). The load average is no measure of
 #   that: threads waiting for the disk in a cold run count in it. The busy share and the load
@@ -46,7 +50,12 @@ cold)
     ;;
 esac
 work="$(mktemp -d /tmp/basalt-bench.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+cgroup=""
+cleanup() {
+    rm -rf "$work"
+    if [ -n "$cgroup" ]; then rmdir "$cgroup" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
 
 if [ ! -d "$tree" ]; then
     echo "copying /usr to $tree" >&2
@@ -65,6 +74,32 @@ entries=$(find "$tree" -xdev | wc -l)
 bytes=$(find "$tree" -xdev -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
 cores=$(nproc)
 echo "tree: $tree, $entries entries, $files regular files, $bytes bytes; $cores cores; $cache page cache" >&2
+
+# THROTTLE: a cgroup limiting reads from the disk that holds the tree (the whole disk, whose
+# queue the throttle applies to, when the tree is on a partition).
+throttle="${THROTTLE:-}"
+if [ -n "$throttle" ]; then
+    if [ "$cache" != cold ] || ! [[ "$throttle" =~ ^[1-9][0-9]*$ ]]; then
+        echo "THROTTLE=BYTES (a number of bytes per second) needs CACHE=cold" >&2
+        exit 2
+    fi
+    disk=$(findmnt -no MAJ:MIN -T "$tree" | tr -d ' ')
+    if [ -e "/sys/dev/block/$disk/partition" ]; then
+        disk=$(cat "/sys/dev/block/$disk/../dev")
+    fi
+    if grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+        grep -qw io /sys/fs/cgroup/cgroup.subtree_control || echo +io >/sys/fs/cgroup/cgroup.subtree_control
+        cgroup=$(mktemp -d /sys/fs/cgroup/basalt-bench.XXXXXX)
+        echo "$disk rbps=$throttle" >"$cgroup/io.max"
+    elif [ -d /sys/fs/cgroup/blkio ]; then
+        cgroup=$(mktemp -d /sys/fs/cgroup/blkio/basalt-bench.XXXXXX)
+        echo "$disk $throttle" >"$cgroup/blkio.throttle.read_bps_device"
+    else
+        echo "THROTTLE needs the cgroup io (v2) or blkio (v1) controller" >&2
+        exit 2
+    fi
+    echo "throttled: reads from disk $disk at most $throttle bytes/s ($cgroup)" >&2
+fi
 
 load() { cut -d' ' -f1 /proc/loadavg; }
 
@@ -152,6 +187,11 @@ run_once() {
     status=0
     local t0 t1 wall
     t0=$(date +%s%N)
+    if [ -n "$cgroup" ]; then
+        # The command moves itself into the cgroup, then becomes the timed tool.
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        set -- bash -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$cgroup" "$@"
+    fi
     /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" >"$work/out" 2>&1 || status=$?
     t1=$(date +%s%N)
     if [ "$status" -ne 0 ]; then

@@ -53,13 +53,13 @@ use crate::integrity::manifest::{Entry, Kind, xattrs_digest};
 
 /// The fewest reader threads a walk runs, whatever the number of cores: on a cold page cache,
 /// the number of reads in flight. (More cores get one reader each.)
-pub const READERS: usize = 16;
+pub const READERS: usize = 32;
 
 /// Most entries listed ahead of the consumer (a bound on memory, not on the tree).
 pub const MAX_LISTED_ENTRIES: usize = 65_536;
 
 /// Most directories listed ahead of the consumer (a bound on open directories).
-pub const MAX_LISTED_DIRS: usize = 256;
+pub const MAX_LISTED_DIRS: usize = 512;
 
 /// The most nested directories walked below the root; deeper ones are a problem, not a hang.
 pub const MAX_DEPTH: usize = 8192;
@@ -1177,12 +1177,10 @@ impl Shared<'_> {
                 queued += 1;
             }
         }
-        if queued > 0 && state.idle > 0 {
-            if queued == 1 {
-                self.work.notify_one();
-            } else {
-                self.work.notify_all();
-            }
+        // One waiting reader per queued task: waking every idle reader for one task would
+        // have them all contend for the lock only to find nothing to do.
+        for _ in 0..queued.min(state.idle) {
+            self.work.notify_one();
         }
     }
 
@@ -1191,8 +1189,9 @@ impl Shared<'_> {
         let mut state = self.state();
         state.listed_entries -= listing.children.len();
         state.listed_dirs -= 1;
-        if state.idle > 0 {
-            self.work.notify_all();
+        // The room given back lets directories waiting for it be listed: one reader each.
+        for _ in 0..state.dirs.len().min(state.idle) {
+            self.work.notify_one();
         }
     }
 
