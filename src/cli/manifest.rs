@@ -55,7 +55,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Reads in flight: the threads that list the tree's directories and read its files
-    /// (default: 32, or one per core when there are more)
+    /// (default: 32, or one per core when there are more; while every file read is in the
+    /// page cache, only one more than the cores work)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub readers: Option<u16>,
 }

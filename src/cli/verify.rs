@@ -37,7 +37,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Reads in flight: the threads that list the tree's directories and read its files
-    /// (default: 32, or one per core when there are more)
+    /// (default: 32, or one per core when there are more; while every file read is in the
+    /// page cache, only one more than the cores work)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub readers: Option<u16>,
     /// Also report to syslog: one JSON document per finding and a summary (facility auth, tag

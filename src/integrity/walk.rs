@@ -9,7 +9,10 @@
 //!   attributes) and each regular file's content are tasks. A fixed number of reader threads
 //!   ([`readers`]: at least [`READERS`], whatever the number of cores) runs them, nearest to the
 //!   consumer first (smallest path), so that on a cold page cache that many reads are in flight
-//!   at once, and on a warm one every core hashes.
+//!   at once. While every file read comes from the page cache (the first read of each file
+//!   asks for cached data only, `RWF_NOWAIT`), only one more reader than the cores works: more
+//!   would only take turns on the cores hashing; the first file read from the disk wakes the
+//!   others.
 //! - A directory's entries are emitted in the order of full paths: its own entry at its name,
 //!   its subtree at its name followed by `/` (so `/a`, `/a-b`, then `/a/x`).
 //! - Work ahead of the consumer is bounded: at most [`MAX_LISTED_ENTRIES`] entries in at most
@@ -36,11 +39,11 @@ use std::cell::RefCell;
 use std::collections::{BinaryHeap, HashMap};
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -73,9 +76,11 @@ const DIR_BUFFER: usize = 32 * 1024;
 /// How many reader threads a walk runs: [`READERS`], or one per core when there are more.
 #[must_use]
 pub fn readers() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .max(READERS)
+    cores().max(READERS)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// What a walk leaves beside its entries.
@@ -497,23 +502,47 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// The first read of a file: what the page cache holds at its start, without waiting for the
+/// disk; when it holds nothing there (or the kernel cannot tell), an ordinary read, with
+/// `cold` set in the first case.
+fn cached_read(file: &File, buf: &mut [u8], cold: &AtomicBool) -> io::Result<usize> {
+    let nowait = rustix::io::preadv2(
+        file,
+        &mut [io::IoSliceMut::new(buf)],
+        0,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    );
+    match nowait {
+        Ok(n) => Ok(n),
+        Err(rustix::io::Errno::AGAIN) => {
+            cold.store(true, Ordering::Relaxed);
+            file.read_at(buf, 0)
+        }
+        // Interrupted, or no `RWF_NOWAIT` here (old kernels, some filesystems).
+        Err(_) => file.read_at(buf, 0),
+    }
+}
+
 /// Reads the regular file `name` in `dir` that the walk listed: opened by [`open_listed`],
 /// read up to its listed size (into `keep` too, when given), then checked (one `fstat`) to be
 /// the same inode, still a regular file, with the same size, mtime and ctime as when it was
-/// listed. `path` names it in a problem.
+/// listed. `path` names it in a problem. The first read asks only for what the page cache
+/// holds (`RWF_NOWAIT`); when it holds none of the file, `cold` is set (and the file is read
+/// from the disk as usual).
 fn read_listed(
     dir: BorrowedFd<'_>,
     name: &CStr,
     listed: &Listed,
     path: impl Fn() -> Vec<u8>,
     mut keep: Option<&mut Vec<u8>>,
+    cold: &AtomicBool,
 ) -> Result<Hashed, Problem> {
     let changing = |detail: String| Problem {
         path: path(),
         kind: ProblemKind::Changing,
         detail,
     };
-    let mut file = open_listed(dir, name, listed).map_err(|e| match e {
+    let file = open_listed(dir, name, listed).map_err(|e| match e {
         OpenError::OtherInode => changing("replaced during the walk".into()),
         OpenError::NotRegular(what) => changing(format!("replaced by a {what} during the walk")),
         OpenError::Io(e) => problem_from_io(path(), &e),
@@ -538,7 +567,12 @@ fn read_listed(
         // Never more than the listed size: a file swapped for an endless one cannot stall us.
         while total < listed.size {
             let want = usize::try_from(listed.size - total).map_or(buf.len(), |r| r.min(buf.len()));
-            match file.read(&mut buf[..want]) {
+            let got = if total == 0 {
+                cached_read(&file, &mut buf[..want], cold)
+            } else {
+                file.read_at(&mut buf[..want], total)
+            };
+            match got {
                 Ok(0) => return Ok(()),
                 Ok(n) => {
                     hasher.update(&buf[..n]);
@@ -709,6 +743,8 @@ struct Walk<'a> {
     root_dev: u64,
     root_mnt: Option<u64>,
     options: &'a ScanOptions,
+    /// A file was read from the disk rather than the page cache: the walk is I/O-bound.
+    cold: AtomicBool,
 }
 
 impl Walk<'_> {
@@ -938,6 +974,7 @@ impl Walk<'_> {
                 &Listed::of(&found.stat, true),
                 path,
                 None,
+                &self.cold,
             ),
             _ => Err(Problem {
                 path: path(),
@@ -1010,6 +1047,10 @@ struct State {
     listed_dirs: usize,
     /// Readers waiting for work.
     idle: usize,
+    /// Readers allowed to take work: one more than the cores while every file read so far
+    /// was in the page cache (more threads would only take turns on the cores), all of them
+    /// once one was not (then each is a read in flight).
+    active: usize,
     /// What the consumer waits for.
     waiting: Option<Waiting>,
     /// Tasks done.
@@ -1044,6 +1085,8 @@ struct Shared<'a> {
     state: Mutex<State>,
     /// Readers wait here for work.
     work: Condvar,
+    /// Readers beyond the active ones wait here until the walk turns out to be I/O-bound.
+    parked: Condvar,
     /// The consumer waits here for a result.
     ready: Condvar,
 }
@@ -1098,12 +1141,24 @@ impl Shared<'_> {
         }
     }
 
-    /// A reader: runs jobs until the walk stops.
-    fn reader(&self) {
+    /// Reader `i`: runs jobs until the walk stops.
+    fn reader(&self, i: usize) {
         let mut state = self.state();
         loop {
             if state.stop {
                 return;
+            }
+            if i >= state.active {
+                if self.walk.cold.load(Ordering::Relaxed) {
+                    state.active = self.tuning.readers;
+                    self.parked.notify_all();
+                    continue;
+                }
+                state = self
+                    .parked
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
             }
             let Some(job) = self.pick(&mut state) else {
                 // Nothing left to do: the consumer must not wait for more results.
@@ -1135,6 +1190,10 @@ impl Shared<'_> {
                 }
             }
             state = self.state();
+            if state.active < self.tuning.readers && self.walk.cold.load(Ordering::Relaxed) {
+                state.active = self.tuning.readers;
+                self.parked.notify_all();
+            }
             state.completed += done.len() as u64;
             let completed = state.completed;
             if let Some(waiting) = &mut state.waiting {
@@ -1198,6 +1257,7 @@ impl Shared<'_> {
     fn stop(&self) {
         self.state().stop = true;
         self.work.notify_all();
+        self.parked.notify_all();
     }
 
     /// Waits until `slot` is done and takes its result; a task no reader has started is run
@@ -1226,7 +1286,8 @@ impl Shared<'_> {
                 state.waiting = Some(Waiting {
                     slot: slot_id(slot),
                     ready: false,
-                    until: state.completed + self.tuning.readers.max(1) as u64,
+                    until: state.completed
+                        + state.active.clamp(1, self.tuning.readers.max(1)) as u64,
                 });
             }
             state = self
@@ -1349,20 +1410,26 @@ pub fn walk_root_with(
             root_dev: stat.dev,
             root_mnt: stat.mnt_id,
             options,
+            cold: AtomicBool::new(false),
         },
         tuning,
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State {
+            active: cores().saturating_add(1).min(tuning.readers),
+            ..State::default()
+        }),
         work: Condvar::new(),
+        parked: Condvar::new(),
         ready: Condvar::new(),
     };
     let db = read_apk_db(&shared.walk, &root_file);
     std::thread::scope(|scope| {
         let _stop = StopOnDrop(&shared);
-        for _ in 0..tuning.readers {
+        for i in 0..tuning.readers {
             // Fewer readers than asked (a thread limit) only means fewer reads in flight.
+            let shared = &shared;
             let spawned = std::thread::Builder::new()
                 .name("basalt-reader".into())
-                .spawn_scoped(scope, || shared.reader());
+                .spawn_scoped(scope, move || shared.reader(i));
             if spawned.is_err() {
                 break;
             }
@@ -1587,6 +1654,7 @@ pub fn root_apk_db(root: &Path, options: &ScanOptions) -> Option<Vec<u8>> {
         root_dev: stat.dev,
         root_mnt: stat.mnt_id,
         options,
+        cold: AtomicBool::new(false),
     };
     read_apk_db(&walk, &File::from(fd)).map(|(bytes, _)| bytes)
 }
@@ -1619,6 +1687,7 @@ fn read_apk_db(walk: &Walk<'_>, root: &File) -> Option<(Vec<u8>, [u8; 32])> {
                 &Listed::of(&stat, false),
                 || APK_DB.to_vec(),
                 Some(&mut bytes),
+                &walk.cold,
             )
             .ok()?;
             return Some((bytes, hashed.sha256));
@@ -1666,7 +1735,14 @@ mod tests {
         let relative = Path::new(OsStr::from_bytes(&path[1..]));
         let dir = File::open(root.join(relative.parent().unwrap())).unwrap();
         let name = CString::new(relative.file_name().unwrap().as_bytes()).unwrap();
-        read_listed(dir.as_fd(), &name, listed, || path.to_vec(), None)
+        read_listed(
+            dir.as_fd(),
+            &name,
+            listed,
+            || path.to_vec(),
+            None,
+            &AtomicBool::new(false),
+        )
     }
 
     /// A regular file as the walk lists it for hashing.
@@ -1918,6 +1994,34 @@ mod tests {
         expected.sort();
         assert_eq!(shown, expected);
         assert_eq!(&shown[..4], ["a", "a-b", "a-b/", "a.c"]);
+    }
+
+    #[test]
+    fn a_file_read_from_the_disk_marks_the_walk_cold_and_reads_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        let mut buf = vec![0u8; content.len()];
+
+        // In the page cache (just written): no disk read, nothing marked.
+        let cold = AtomicBool::new(false);
+        let n = cached_read(&file, &mut buf, &cold).unwrap();
+        assert_eq!(&buf[..n], &content[..n]);
+        assert!(n > 0);
+        assert!(!cold.load(Ordering::Relaxed));
+
+        // Evicted (clean pages of a synced file): read from the disk, and marked; on tmpfs the
+        // page cache is the file, so nothing is evicted and nothing is marked.
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        buf.fill(0);
+        let n = cached_read(&file, &mut buf, &cold).unwrap();
+        assert_eq!(&buf[..n], &content[..n]);
+        assert!(n > 0);
+        let on_tmpfs = rustix::fs::fstatfs(&file).unwrap().f_type == libc::TMPFS_MAGIC;
+        assert_eq!(cold.load(Ordering::Relaxed), !on_tmpfs);
     }
 
     #[test]
