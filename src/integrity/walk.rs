@@ -1148,12 +1148,12 @@ impl Shared<'_> {
             if state.stop {
                 return;
             }
+            if state.active < self.tuning.readers && self.walk.cold.load(Ordering::Relaxed) {
+                // A file came from the disk: every reader is a read in flight now.
+                state.active = self.tuning.readers;
+                self.parked.notify_all();
+            }
             if i >= state.active {
-                if self.walk.cold.load(Ordering::Relaxed) {
-                    state.active = self.tuning.readers;
-                    self.parked.notify_all();
-                    continue;
-                }
                 state = self
                     .parked
                     .wait(state)
@@ -1190,10 +1190,6 @@ impl Shared<'_> {
                 }
             }
             state = self.state();
-            if state.active < self.tuning.readers && self.walk.cold.load(Ordering::Relaxed) {
-                state.active = self.tuning.readers;
-                self.parked.notify_all();
-            }
             state.completed += done.len() as u64;
             let completed = state.completed;
             if let Some(waiting) = &mut state.waiting {
@@ -1286,8 +1282,7 @@ impl Shared<'_> {
                 state.waiting = Some(Waiting {
                     slot: slot_id(slot),
                     ready: false,
-                    until: state.completed
-                        + state.active.clamp(1, self.tuning.readers.max(1)) as u64,
+                    until: state.completed + state.active.max(1) as u64,
                 });
             }
             state = self
@@ -1953,6 +1948,25 @@ mod tests {
         ] {
             assert_eq!(collect(dir.path(), tuning), reference, "{tuning:?}");
         }
+        // Files evicted from the page cache: the first read from the disk wakes the readers
+        // beyond the cores, and the walk is the same.
+        for item in &reference {
+            if item
+                .entry
+                .as_ref()
+                .is_some_and(|e| matches!(e.kind, Kind::File { .. }))
+            {
+                let file =
+                    File::open(dir.path().join(OsStr::from_bytes(&item.path()[1..]))).unwrap();
+                file.sync_all().unwrap();
+                rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+            }
+        }
+        let many = Tuning {
+            readers: cores() + 8,
+            ..Tuning::default()
+        };
+        assert_eq!(collect(dir.path(), many), reference);
     }
 
     #[test]
